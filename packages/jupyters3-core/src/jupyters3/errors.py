@@ -1,0 +1,316 @@
+"""The one error tree of jupyters3, and the one table from S3 error codes to it.
+
+Everything the S3 layer raises is a :class:`S3Error`. The contents manager is
+the only place that turns these into ``tornado.web.HTTPError`` answers.
+
+::
+
+    S3Error                      any failure talking to S3
+    ├── NotFound                 404 NoSuchKey, NoSuchUpload, ...
+    │   └── NoSuchBucket         the configured bucket does not exist
+    ├── AccessDenied             403: the credentials may not do this
+    │   └── CredentialsRejected  InvalidAccessKeyId, SignatureDoesNotMatch, ExpiredToken, ...
+    ├── PreconditionFailed       412: If-Match / If-None-Match did not hold
+    ├── Conflict                 409: a concurrent write, BucketNotEmpty, ...
+    ├── InvalidRequest           400: a malformed request (EntityTooSmall, InvalidRange, ...)
+    ├── Throttled                503 SlowDown and friends (retried)
+    ├── ServerError              5xx, RequestTimeout (retried)
+    ├── NetworkError             no HTTP answer: refused, reset, timed out (retried when safe)
+    └── BadConfiguration         a setting that cannot work (wrong region, bad endpoint, ...)
+        └── WrongRegion          the bucket lives in another region
+
+Messages carry the S3 code, the request id, the bucket and the key. They never
+carry credentials: only S3's ``Message`` element is quoted, never the
+``StringToSign`` or ``CanonicalRequest`` elements S3 adds to signature errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "S3_ERROR_CODES",
+    "AccessDenied",
+    "BadConfiguration",
+    "Conflict",
+    "CredentialsRejected",
+    "InvalidRequest",
+    "NetworkError",
+    "NoSuchBucket",
+    "NotFound",
+    "PreconditionFailed",
+    "S3Error",
+    "ServerError",
+    "Throttled",
+    "WrongRegion",
+    "error_from_response",
+]
+
+
+class S3Error(Exception):
+    """A failed S3 request, or a failure to reach S3 at all.
+
+    :ivar code: S3's error code (``NoSuchKey``), or a synthetic one for errors
+        without an S3 body (``HTTP404``, ``NetworkError``).
+    :ivar status: the HTTP status, or ``None`` when no response arrived.
+    :ivar retryable: whether an identical request may succeed later.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        status: int | None = None,
+        request_id: str = "",
+        bucket: str = "",
+        key: str | None = None,
+        operation: str = "",
+    ) -> None:
+        self.message = message
+        self.code = code or type(self).__name__
+        self.status = status
+        self.request_id = request_id
+        self.bucket = bucket
+        self.key = key
+        self.operation = operation
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.operation:
+            where.append(self.operation)
+        if self.bucket:
+            where.append(f"bucket {self.bucket!r}")
+        if self.key is not None:
+            where.append(f"key {self.key!r}")
+        if self.request_id:
+            where.append(f"request id {self.request_id}")
+        suffix = f" ({', '.join(where)})" if where else ""
+        return f"{self.code}: {self.message}{suffix}"
+
+
+class NotFound(S3Error):
+    """The key, upload or bucket does not exist."""
+
+
+class NoSuchBucket(NotFound):
+    """The configured bucket does not exist."""
+
+
+class AccessDenied(S3Error):
+    """S3 refused the request for these credentials."""
+
+
+class CredentialsRejected(AccessDenied):
+    """S3 does not accept the credentials at all (unknown, wrong or expired)."""
+
+
+class PreconditionFailed(S3Error):
+    """A conditional request's condition (If-Match, If-None-Match) did not hold."""
+
+
+class Conflict(S3Error):
+    """A concurrent operation conflicts with this one."""
+
+
+class InvalidRequest(S3Error):
+    """S3 rejected the request as malformed or out of range."""
+
+
+class Throttled(S3Error):
+    """S3 asks to slow down; the request may be retried after a pause."""
+
+    retryable = True
+
+
+class ServerError(S3Error):
+    """S3 failed internally or timed out; the request may be retried."""
+
+    retryable = True
+
+
+class NetworkError(S3Error):
+    """No HTTP response was received.
+
+    :ivar outcome_unknown: ``True`` when the request may have reached S3 (the
+        connection broke after it was sent), ``False`` when it certainly did
+        not (the connection could not be opened).
+    """
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome_unknown: bool = True,
+        bucket: str = "",
+        key: str | None = None,
+        operation: str = "",
+    ) -> None:
+        self.outcome_unknown = outcome_unknown
+        super().__init__(message, code="NetworkError", bucket=bucket, key=key, operation=operation)
+
+
+class BadConfiguration(S3Error):
+    """A setting can never work as given; the user must change it."""
+
+
+class WrongRegion(BadConfiguration):
+    """The bucket lives in another region than the one configured.
+
+    :ivar region: the bucket's region when S3 said so, else ``""``.
+    """
+
+    region = ""
+
+
+#: S3 error code -> the class raised for it. Reviewed against the S3 API
+#: reference's "List of error codes" and the SDKs' retry tables.
+S3_ERROR_CODES: Mapping[str, type[S3Error]] = {
+    # 404
+    "NoSuchKey": NotFound,
+    "NoSuchUpload": NotFound,
+    "NoSuchVersion": NotFound,
+    "NotFound": NotFound,
+    "NoSuchBucket": NoSuchBucket,
+    # 403
+    "AccessDenied": AccessDenied,
+    "AllAccessDisabled": AccessDenied,
+    "AccountProblem": AccessDenied,
+    "InvalidObjectState": AccessDenied,
+    "RequestTimeTooSkewed": CredentialsRejected,
+    "InvalidAccessKeyId": CredentialsRejected,
+    "SignatureDoesNotMatch": CredentialsRejected,
+    "ExpiredToken": CredentialsRejected,
+    "InvalidToken": CredentialsRejected,
+    "TokenRefreshRequired": CredentialsRejected,
+    "InvalidSecurity": CredentialsRejected,
+    "MissingSecurityHeader": CredentialsRejected,
+    # 412 / 304
+    "PreconditionFailed": PreconditionFailed,
+    "NotModified": PreconditionFailed,
+    # 409
+    "ConditionalRequestConflict": Conflict,
+    "OperationAborted": Conflict,
+    "BucketNotEmpty": Conflict,
+    "BucketAlreadyExists": Conflict,
+    "BucketAlreadyOwnedByYou": Conflict,
+    "InvalidBucketState": Conflict,
+    # 400 / 411 / 416
+    "BadDigest": InvalidRequest,
+    "EntityTooSmall": InvalidRequest,
+    "EntityTooLarge": InvalidRequest,
+    "IncompleteBody": InvalidRequest,
+    "InvalidArgument": InvalidRequest,
+    "InvalidDigest": InvalidRequest,
+    "InvalidPart": InvalidRequest,
+    "InvalidPartOrder": InvalidRequest,
+    "InvalidRange": InvalidRequest,
+    "InvalidRequest": InvalidRequest,
+    "InvalidStorageClass": InvalidRequest,
+    "KeyTooLongError": InvalidRequest,
+    "MalformedXML": InvalidRequest,
+    "MaxMessageLengthExceeded": InvalidRequest,
+    "MetadataTooLarge": InvalidRequest,
+    "MissingContentLength": InvalidRequest,
+    "MissingRequestBodyError": InvalidRequest,
+    "TooManyParts": InvalidRequest,
+    "InvalidBucketName": BadConfiguration,
+    # wrong region / endpoint
+    "PermanentRedirect": WrongRegion,
+    "AuthorizationHeaderMalformed": WrongRegion,
+    "IllegalLocationConstraintException": WrongRegion,
+    "TemporaryRedirect": WrongRegion,
+    # throttling (retried)
+    "SlowDown": Throttled,
+    "Throttling": Throttled,
+    "ThrottlingException": Throttled,
+    "RequestLimitExceeded": Throttled,
+    "BandwidthLimitExceeded": Throttled,
+    "TooManyRequestsException": Throttled,
+    "RequestThrottled": Throttled,
+    "RequestThrottledException": Throttled,
+    "ProvisionedThroughputExceededException": Throttled,
+    # transient server-side failures (retried)
+    "InternalError": ServerError,
+    "ServiceUnavailable": ServerError,
+    "RequestTimeout": ServerError,
+    "RequestTimeoutException": ServerError,
+    "PriorRequestNotComplete": ServerError,
+}
+
+#: The class for an HTTP status when the response carried no usable code
+#: (HEAD responses have no body).
+_STATUS_FALLBACK: Mapping[int, type[S3Error]] = {
+    301: WrongRegion,
+    307: WrongRegion,
+    400: InvalidRequest,
+    403: AccessDenied,
+    404: NotFound,
+    409: Conflict,
+    411: InvalidRequest,
+    412: PreconditionFailed,
+    416: InvalidRequest,
+    429: Throttled,
+    503: Throttled,
+}
+
+
+def error_class(code: str, status: int | None) -> type[S3Error]:
+    """The class for an S3 error ``code`` (preferred) or else the HTTP ``status``."""
+    if code in S3_ERROR_CODES:
+        return S3_ERROR_CODES[code]
+    if status is not None and status in _STATUS_FALLBACK:
+        return _STATUS_FALLBACK[status]
+    if status is not None and status >= 500:
+        return ServerError
+    return S3Error
+
+
+def error_from_response(
+    *,
+    status: int,
+    code: str,
+    message: str,
+    request_id: str = "",
+    bucket: str = "",
+    key: str | None = None,
+    operation: str = "",
+    region: str = "",
+) -> S3Error:
+    """Build the domain error for one failed S3 response (pure: no I/O)."""
+    cls = error_class(code, status)
+    if not message:
+        message = _default_message(cls, status)
+    if cls is WrongRegion and region:
+        message = f"{message} The bucket is in region {region!r}."
+    error = cls(
+        message,
+        code=code or f"HTTP{status}",
+        status=status,
+        request_id=request_id,
+        bucket=bucket,
+        key=key,
+        operation=operation,
+    )
+    if isinstance(error, WrongRegion):
+        error.region = region
+    return error
+
+
+def _default_message(cls: type[S3Error], status: int) -> str:
+    return {
+        NotFound: "Not found.",
+        NoSuchBucket: "The bucket does not exist.",
+        AccessDenied: "Access denied.",
+        PreconditionFailed: "The precondition did not hold.",
+        Conflict: "A concurrent operation conflicts with this one.",
+        InvalidRequest: "The request was rejected as invalid.",
+        Throttled: "S3 asks to reduce the request rate.",
+        ServerError: "S3 failed to process the request.",
+        WrongRegion: "The bucket is not in the configured region.",
+    }.get(cls, f"S3 answered HTTP {status}.")

@@ -1,0 +1,87 @@
+"""Pure retry policy, modelled on the AWS SDKs' *standard* retry mode.
+
+* At most ``max_attempts`` attempts in all (3 by default, as the SDKs).
+* Retried: throttling codes, 5xx, ``RequestTimeout`` and friends, and
+  network failures (see :mod:`jupyters3.errors`: ``S3Error.retryable``).
+* A request whose outcome is unknown (the connection broke after it was sent)
+  is retried only when repeating it is safe (``idempotent``).
+* Delay before attempt ``n+1``: full jitter, ``random() * min(base * 2**(n-1), cap)``;
+  ``base`` is 1 s for throttling and 50 ms otherwise (the SDKs' 2026 scales).
+* A retry quota (token bucket of 500; a retry costs 5, a timeout 10; a success
+  refunds) stops retry storms when S3 is down rather than merely flaky.
+
+Nothing here sleeps or reads a clock: the client asks :meth:`RetryPolicy.decide`
+and sleeps itself, and tests pass their own random source.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from jupyters3.errors import NetworkError, S3Error, Throttled
+
+__all__ = ["RetryPolicy", "RetryQuota"]
+
+_INITIAL_QUOTA = 500
+_RETRY_COST = 5
+_TIMEOUT_RETRY_COST = 10
+_NO_RETRY_INCREMENT = 1
+
+
+@dataclass
+class RetryQuota:
+    """The SDKs' retry token bucket, shared by all requests of one client."""
+
+    capacity: int = _INITIAL_QUOTA
+    available: int = _INITIAL_QUOTA
+
+    def acquire(self, error: S3Error) -> int | None:
+        """Take the cost of retrying after ``error``; ``None`` when exhausted."""
+        timeout = isinstance(error, NetworkError) and "timeout" in error.message.lower()
+        cost = _TIMEOUT_RETRY_COST if timeout else _RETRY_COST
+        if cost > self.available:
+            return None
+        self.available -= cost
+        return cost
+
+    def release(self, cost: int | None) -> None:
+        """Give back after a success: the retry's cost, or the small no-retry increment."""
+        amount = cost if cost else _NO_RETRY_INCREMENT
+        self.available = min(self.capacity, self.available + amount)
+
+
+@dataclass
+class RetryPolicy:
+    """When to retry a failed attempt and how long to wait first."""
+
+    max_attempts: int = 3
+    base_delay: float = 0.05
+    throttle_base_delay: float = 1.0
+    max_delay: float = 20.0
+    quota: RetryQuota = field(default_factory=RetryQuota)
+    rand: Callable[[], float] = random.random
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
+    def is_retryable(self, error: S3Error, *, idempotent: bool) -> bool:
+        """Whether ``error`` may go away on an identical request."""
+        unknown = isinstance(error, NetworkError) and error.outcome_unknown
+        return error.retryable and (idempotent or not unknown)
+
+    def delay(self, error: S3Error, attempt: int) -> float:
+        """Seconds to wait before the attempt after ``attempt`` (1-based)."""
+        base = self.throttle_base_delay if isinstance(error, Throttled) else self.base_delay
+        return self.rand() * min(base * 2.0 ** (attempt - 1), self.max_delay)
+
+    def decide(self, error: S3Error, attempt: int, *, idempotent: bool) -> tuple[float, int] | None:
+        """``(delay, quota cost)`` to retry after ``error``, or ``None`` to give up."""
+        if attempt >= self.max_attempts or not self.is_retryable(error, idempotent=idempotent):
+            return None
+        cost = self.quota.acquire(error)
+        if cost is None:
+            return None
+        return self.delay(error, attempt), cost

@@ -1,0 +1,311 @@
+"""Pure parsers and builders for the XML bodies of the S3 REST API.
+
+No I/O here: every function takes bytes and returns plain values, so each can
+be tested against real S3 response bodies. Namespaces are ignored (S3 uses
+``http://s3.amazonaws.com/doc/2006-03-01/``, other stores sometimes none).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import unquote
+from xml.sax.saxutils import escape
+
+__all__ = [
+    "CopyResult",
+    "DeleteError",
+    "DeleteResult",
+    "ErrorInfo",
+    "ListPage",
+    "ListedObject",
+    "MultipartUploadInfo",
+    "XMLError",
+    "build_complete_multipart",
+    "build_delete",
+    "parse_copy_result",
+    "parse_delete_result",
+    "parse_error",
+    "parse_initiate_multipart",
+    "parse_iso8601",
+    "parse_list_multipart_uploads",
+    "parse_list_objects_v2",
+    "xml_safe",
+]
+
+
+class XMLError(ValueError):
+    """A body that is not the XML document the S3 API promises."""
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """The fields of an S3 ``<Error>`` document."""
+
+    code: str
+    message: str
+    request_id: str = ""
+    key: str | None = None
+    region: str = ""
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One ``<Contents>`` entry of a listing (key already URL-decoded)."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of ListObjectsV2."""
+
+    objects: list[ListedObject] = field(default_factory=list)
+    common_prefixes: list[str] = field(default_factory=list)
+    is_truncated: bool = False
+    next_continuation_token: str | None = None
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """The result of CopyObject or UploadPartCopy."""
+
+    etag: str
+    last_modified: datetime | None
+
+
+@dataclass(frozen=True)
+class DeleteError:
+    """One key that DeleteObjects failed to delete."""
+
+    key: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """The result of one or more DeleteObjects calls."""
+
+    deleted: list[str] = field(default_factory=list)
+    errors: list[DeleteError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MultipartUploadInfo:
+    """One in-progress multipart upload."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _root(body: bytes) -> ET.Element:
+    try:
+        return ET.fromstring(body)  # noqa: S314 - trusted peer, expat guards entity expansion
+    except ET.ParseError as exc:
+        raise XMLError(f"malformed XML from S3: {exc}") from None
+
+
+def _children(elem: ET.Element, name: str) -> list[ET.Element]:
+    return [c for c in elem if _local(c.tag) == name]
+
+
+def _text(elem: ET.Element, name: str, default: str = "") -> str:
+    for child in elem:
+        if _local(child.tag) == name:
+            return child.text or ""
+    return default
+
+
+def parse_iso8601(value: str) -> datetime:
+    """Parse S3's ``2009-10-12T17:50:30.000Z`` timestamps (fraction optional) as UTC."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise XMLError(f"not an ISO 8601 timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_error(body: bytes) -> ErrorInfo | None:
+    """Parse an ``<Error>`` document; ``None`` when ``body`` is not one.
+
+    Only ``Code``, ``Message``, ``RequestId``, ``Key`` and ``Region`` are kept:
+    S3 also echoes ``StringToSign`` and ``CanonicalRequest`` for signature
+    errors, which must never reach a log.
+    """
+    if not body or b"<Error" not in body:
+        return None
+    try:
+        root = _root(body)
+    except XMLError:
+        return None
+    if _local(root.tag) != "Error":
+        return None
+    key_elem = [c for c in root if _local(c.tag) == "Key"]
+    return ErrorInfo(
+        code=_text(root, "Code"),
+        message=_text(root, "Message"),
+        request_id=_text(root, "RequestId"),
+        key=(key_elem[0].text or "") if key_elem else None,
+        region=_text(root, "Region"),
+    )
+
+
+def parse_list_objects_v2(body: bytes) -> ListPage:
+    """Parse a ``ListBucketResult`` (ListObjectsV2), URL-decoding keys when
+    the response says ``EncodingType=url``."""
+    root = _root(body)
+    if _local(root.tag) != "ListBucketResult":
+        raise XMLError(f"expected ListBucketResult, got {_local(root.tag)}")
+    url_encoded = _text(root, "EncodingType").lower() == "url"
+
+    def decode(value: str) -> str:
+        return unquote(value) if url_encoded else value
+
+    objects = [
+        ListedObject(
+            key=decode(_text(c, "Key")),
+            size=int(_text(c, "Size", "0") or 0),
+            etag=_text(c, "ETag").strip('"'),
+            last_modified=parse_iso8601(_text(c, "LastModified")),
+        )
+        for c in _children(root, "Contents")
+    ]
+    prefixes = [decode(_text(p, "Prefix")) for p in _children(root, "CommonPrefixes")]
+    token = _text(root, "NextContinuationToken") or None
+    return ListPage(
+        objects=objects,
+        common_prefixes=prefixes,
+        is_truncated=_text(root, "IsTruncated").lower() == "true",
+        next_continuation_token=token,
+    )
+
+
+def parse_copy_result(body: bytes) -> CopyResult:
+    """Parse ``CopyObjectResult`` or ``CopyPartResult``.
+
+    The caller must first check for an embedded ``<Error>``: S3 may answer
+    200 and report the failure in the body.
+    """
+    root = _root(body)
+    if _local(root.tag) not in ("CopyObjectResult", "CopyPartResult"):
+        raise XMLError(f"expected CopyObjectResult, got {_local(root.tag)}")
+    modified = _text(root, "LastModified")
+    return CopyResult(
+        etag=_text(root, "ETag"),
+        last_modified=parse_iso8601(modified) if modified else None,
+    )
+
+
+def parse_initiate_multipart(body: bytes) -> str:
+    """The ``UploadId`` of an ``InitiateMultipartUploadResult``."""
+    root = _root(body)
+    upload_id = _text(root, "UploadId")
+    if not upload_id:
+        raise XMLError("InitiateMultipartUploadResult without UploadId")
+    return upload_id
+
+
+def parse_complete_multipart(body: bytes) -> str:
+    """The ``ETag`` of a ``CompleteMultipartUploadResult`` (check for ``<Error>`` first)."""
+    root = _root(body)
+    if _local(root.tag) != "CompleteMultipartUploadResult":
+        raise XMLError(f"expected CompleteMultipartUploadResult, got {_local(root.tag)}")
+    return _text(root, "ETag")
+
+
+def parse_delete_result(body: bytes) -> DeleteResult:
+    """Parse a ``DeleteResult``: S3 answers 200 even when some keys failed."""
+    root = _root(body)
+    if _local(root.tag) != "DeleteResult":
+        raise XMLError(f"expected DeleteResult, got {_local(root.tag)}")
+    return DeleteResult(
+        deleted=[_text(d, "Key") for d in _children(root, "Deleted")],
+        errors=[
+            DeleteError(key=_text(e, "Key"), code=_text(e, "Code"), message=_text(e, "Message"))
+            for e in _children(root, "Error")
+        ],
+    )
+
+
+def parse_list_multipart_uploads(body: bytes) -> tuple[list[MultipartUploadInfo], bool, str, str]:
+    """Parse ``ListMultipartUploadsResult``.
+
+    Returns ``(uploads, is_truncated, next_key_marker, next_upload_id_marker)``.
+    """
+    root = _root(body)
+    url_encoded = _text(root, "EncodingType").lower() == "url"
+    uploads = []
+    for u in _children(root, "Upload"):
+        initiated = _text(u, "Initiated")
+        key = _text(u, "Key")
+        uploads.append(
+            MultipartUploadInfo(
+                key=unquote(key) if url_encoded else key,
+                upload_id=_text(u, "UploadId"),
+                initiated=parse_iso8601(initiated) if initiated else None,
+            )
+        )
+    next_key = _text(root, "NextKeyMarker")
+    return (
+        uploads,
+        _text(root, "IsTruncated").lower() == "true",
+        unquote(next_key) if url_encoded else next_key,
+        _text(root, "NextUploadIdMarker"),
+    )
+
+
+def _xml_text(value: str) -> str:
+    # Character references for CR, LF and TAB: a parser would normalise a raw
+    # CR (and, in attributes, LF/TAB), silently changing the key.
+    return escape(value, {'"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
+
+
+def build_complete_multipart(parts: Sequence[tuple[int, str]]) -> bytes:
+    """The ``CompleteMultipartUpload`` body for ``(part_number, etag)`` pairs,
+    sorted ascending as S3 requires."""
+    body = ["<CompleteMultipartUpload>"]
+    for number, etag in sorted(parts):
+        body.append(f"<Part><PartNumber>{number}</PartNumber><ETag>{_xml_text(etag)}</ETag></Part>")
+    body.append("</CompleteMultipartUpload>")
+    return "".join(body).encode()
+
+
+def xml_safe(value: str) -> bool:
+    """Whether XML 1.0 can carry ``value`` (no C0 controls but TAB/LF/CR,
+    no surrogates, no U+FFFE/U+FFFF)."""
+    return not any(
+        (ord(ch) < 0x20 and ch not in "\t\n\r")
+        or 0xD800 <= ord(ch) <= 0xDFFF
+        or ch in "\ufffe\uffff"
+        for ch in value
+    )
+
+
+def build_delete(keys: Iterable[str], *, quiet: bool = True) -> bytes:
+    """The DeleteObjects body. Keys are XML-escaped; characters XML 1.0 cannot
+    carry (most control characters) raise ``XMLError``."""
+    body = ['<?xml version="1.0" encoding="UTF-8"?><Delete>']
+    if quiet:
+        body.append("<Quiet>true</Quiet>")
+    for key in keys:
+        if not xml_safe(key):
+            raise XMLError(f"key {key!r} cannot be sent in an XML body")
+        body.append(f"<Object><Key>{_xml_text(key)}</Key></Object>")
+    body.append("</Delete>")
+    return "".join(body).encode()

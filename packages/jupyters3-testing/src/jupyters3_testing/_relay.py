@@ -1,0 +1,380 @@
+"""The proxy's server side: one ``_Exchange`` per client request.
+
+Both legs use Tornado's ``HTTP1Connection``: the client leg as a server
+connection, the S3 leg as a client connection (one per request). Each awaits
+the other's writes, which gives backpressure in both directions, so a body is
+never held in memory as a whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import time
+import uuid
+import weakref
+from email.utils import formatdate
+from typing import TYPE_CHECKING, cast
+from urllib.parse import parse_qsl, urlsplit
+from xml.sax.saxutils import escape
+
+from tornado import httputil, iostream
+from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
+from tornado.httpserver import HTTPServer
+from tornado.tcpclient import TCPClient
+
+from jupyters3_testing.faults import Fault, ProxyRecord, RequestInfo, split_path
+
+if TYPE_CHECKING:
+    from jupyters3_testing.proxy import FaultProxy
+
+log = logging.getLogger("jupyters3_testing.proxy")
+
+_CHUNK = 64 * 1024
+_MAX_BODY = 1 << 42  # 4 TiB: effectively unlimited, bodies are streamed
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        # Tornado's server answers "100 Continue" itself; the upstream leg
+        # sends the body without waiting.
+        "expect",
+    }
+)
+_SECRET_HEADERS = frozenset({"authorization", "x-amz-security-token", "cookie"})
+
+
+def make_server(proxy: FaultProxy) -> HTTPServer:
+    """A Tornado HTTPServer (not yet listening) that proxies for ``proxy``."""
+    core = _Core(proxy)
+    server = _ProxyHTTPServer(
+        core, chunk_size=_CHUNK, max_body_size=_MAX_BODY, decompress_request=False
+    )
+    server.core = core
+    return server
+
+
+class _ProxyHTTPServer(HTTPServer):
+    core: _Core
+
+    def handle_stream(self, stream: iostream.IOStream, address: tuple[object, ...]) -> None:
+        self.core.connection_ids[stream] = self.core.proxy._connection_accepted()
+        super().handle_stream(stream, address)
+
+
+class _Core(httputil.HTTPServerConnectionDelegate):
+    def __init__(self, proxy: FaultProxy) -> None:
+        self.proxy = proxy
+        self.connection_ids: weakref.WeakKeyDictionary[iostream.IOStream, int] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.tcp_client = TCPClient()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.upstream_params = HTTP1ConnectionParameters(
+            no_keep_alive=True, chunk_size=_CHUNK, max_body_size=_MAX_BODY, decompress=False
+        )
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        conn = cast(HTTP1Connection, request_conn)
+        return _Exchange(self, conn, self.connection_ids.get(conn.stream, 0))
+
+
+def _forward_headers(src: httputil.HTTPHeaders) -> httputil.HTTPHeaders:
+    named = {t.strip().lower() for t in src.get("Connection", "").split(",") if t.strip()}
+    out = httputil.HTTPHeaders()
+    for name, value in src.get_all():
+        lower = name.lower()
+        if lower not in _HOP_BY_HOP and lower not in named:
+            out.add(name, value)
+    return out
+
+
+def _consume_exception(future: asyncio.Future[bool]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+class _Exchange(httputil.HTTPMessageDelegate):
+    """One client request: decide, delay, forward (streaming) or fault."""
+
+    def __init__(self, core: _Core, conn: HTTP1Connection, connection_id: int) -> None:
+        self.core = core
+        self.conn = conn
+        self.connection_id = connection_id
+        self.method = ""
+        self.bucket = self.key = ""
+        self.query: dict[str, str] = {}
+        self.started = 0.0
+        self.t0 = 0.0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.status: int | None = None
+        self.fault: Fault | None = None
+        self.upstream: HTTP1Connection | None = None
+        self.upstream_task: asyncio.Future[bool] | None = None
+        self.upstream_failed = False
+        self.body_done = asyncio.Event()
+        self.client_gone = False
+        self.headers_sent = False
+        self.expected_out: int | None = None
+        self.recorded = False
+
+    # -- client side (HTTPMessageDelegate) ---------------------------------
+
+    async def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(start_line, httputil.RequestStartLine)
+        self.started, self.t0 = time.time(), time.monotonic()
+        self.method = start_line.method.upper()
+        parts = urlsplit(start_line.path)
+        self.bucket, self.key = split_path(parts.path)
+        self.query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        safe_headers = {
+            k: ("<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.get_all()
+        }
+        try:
+            info = RequestInfo(
+                method=self.method,
+                path=parts.path,
+                bucket=self.bucket,
+                key=self.key,
+                query=dict(self.query),
+                headers=safe_headers,
+                connection_id=self.connection_id,
+                sequence=-1,
+            )
+            latency, self.fault = self.core.proxy._decide(info)
+        except Exception as exc:  # a broken rule must not hang the client
+            log.exception("FaultProxy: rule raised")
+            latency, self.fault = 0.0, Fault.error(500, "ProxyRuleError", repr(exc))
+        if latency > 0:
+            await asyncio.sleep(latency)
+        if self.fault is None or self.fault.kind == "drop_after_forward":
+            await self._open_upstream(start_line, headers)
+
+    async def _open_upstream(
+        self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders
+    ) -> None:
+        proxy = self.core.proxy
+        try:
+            stream = await self.core.tcp_client.connect(proxy._up_host, proxy._up_port)
+        except OSError:
+            log.warning("FaultProxy: cannot connect to %s", proxy.upstream_url)
+            self.upstream_failed = True
+            return
+        stream.set_nodelay(True)
+        self.upstream = HTTP1Connection(stream, True, self.core.upstream_params)
+        out_line = httputil.RequestStartLine(self.method, start_line.path, "HTTP/1.1")
+        try:
+            await self.upstream.write_headers(out_line, _forward_headers(headers))
+        except iostream.StreamClosedError:
+            self.upstream_failed = True
+            return
+        self.upstream_task = asyncio.ensure_future(
+            self.upstream.read_response(_UpstreamResponse(self))
+        )
+        # If the client vanishes, nobody awaits this task: retrieve its error.
+        self.upstream_task.add_done_callback(_consume_exception)
+
+    async def data_received(self, chunk: bytes) -> None:
+        self.bytes_in += len(chunk)
+        if self.upstream is not None and not self.upstream_failed:
+            try:
+                await self.upstream.write(chunk)
+            except (iostream.StreamClosedError, httputil.HTTPOutputError):
+                self.upstream_failed = True
+
+    def finish(self) -> None:
+        self.body_done.set()
+        task = asyncio.ensure_future(self._respond())
+        self.core.tasks.add(task)
+        task.add_done_callback(self.core.tasks.discard)
+
+    def on_connection_close(self) -> None:
+        # The client went away before its request was complete.
+        self.client_gone = True
+        self.body_done.set()
+        self._close_upstream()
+        self._record("client_closed")
+
+    # -- responding --------------------------------------------------------
+
+    async def _respond(self) -> None:
+        try:
+            await self._respond_inner()
+        except Exception:
+            log.exception("FaultProxy: error while answering %s %s", self.method, self.key)
+            self._record("upstream_error")
+            self.conn.close()
+        finally:
+            self._close_upstream()
+
+    async def _respond_inner(self) -> None:
+        fault = self.fault
+        if fault is not None and fault.kind == "drop":
+            self._record(fault.label)
+            self.conn.close()
+            return
+        if fault is not None and fault.kind == "error":
+            await self._send_error(fault.status, fault.code, fault.message, fault.label)
+            return
+        dropping = fault is not None and fault.kind == "drop_after_forward"
+        upstream, task = self.upstream, self.upstream_task
+        ok = False
+        if upstream is not None and task is not None:
+            try:
+                upstream.finish()
+            except httputil.HTTPOutputError:
+                self.upstream_failed = True
+            try:
+                ok = bool(await task)
+            except Exception:
+                ok = False
+        if dropping:
+            self._record(fault.label if fault is not None else None)
+            self.conn.close()
+        elif self.client_gone:
+            self._record("client_closed")
+        elif not self.headers_sent:
+            await self._send_error(
+                502, "BadGateway", "The fault proxy got no answer from S3.", "upstream_error"
+            )
+        elif not ok:
+            self._record("upstream_error")
+            self.conn.close()
+        else:
+            self._record(None)
+            try:
+                self.conn.finish()
+            except httputil.HTTPOutputError:
+                self.conn.close()
+
+    async def _send_error(self, status: int, code: str, message: str, label: str) -> None:
+        request_id = uuid.uuid4().hex[:16].upper()
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+            f"<RequestId>{request_id}</RequestId><HostId>js3-fault-proxy</HostId></Error>"
+        ).encode()
+        headers = httputil.HTTPHeaders(
+            {
+                "Content-Type": "application/xml",
+                "Content-Length": str(len(body)),
+                "x-amz-request-id": request_id,
+                "Date": formatdate(usegmt=True),
+                "Server": "js3-fault-proxy",
+            }
+        )
+        if self.method == "HEAD":
+            body = b""
+        self.status = status
+        self.bytes_out = len(body)
+        self._record(label)
+        line = httputil.ResponseStartLine("HTTP/1.1", status, _reason(status))
+        try:
+            await self.conn.write_headers(line, headers, body or None)
+            self.conn.finish()
+        except (iostream.StreamClosedError, httputil.HTTPOutputError):
+            self.conn.close()
+
+    def _record(self, fault: str | None) -> None:
+        if self.recorded:
+            return
+        self.recorded = True
+        # None when the client received no status line at all.
+        received = fault not in ("drop", "drop_after_forward", "client_closed") or (
+            fault == "client_closed" and self.headers_sent
+        )
+        status = self.status if received else None
+        self.core.proxy._add_record(
+            ProxyRecord(
+                method=self.method,
+                bucket=self.bucket,
+                key=self.key,
+                query=self.query,
+                status=status,
+                bytes_in=self.bytes_in,
+                bytes_out=self.bytes_out,
+                fault=fault,
+                started=self.started,
+                duration=time.monotonic() - self.t0,
+                connection_id=self.connection_id,
+            )
+        )
+
+    def _close_upstream(self) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
+
+
+class _UpstreamResponse(httputil.HTTPMessageDelegate):
+    """Relays S3's response to the client (or swallows it for drop_after_forward)."""
+
+    def __init__(self, ex: _Exchange) -> None:
+        self.ex = ex
+        self.dropping = ex.fault is not None and ex.fault.kind == "drop_after_forward"
+
+    async def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        ex = self.ex
+        await ex.body_done.wait()  # answer only once the client's request is complete
+        ex.status = start_line.code
+        if self.dropping or ex.client_gone:
+            return
+        code = start_line.code
+        if ex.method == "HEAD" or code in (204, 304) or code < 200:
+            ex.expected_out = 0
+        elif "Content-Length" in headers:
+            ex.expected_out = int(headers["Content-Length"])
+        if ex.expected_out == 0:
+            ex._record(None)
+        line = httputil.ResponseStartLine("HTTP/1.1", code, start_line.reason)
+        try:
+            await ex.conn.write_headers(line, _forward_headers(headers))
+            ex.headers_sent = True
+        except iostream.StreamClosedError:
+            ex.client_gone = True
+            ex._close_upstream()  # stop reading a body nobody will receive
+
+    async def data_received(self, chunk: bytes) -> None:
+        ex = self.ex
+        if self.dropping or ex.client_gone:
+            return
+        ex.bytes_out += len(chunk)
+        if ex.expected_out is not None and ex.bytes_out >= ex.expected_out:
+            ex._record(None)  # before the client can see the last byte
+        try:
+            await ex.conn.write(chunk)
+        except (iostream.StreamClosedError, httputil.HTTPOutputError):
+            ex.client_gone = True
+            ex._close_upstream()  # stop reading a body nobody will receive
+
+    def finish(self) -> None:
+        pass
+
+    def on_connection_close(self) -> None:
+        self.ex.upstream_failed = True

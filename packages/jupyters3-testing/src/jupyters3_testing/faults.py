@@ -1,0 +1,126 @@
+"""Public types of the fault proxy: faults, rules and the request log."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Literal
+from urllib.parse import unquote
+
+__all__ = ["Fault", "FaultKind", "ProxyRecord", "RequestInfo", "Rule", "split_path"]
+
+FaultKind = Literal["error", "drop", "drop_after_forward"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """What the proxy does to one request instead of forwarding it transparently.
+
+    ``kind="error"`` answers ``status`` with an S3 XML error (``code``,
+    ``message``) without forwarding; ``"drop"`` closes the client connection
+    before forwarding (S3 never sees the request); ``"drop_after_forward"``
+    forwards the request, reads S3's answer and then closes the client
+    connection without responding.
+    """
+
+    kind: FaultKind = "error"
+    status: int = 503
+    code: str = "SlowDown"
+    message: str = "Please reduce your request rate."
+
+    @classmethod
+    def error(cls, status: int, code: str, message: str) -> Fault:
+        """An S3 error response."""
+        return cls("error", status, code, message)
+
+    @classmethod
+    def slow_down(cls) -> Fault:
+        """503 SlowDown."""
+        return cls("error", 503, "SlowDown", "Please reduce your request rate.")
+
+    @classmethod
+    def internal_error(cls) -> Fault:
+        """500 InternalError."""
+        return cls(
+            "error", 500, "InternalError", "We encountered an internal error. Please try again."
+        )
+
+    @classmethod
+    def access_denied(cls, message: str = "Access Denied") -> Fault:
+        """403 AccessDenied."""
+        return cls("error", 403, "AccessDenied", message)
+
+    @classmethod
+    def drop(cls) -> Fault:
+        """Close the client connection before forwarding."""
+        return cls("drop", 0, "", "")
+
+    @classmethod
+    def drop_after_forward(cls) -> Fault:
+        """Forward, then close the client connection without responding."""
+        return cls("drop_after_forward", 0, "", "")
+
+    @property
+    def label(self) -> str:
+        """The value of :attr:`ProxyRecord.fault` for this fault."""
+        return self.code if self.kind == "error" else self.kind
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestInfo:
+    """What a :data:`Rule` sees of a request.
+
+    ``path`` is the raw (still percent-encoded) path without the query;
+    ``bucket``/``key``/``query`` are decoded as in :class:`ProxyRecord`.
+    ``Authorization``, ``X-Amz-Security-Token`` and ``Cookie`` values are
+    replaced by ``"<redacted>"``. ``connection_id`` identifies the client TCP
+    connection (unique for the proxy's lifetime); ``sequence`` counts requests
+    from 0 since the last reset.
+    """
+
+    method: str
+    path: str
+    bucket: str
+    key: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    connection_id: int
+    sequence: int
+
+
+Rule = Callable[[RequestInfo], "Fault | None"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyRecord:
+    """One request that passed through (or was stopped by) the proxy.
+
+    ``fault`` is None for a transparent forward, the S3 error code for an
+    injected error (``"SlowDown"``, ``"InternalError"``, ...), ``"drop"``,
+    ``"drop_after_forward"``, ``"client_closed"`` or ``"upstream_error"``.
+    ``status`` is what the client received (None when it received no status
+    line). ``bucket``/``key`` are decoded from the path-style path
+    (``/bucket/a%20b`` gives ``"bucket"``, ``"a b"``; ``/bucket`` gives key
+    ``""``); ``query`` keeps the last value of a repeated parameter.
+    ``bytes_in``/``bytes_out`` count request/response body bytes between the
+    client and the proxy. ``started`` is wall-clock epoch seconds,
+    ``duration`` seconds until the response was complete.
+    """
+
+    method: str
+    bucket: str
+    key: str
+    query: dict[str, str]
+    status: int | None
+    bytes_in: int
+    bytes_out: int
+    fault: str | None
+    started: float
+    duration: float
+    connection_id: int
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """Decode a path-style S3 path into ``(bucket, key)``."""
+    bucket, _, key = path.lstrip("/").partition("/")
+    return unquote(bucket), unquote(key)

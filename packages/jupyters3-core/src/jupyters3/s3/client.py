@@ -1,0 +1,567 @@
+"""An async S3 client for one bucket, on Tornado, with our own SigV4.
+
+Each method is one S3 operation (or, for listings and batch deletes, the
+pages of one). Every failure is an :class:`jupyters3.errors.S3Error`.
+
+Example::
+
+    client = S3Client(
+        bucket="notebooks",
+        credentials=my_async_credentials_callable,
+        region="eu-west-1",
+    )
+    try:
+        await client.put_object("a/b.txt", b"hello", content_type="text/plain")
+        meta, data = await client.get_object("a/b.txt")
+    finally:
+        client.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from tornado import httputil
+
+from jupyters3.errors import S3Error
+from jupyters3.s3 import endpoint as ep
+from jupyters3.s3 import xml
+from jupyters3.s3.retry import RetryPolicy
+from jupyters3.s3.transport import (
+    Body,
+    CredentialsSource,
+    FileBody,
+    IterBody,
+    Request,
+    Response,
+    Transport,
+)
+
+__all__ = [
+    "Body",
+    "FileBody",
+    "IterBody",
+    "ListPage",
+    "ObjectMeta",
+    "PutResult",
+    "S3Client",
+]
+
+ListPage = xml.ListPage
+
+#: DeleteObjects accepts at most this many keys per request.
+DELETE_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    """What HeadObject / GetObject say about an object. ``etag`` is unquoted."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+    content_type: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """The result of PutObject or CompleteMultipartUpload. ``etag`` is unquoted."""
+
+    etag: str
+    version_id: str | None = None
+
+
+def _unquote_etag(etag: str) -> str:
+    return etag.strip().strip('"')
+
+
+def _quote_etag(etag: str) -> str:
+    return etag if etag.startswith('"') or etag == "*" else f'"{etag}"'
+
+
+def _http_date(value: str) -> datetime:
+    if not value:
+        return datetime.now(timezone.utc)
+    parsed = email.utils.parsedate_to_datetime(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _meta(key: str, headers: httputil.HTTPHeaders) -> ObjectMeta:
+    size = headers.get("Content-Length", "0")
+    content_range = headers.get("Content-Range", "")
+    if content_range and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        if total.isdigit():
+            size = total
+    return ObjectMeta(
+        key=key,
+        size=int(size or 0),
+        etag=_unquote_etag(headers.get("ETag", "")),
+        last_modified=_http_date(headers.get("Last-Modified", "")),
+        content_type=headers.get("Content-Type", ""),
+        metadata={
+            name[len("x-amz-meta-") :].lower(): value
+            for name, value in headers.get_all()
+            if name.lower().startswith("x-amz-meta-")
+        },
+        version_id=headers.get("x-amz-version-id"),
+    )
+
+
+def copy_source(bucket: str, key: str) -> str:
+    """The ``x-amz-copy-source`` value: ``bucket/key`` URL-encoded as botocore does."""
+    return quote(f"{bucket}/{key}", safe="-._~/")
+
+
+def _put_headers(
+    content_type: str | None,
+    metadata: Mapping[str, str] | None,
+    if_match: str | None,
+    if_none_match: bool,
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if content_type:
+        headers["content-type"] = content_type
+    for name, value in (metadata or {}).items():
+        if not (name + value).isascii() or not (name + value).isprintable():
+            # S3 stores user metadata as US-ASCII; callers encode anything else.
+            raise ValueError(f"metadata {name!r} must be printable ASCII")
+        headers[f"x-amz-meta-{name.lower()}"] = value
+    if if_match:
+        headers["if-match"] = _quote_etag(if_match)
+    if if_none_match:
+        headers["if-none-match"] = "*"
+    return headers
+
+
+class S3Client:
+    """Async client for one S3 bucket. Create it on the event loop that uses it.
+
+    ``endpoint_url`` is a full URL (``http://127.0.0.1:9000`` for a local
+    server); by default the regional AWS endpoint over https. TLS certificates
+    are verified unless ``validate_cert=False``.
+    """
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        credentials: CredentialsSource,
+        region: str = "us-east-1",
+        endpoint_url: str | None = None,
+        addressing_style: ep.AddressingStyle = "auto",
+        connect_timeout: float = 10.0,
+        request_timeout: float = 300.0,
+        max_concurrency: int = 32,
+        max_attempts: int = 3,
+        retry: RetryPolicy | None = None,
+        validate_cert: bool = True,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        endpoint = ep.parse_endpoint(endpoint_url) if endpoint_url else ep.aws_endpoint(region)
+        extra = {"clock": clock} if clock is not None else {}
+        self.bucket = bucket
+        self.max_concurrency = max_concurrency
+        self._transport = Transport(
+            bucket=bucket,
+            credentials=credentials,
+            region=region,
+            endpoint=endpoint,
+            addressing_style=addressing_style,
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            max_concurrency=max_concurrency,
+            retry=retry or RetryPolicy(max_attempts=max_attempts),
+            validate_cert=validate_cert,
+            **extra,
+        )
+
+    @property
+    def endpoint(self) -> ep.Endpoint:
+        """The endpoint requests go to."""
+        return self._transport.endpoint
+
+    def close(self) -> None:
+        """Release the HTTP client."""
+        self._transport.close()
+
+    async def _send(self, request: Request) -> Response:
+        return await self._transport.send(request)
+
+    # -- bucket ---------------------------------------------------------------
+
+    async def head_bucket(self) -> str:
+        """Check that the bucket exists and is reachable; return its region if S3 says."""
+        response = await self._send(Request("HeadBucket", "HEAD", None))
+        return response.headers.get("x-amz-bucket-region", "")
+
+    async def create_bucket(self) -> None:
+        """Create the bucket in the client's region (used by tests and the demo)."""
+        region = self._transport.region
+        body = b""
+        if region != "us-east-1":
+            body = (
+                "<CreateBucketConfiguration><LocationConstraint>"
+                f"{region}</LocationConstraint></CreateBucketConfiguration>"
+            ).encode()
+        await self._send(
+            Request(
+                "CreateBucket", "PUT", None, headers={"content-type": "application/xml"}, body=body
+            )
+        )
+
+    # -- listing --------------------------------------------------------------
+
+    async def list_pages(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        max_keys: int | None = None,
+    ) -> AsyncIterator[xml.ListPage]:
+        """ListObjectsV2, one page (up to 1,000 entries) at a time, every page."""
+        token: str | None = None
+        while True:
+            query = [("list-type", "2"), ("encoding-type", "url"), ("prefix", prefix)]
+            if delimiter is not None:
+                query.append(("delimiter", delimiter))
+            if start_after is not None and token is None:
+                query.append(("start-after", start_after))
+            if max_keys is not None:
+                query.append(("max-keys", str(max_keys)))
+            if token is not None:
+                query.append(("continuation-token", token))
+            response = await self._send(Request("ListObjectsV2", "GET", None, query=query))
+            page = xml.parse_list_objects_v2(response.body)
+            yield page
+            if not page.is_truncated or not page.next_continuation_token:
+                return
+            token = page.next_continuation_token
+
+    async def list_all(
+        self, prefix: str = "", *, delimiter: str | None = None
+    ) -> tuple[list[xml.ListedObject], list[str]]:
+        """Every object and common prefix under ``prefix``, across all pages."""
+        objects: list[xml.ListedObject] = []
+        prefixes: list[str] = []
+        async for page in self.list_pages(prefix, delimiter=delimiter):
+            objects.extend(page.objects)
+            prefixes.extend(page.common_prefixes)
+        return objects, prefixes
+
+    # -- objects --------------------------------------------------------------
+
+    async def head_object(self, key: str, *, if_match: str | None = None) -> ObjectMeta:
+        """HeadObject: the metadata, no body."""
+        headers = {"if-match": _quote_etag(if_match)} if if_match else {}
+        response = await self._send(Request("HeadObject", "HEAD", key, headers=headers))
+        return _meta(key, response.headers)
+
+    async def get_object(
+        self, key: str, *, byte_range: tuple[int, int | None] | None = None
+    ) -> tuple[ObjectMeta, bytes]:
+        """GetObject into memory. ``byte_range`` is ``(first, last)``, inclusive;
+        ``last=None`` means to the end."""
+        headers = {}
+        if byte_range is not None:
+            headers["range"] = _range_header(*byte_range)
+        response = await self._send(Request("GetObject", "GET", key, headers=headers))
+        return _meta(key, response.headers), response.body
+
+    async def get_object_stream(
+        self,
+        key: str,
+        sink: Callable[[bytes], Awaitable[None] | None],
+        *,
+        byte_range: tuple[int, int | None] | None = None,
+        on_meta: Callable[[ObjectMeta], Awaitable[None] | None] | None = None,
+    ) -> ObjectMeta:
+        """GetObject streamed to ``sink`` chunk by chunk (an awaitable result is
+        awaited: that is the backpressure).
+
+        If the connection breaks midway, the rest is fetched with a Range
+        request pinned to the same ETag, so ``sink`` sees each byte once, in
+        order, of one single version of the object.
+        """
+        first, last = byte_range if byte_range is not None else (0, None)
+        received = 0
+        etag: str | None = None
+        meta: ObjectMeta | None = None
+        resumes = 0
+
+        def counting_sink(chunk: bytes) -> Awaitable[None] | None:
+            nonlocal received
+            received += len(chunk)
+            return sink(chunk)
+
+        while True:
+            headers = {}
+            start = first + received
+            if byte_range is not None or received:
+                headers["range"] = _range_header(start, last)
+            if etag is not None:
+                headers["if-match"] = _quote_etag(etag)
+            before = received
+            try:
+                response = await self._send(
+                    Request("GetObject", "GET", key, headers=headers, sink=counting_sink)
+                )
+            except S3Error as error:
+                if received == before or not error.retryable or resumes >= 10:
+                    raise
+                resumes += 1
+                continue
+            current = _meta(key, response.headers)
+            if meta is None:
+                meta = current
+                etag = current.etag
+                if on_meta is not None:
+                    result = on_meta(meta)
+                    if result is not None:
+                        await result
+            return meta
+
+    async def put_object(
+        self,
+        key: str,
+        body: bytes | Body,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> PutResult:
+        """PutObject. In-memory bodies carry a Content-MD5 so S3 verifies them.
+
+        ``if_match=etag`` writes only over that version; ``if_none_match=True``
+        writes only if the key is absent (412 :class:`PreconditionFailed` otherwise).
+        """
+        conditional = bool(if_match) or if_none_match
+        response = await self._send(
+            Request(
+                "PutObject",
+                "PUT",
+                key,
+                headers=_put_headers(content_type, metadata, if_match, if_none_match),
+                body=body,
+                content_md5=isinstance(body, bytes),
+                idempotent=not conditional,
+            )
+        )
+        return PutResult(
+            etag=_unquote_etag(response.headers.get("ETag", "")),
+            version_id=response.headers.get("x-amz-version-id"),
+        )
+
+    async def copy_object(
+        self,
+        source_key: str,
+        key: str,
+        *,
+        source_bucket: str | None = None,
+        metadata_directive: str = "COPY",
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        source_if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> xml.CopyResult:
+        """CopyObject (server side, sources up to 5 GB)."""
+        headers = _put_headers(
+            content_type if metadata_directive == "REPLACE" else None,
+            metadata if metadata_directive == "REPLACE" else None,
+            None,
+            if_none_match,
+        )
+        headers["x-amz-copy-source"] = copy_source(source_bucket or self.bucket, source_key)
+        headers["x-amz-metadata-directive"] = metadata_directive
+        if source_if_match:
+            headers["x-amz-copy-source-if-match"] = _quote_etag(source_if_match)
+        response = await self._send(
+            Request(
+                "CopyObject",
+                "PUT",
+                key,
+                headers=headers,
+                may_fail_with_200=True,
+                idempotent=not if_none_match,
+            )
+        )
+        result = xml.parse_copy_result(response.body)
+        return xml.CopyResult(etag=_unquote_etag(result.etag), last_modified=result.last_modified)
+
+    async def delete_object(self, key: str, *, if_match: str | None = None) -> None:
+        """DeleteObject (S3 answers success for a missing key too)."""
+        headers = {"if-match": _quote_etag(if_match)} if if_match else {}
+        await self._send(
+            Request("DeleteObject", "DELETE", key, headers=headers, idempotent=not if_match)
+        )
+
+    async def delete_objects(self, keys: Iterable[str]) -> xml.DeleteResult:
+        """DeleteObjects in batches of at most 1,000 keys, batches sent concurrently
+        (bounded by the client's concurrency). Per-key failures are returned in
+        ``errors``, not raised."""
+        unique = list(dict.fromkeys(keys))
+        batches = [unique[i : i + DELETE_BATCH] for i in range(0, len(unique), DELETE_BATCH)]
+        results = await asyncio.gather(*(self._delete_batch(batch) for batch in batches))
+        deleted: list[str] = []
+        errors: list[xml.DeleteError] = []
+        for result in results:
+            deleted.extend(result.deleted)
+            errors.extend(result.errors)
+        return xml.DeleteResult(deleted=deleted, errors=errors)
+
+    async def _delete_batch(self, keys: Sequence[str]) -> xml.DeleteResult:
+        response = await self._send(
+            Request(
+                "DeleteObjects",
+                "POST",
+                None,
+                query=[("delete", "")],
+                headers={"content-type": "application/xml"},
+                body=xml.build_delete(keys, quiet=True),
+                content_md5=True,  # required by S3 for DeleteObjects
+            )
+        )
+        result = xml.parse_delete_result(response.body)
+        # Quiet mode lists only failures; report the rest as deleted.
+        failed = {e.key for e in result.errors}
+        return xml.DeleteResult(
+            deleted=[k for k in keys if k not in failed], errors=list(result.errors)
+        )
+
+    # -- multipart ------------------------------------------------------------
+
+    async def create_multipart_upload(
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """CreateMultipartUpload; returns the upload id."""
+        headers = _put_headers(content_type or "application/octet-stream", metadata, None, False)
+        response = await self._send(
+            Request("CreateMultipartUpload", "POST", key, query=[("uploads", "")], headers=headers)
+        )
+        return xml.parse_initiate_multipart(response.body)
+
+    async def upload_part(
+        self, key: str, upload_id: str, part_number: int, body: bytes | Body
+    ) -> str:
+        """UploadPart (numbers 1..10,000); returns the part's unquoted ETag."""
+        _check_part_number(part_number)
+        response = await self._send(
+            Request(
+                "UploadPart",
+                "PUT",
+                key,
+                query=[("partNumber", str(part_number)), ("uploadId", upload_id)],
+                body=body,
+                content_md5=isinstance(body, bytes),
+            )
+        )
+        return _unquote_etag(response.headers.get("ETag", ""))
+
+    async def upload_part_copy(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source_key: str,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        source_bucket: str | None = None,
+        source_if_match: str | None = None,
+    ) -> str:
+        """UploadPartCopy from ``source_key`` (``byte_range`` inclusive); returns the ETag."""
+        _check_part_number(part_number)
+        headers = {"x-amz-copy-source": copy_source(source_bucket or self.bucket, source_key)}
+        if byte_range is not None:
+            headers["x-amz-copy-source-range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        if source_if_match:
+            headers["x-amz-copy-source-if-match"] = _quote_etag(source_if_match)
+        response = await self._send(
+            Request(
+                "UploadPartCopy",
+                "PUT",
+                key,
+                query=[("partNumber", str(part_number)), ("uploadId", upload_id)],
+                headers=headers,
+                may_fail_with_200=True,
+            )
+        )
+        return _unquote_etag(xml.parse_copy_result(response.body).etag)
+
+    async def complete_multipart_upload(
+        self,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> PutResult:
+        """CompleteMultipartUpload with ``(part_number, etag)`` pairs."""
+        headers = _put_headers(None, None, if_match, if_none_match)
+        headers["content-type"] = "application/xml"
+        body = xml.build_complete_multipart([(n, _quote_etag(etag)) for n, etag in parts])
+        response = await self._send(
+            Request(
+                "CompleteMultipartUpload",
+                "POST",
+                key,
+                query=[("uploadId", upload_id)],
+                headers=headers,
+                body=body,
+                may_fail_with_200=True,
+                idempotent=not (if_match or if_none_match),
+            )
+        )
+        return PutResult(
+            etag=_unquote_etag(xml.parse_complete_multipart(response.body)),
+            version_id=response.headers.get("x-amz-version-id"),
+        )
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload (NoSuchUpload is raised as :class:`NotFound`)."""
+        await self._send(
+            Request("AbortMultipartUpload", "DELETE", key, query=[("uploadId", upload_id)])
+        )
+
+    async def list_multipart_uploads(self, prefix: str = "") -> list[xml.MultipartUploadInfo]:
+        """Every in-progress multipart upload under ``prefix``."""
+        uploads: list[xml.MultipartUploadInfo] = []
+        key_marker = upload_marker = ""
+        while True:
+            query = [("uploads", ""), ("prefix", prefix), ("encoding-type", "url")]
+            if key_marker:
+                query += [("key-marker", key_marker), ("upload-id-marker", upload_marker)]
+            response = await self._send(Request("ListMultipartUploads", "GET", None, query=query))
+            page, truncated, key_marker, upload_marker = xml.parse_list_multipart_uploads(
+                response.body
+            )
+            uploads.extend(page)
+            if not truncated or not key_marker:
+                return uploads
+
+
+def _range_header(first: int, last: int | None) -> str:
+    if first < 0 or (last is not None and last < first):
+        raise ValueError(f"invalid byte range {first}-{last}")
+    return f"bytes={first}-{'' if last is None else last}"
+
+
+def _check_part_number(part_number: int) -> None:
+    if not 1 <= part_number <= 10_000:
+        raise ValueError(f"part number {part_number} is outside 1..10000")

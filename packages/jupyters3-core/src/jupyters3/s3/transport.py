@@ -1,0 +1,363 @@
+"""The HTTP edge of the S3 client: sign, send on Tornado, map errors, retry.
+
+This is the only module of jupyters3 that performs HTTP requests to S3.
+It owns one ``AsyncHTTPClient`` (``force_instance=True``, closed by
+:meth:`Transport.close`) and never lets Tornado queue requests: a semaphore
+bounds the requests in flight to the client's ``max_clients``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol, cast
+
+from tornado import httputil
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.iostream import StreamClosedError
+
+from jupyters3._version import __version__
+from jupyters3.credentials import AwsCreds
+from jupyters3.errors import NetworkError, S3Error, error_from_response
+from jupyters3.s3 import endpoint as ep
+from jupyters3.s3.retry import RetryPolicy
+from jupyters3.s3.signing import UNSIGNED_PAYLOAD, encode_query, sign_request
+from jupyters3.s3.xml import parse_error
+
+__all__ = ["Body", "CredentialsSource", "FileBody", "IterBody", "Request", "Response", "Transport"]
+
+log = logging.getLogger("jupyters3.s3")
+
+#: Returns the credentials to sign the next request with.
+CredentialsSource = Callable[[], Awaitable[AwsCreds]]
+
+#: Bodies above this are hashed in a worker thread, off the event loop.
+_HASH_OFF_LOOP = 256 * 1024
+_USER_AGENT = f"jupyters3/{__version__}"
+
+
+class Body(Protocol):
+    """A request body streamed from somewhere else than memory.
+
+    ``length`` must be exact (S3 needs a Content-Length). ``replayable`` says
+    whether :meth:`chunks` may be called again to re-send the body whole on a
+    retry; a one-shot body is never retried.
+    """
+
+    length: int
+    replayable: bool
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes, in order."""
+        ...
+
+
+@dataclass
+class FileBody:
+    """``length`` bytes of a local file from ``offset``, read in a worker thread."""
+
+    path: str
+    offset: int = 0
+    length: int = 0
+    block_size: int = 1024 * 1024
+    replayable: bool = field(default=True, init=False)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Read the range block by block without blocking the event loop."""
+        with open(self.path, "rb") as fh:  # noqa: ASYNC230 - reads below run in a thread
+            await asyncio.to_thread(fh.seek, self.offset)
+            remaining = self.length
+            while remaining > 0:
+                block = await asyncio.to_thread(fh.read, min(self.block_size, remaining))
+                if not block:
+                    raise OSError(f"{self.path} ended {remaining} bytes early")
+                remaining -= len(block)
+                yield block
+
+
+@dataclass
+class IterBody:
+    """A one-shot body from an async iterator (never retried)."""
+
+    source: AsyncIterator[bytes]
+    length: int
+    replayable: bool = field(default=False, init=False)
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The iterator itself: it can be consumed once."""
+        return self.source
+
+
+@dataclass
+class Request:
+    """One S3 operation, before signing.
+
+    ``idempotent`` says whether sending it twice has the same effect as once:
+    a request whose outcome is unknown is only retried when it is.
+    """
+
+    operation: str
+    method: str
+    key: str | None
+    query: Sequence[tuple[str, str]] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | Body | None = None
+    idempotent: bool = True
+    #: Receives the body of a successful response chunk by chunk instead of buffering it.
+    sink: Callable[[bytes], Awaitable[None] | None] | None = None
+    #: Parse a 200 response for an embedded ``<Error>`` (CopyObject, CompleteMultipartUpload).
+    may_fail_with_200: bool = False
+    #: Send a Content-MD5 of the (in-memory) body, so S3 verifies what it stores.
+    content_md5: bool = False
+
+
+@dataclass
+class Response:
+    """A successful response. ``body`` is empty when a sink took it."""
+
+    status: int
+    headers: httputil.HTTPHeaders
+    body: bytes = b""
+
+
+class _Exchange:
+    """Collects the status and headers of one attempt; routes body chunks."""
+
+    def __init__(self, sink: Callable[[bytes], Awaitable[None] | None] | None) -> None:
+        self.status: int | None = None
+        self.headers = httputil.HTTPHeaders()
+        self.error_body = bytearray()
+        self.delivered = 0
+        self._sink = sink
+
+    def on_header(self, line: str) -> None:
+        if line.startswith("HTTP/"):
+            self.status = httputil.parse_response_start_line(line.strip()).code
+            self.headers = httputil.HTTPHeaders()
+        elif line.strip():
+            self.headers.parse_line(line)
+
+    def on_chunk(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.status is not None and self.status >= 300:
+            if len(self.error_body) < 64 * 1024:
+                self.error_body += chunk
+            return None
+        self.delivered += len(chunk)
+        assert self._sink is not None
+        return self._sink(chunk)
+
+
+def _md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def _digests(data: bytes, want_md5: bool) -> tuple[str, str | None]:
+    return hashlib.sha256(data).hexdigest(), (_md5_b64(data) if want_md5 else None)
+
+
+def _producer(body: Body) -> Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]:
+    async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
+        async for chunk in body.chunks():
+            await write(chunk)
+
+    return produce
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Transport:
+    """Signs and sends :class:`Request` objects to one bucket, with retries."""
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        credentials: CredentialsSource,
+        region: str,
+        endpoint: ep.Endpoint,
+        addressing_style: ep.AddressingStyle = "auto",
+        connect_timeout: float = 10.0,
+        request_timeout: float = 300.0,
+        max_concurrency: int = 32,
+        retry: RetryPolicy | None = None,
+        validate_cert: bool = True,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.bucket = bucket
+        self.region = region
+        self.endpoint = endpoint
+        self.addressing_style = addressing_style
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.validate_cert = validate_cert
+        self.retry = retry or RetryPolicy()
+        self._credentials = credentials
+        self._clock = clock
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._http = AsyncHTTPClient(force_instance=True, max_clients=max_concurrency)
+        # Validate the addressing now: a bad combination is a configuration error.
+        ep.target(endpoint, bucket, None, style=addressing_style)
+
+    def close(self) -> None:
+        """Close the HTTP client. The transport cannot be used afterwards."""
+        self._http.close()
+
+    async def send(self, request: Request) -> Response:
+        """Send ``request``, retrying per the policy; raise an :class:`S3Error` on failure.
+
+        A request with a ``sink`` is not retried once part of its body reached
+        the sink (the caller resumes with a Range request instead).
+        """
+        replayable = isinstance(request.body, (bytes, type(None))) or request.body.replayable
+        safe_to_repeat = request.idempotent and replayable
+        cost: int | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            exchange = _Exchange(request.sink) if request.sink is not None else None
+            try:
+                response = await self._attempt(request, exchange)
+            except S3Error as error:
+                decision = None
+                if exchange is None or exchange.delivered == 0:
+                    decision = self.retry.decide(error, attempt, idempotent=safe_to_repeat)
+                if decision is None:
+                    if attempt > 1:
+                        log.info(
+                            "%s failed after %d attempts: %s", request.operation, attempt, error
+                        )
+                    raise
+                delay, cost = decision
+                log.debug(
+                    "%s attempt %d failed (%s); retrying in %.3fs",
+                    request.operation,
+                    attempt,
+                    error.code,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            self.retry.quota.release(cost)
+            return response
+
+    async def _attempt(self, request: Request, exchange: _Exchange | None) -> Response:
+        creds = await self._credentials()
+        query = encode_query(request.query)
+        target = ep.target(
+            self.endpoint, self.bucket, request.key, style=self.addressing_style, query=query
+        )
+        headers = {"user-agent": _USER_AGENT, **{k.lower(): v for k, v in request.headers.items()}}
+        body = request.body
+        body_bytes: bytes | None = None
+        producer: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]] | None = None
+        if isinstance(body, bytes) or body is None:
+            body_bytes = body if body is not None else None
+            data = body_bytes or b""
+            want_md5 = request.content_md5
+            if len(data) > _HASH_OFF_LOOP:
+                payload_hash, md5 = await asyncio.to_thread(_digests, data, want_md5)
+            else:
+                payload_hash, md5 = _digests(data, want_md5)
+            if want_md5:
+                assert md5 is not None
+                headers["content-md5"] = md5
+        else:
+            payload_hash = UNSIGNED_PAYLOAD
+            headers["content-length"] = str(body.length)
+            producer = _producer(body)
+
+        signed = sign_request(
+            method=request.method,
+            host=target.host,
+            path=target.path,
+            query=request.query,
+            headers=headers,
+            payload_hash=payload_hash,
+            credentials=creds,
+            region=self.region,
+            timestamp=self._clock(),
+        )
+        if body_bytes is None and producer is None and request.method in ("PUT", "POST"):
+            body_bytes = b""
+        http_request = HTTPRequest(
+            url=target.url,
+            method=request.method,
+            headers=signed,
+            body=body_bytes,
+            # Tornado annotates body_producer too narrowly: it awaits any awaitable.
+            body_producer=cast(Any, producer),
+            connect_timeout=self.connect_timeout,
+            request_timeout=self.request_timeout,
+            validate_cert=self.validate_cert,
+            follow_redirects=False,
+            decompress_response=False,
+            allow_nonstandard_methods=True,
+            header_callback=exchange.on_header if exchange else None,
+            streaming_callback=exchange.on_chunk if exchange else None,
+        )
+        started = time.monotonic()
+        async with self._limit:
+            try:
+                response = await self._http.fetch(http_request, raise_error=False)
+            except Exception as exc:
+                raise self._network_error(exc, request) from None
+        log.debug(
+            "%s %s %r -> %d in %.3fs",
+            request.operation,
+            request.method,
+            request.key,
+            response.code,
+            time.monotonic() - started,
+        )
+        raw = bytes(exchange.error_body) if exchange and response.code >= 300 else response.body
+        if response.code >= 300 or (request.may_fail_with_200 and b"<Error" in (raw or b"")[:512]):
+            raise self._s3_error(response.code, response.headers, raw or b"", request)
+        return Response(status=response.code, headers=response.headers, body=raw or b"")
+
+    def _s3_error(
+        self, status: int, headers: httputil.HTTPHeaders, body: bytes, request: Request
+    ) -> S3Error:
+        info = parse_error(body)
+        if status == 200:
+            status = 500  # an embedded error: as the SDKs do, treat it as retryable
+        return error_from_response(
+            status=status,
+            code=info.code if info else "",
+            message=info.message if info else "",
+            request_id=(info.request_id if info else "") or headers.get("x-amz-request-id", ""),
+            bucket=self.bucket,
+            key=request.key,
+            operation=request.operation,
+            region=headers.get("x-amz-bucket-region", "") or (info.region if info else ""),
+        )
+
+    def _network_error(self, exc: BaseException, request: Request) -> NetworkError:
+        # Failures to connect mean the request never left: always safe to retry.
+        not_sent = isinstance(exc, (ConnectionRefusedError, socket.gaierror)) or (
+            isinstance(exc, HTTPClientError)
+            and exc.code == 599
+            and ("while connecting" in str(exc) or "request queue" in str(exc))
+        )
+        if isinstance(exc, HTTPClientError) and exc.code != 599:
+            detail = f"HTTP {exc.code}"
+        elif isinstance(exc, StreamClosedError):
+            detail = "connection closed"
+        else:
+            detail = str(exc) or type(exc).__name__
+        where = self.endpoint.netloc
+        return NetworkError(
+            f"could not complete the request to {where}: {detail}",
+            outcome_unknown=not not_sent,
+            bucket=self.bucket,
+            key=request.key,
+            operation=request.operation,
+        )

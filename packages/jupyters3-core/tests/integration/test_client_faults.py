@@ -1,0 +1,188 @@
+"""Retries through the fault proxy: flaky S3 is survived, broken S3 is reported."""
+
+import asyncio
+import os
+import socket
+
+import pytest
+
+from jupyters3 import errors
+from jupyters3.s3.client import IterBody
+from jupyters3_testing.faults import Fault
+
+
+async def _workload(client, tag):
+    """One of every client call; returns what it read back for checking."""
+    data = os.urandom(6 * 1024 * 1024)
+    key = f"{tag}/ü obj+1.bin"
+    await client.put_object(key, data[:1000], content_type="text/plain")
+    head = await client.head_object(key)
+    _, body = await client.get_object(key)
+    _, part = await client.get_object(key, byte_range=(10, 19))
+    chunks = []
+    await client.get_object_stream(key, chunks.append)
+    await client.copy_object(key, f"{tag}/copy.bin")
+    upload = await client.create_multipart_upload(f"{tag}/mp.bin")
+    e1 = await client.upload_part(f"{tag}/mp.bin", upload, 1, data[: 5 * 1024 * 1024])
+    e2 = await client.upload_part(f"{tag}/mp.bin", upload, 2, data[5 * 1024 * 1024 :])
+    await client.complete_multipart_upload(f"{tag}/mp.bin", upload, [(1, e1), (2, e2)])
+    upload2 = await client.create_multipart_upload(f"{tag}/mpc.bin")
+    c1 = await client.upload_part_copy(f"{tag}/mpc.bin", upload2, 1, f"{tag}/mp.bin")
+    await client.complete_multipart_upload(f"{tag}/mpc.bin", upload2, [(1, c1)])
+    doomed = await client.create_multipart_upload(f"{tag}/doomed.bin")
+    await client.abort_multipart_upload(f"{tag}/doomed.bin", doomed)
+    objects, _ = await client.list_all(f"{tag}/")
+    await client.delete_object(f"{tag}/copy.bin")
+    await client.delete_objects([f"{tag}/mpc.bin"])
+    return data, head.size, body, part, b"".join(chunks), [o.key for o in objects]
+
+
+async def test_every_call_succeeds_with_5_percent_faults(
+    js3_make_client, js3_bucket, js3_raw, js3_fault_proxy
+):
+    """503s, 500s and dropped connections (5% in all) never fail a call."""
+    js3_fault_proxy.configure(error_503_rate=0.02, error_500_rate=0.02, drop_rate=0.01)
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url, max_attempts=5)
+
+    for round_ in range(12):
+        tag = f"round{round_}"
+        data, size, body, part, streamed, listed = await _workload(client, tag)
+        assert size == 1000
+        assert body == streamed == data[:1000]
+        assert part == data[10:20]
+        assert listed == sorted(
+            f"{tag}/{n}" for n in ["copy.bin", "mp.bin", "mpc.bin", "ü obj+1.bin"]
+        )
+        assert js3_raw.get(js3_bucket, f"{tag}/mp.bin") == data
+
+    faulted = js3_fault_proxy.count(faulted=True)
+    total = len(js3_fault_proxy.records())
+    assert total > 200
+    assert faulted >= 5, f"only {faulted} faults in {total} requests: the test proved nothing"
+    assert js3_raw.multipart_uploads(js3_bucket) == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault.slow_down(), errors.Throttled),
+        (Fault.internal_error(), errors.ServerError),
+        (Fault.drop(), errors.NetworkError),
+    ],
+)
+async def test_permanent_failure_surfaces_after_max_attempts(
+    js3_make_client, js3_bucket, js3_fault_proxy, fault, expected
+):
+    """A fault on every attempt is raised as its domain error after exactly 3 tries."""
+    js3_fault_proxy.configure(rule=lambda req: fault if req.key == "doomed.txt" else None)
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
+
+    with pytest.raises(expected) as info:
+        await client.get_object("doomed.txt")
+
+    assert js3_fault_proxy.count("GET", key="doomed.txt") == 3
+    assert "doomed.txt" in str(info.value)
+
+
+async def test_client_errors_are_not_retried(js3_make_client, js3_fault_proxy):
+    """A 403 is final: one request, AccessDenied."""
+    js3_fault_proxy.configure(rule=lambda req: Fault.access_denied())
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
+
+    with pytest.raises(errors.AccessDenied):
+        await client.head_object("x")
+    assert len(js3_fault_proxy.records()) == 1
+
+
+async def test_unknown_outcome_of_conditional_write_is_not_retried(
+    js3_make_client, js3_bucket, js3_raw, js3_fault_proxy
+):
+    """A create-only PUT whose answer was lost is not repeated blindly."""
+    js3_fault_proxy.configure(rule=lambda req: Fault.drop_after_forward())
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
+
+    with pytest.raises(errors.NetworkError) as info:
+        await client.put_object("new.txt", b"v1", if_none_match=True)
+
+    assert info.value.outcome_unknown
+    assert js3_fault_proxy.count("PUT") == 1
+    assert js3_raw.get(js3_bucket, "new.txt") == b"v1"  # it did land; the caller must check
+
+
+async def test_unknown_outcome_of_idempotent_write_is_retried(
+    js3_make_client, js3_bucket, js3_raw, js3_fault_proxy
+):
+    """A plain PUT whose answer was lost is simply sent again."""
+    first = True
+
+    def once(req):
+        nonlocal first
+        if req.method == "PUT" and first:
+            first = False
+            return Fault.drop_after_forward()
+        return None
+
+    js3_fault_proxy.configure(rule=once)
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
+
+    await client.put_object("idem.txt", b"v1")
+
+    assert js3_fault_proxy.count("PUT") == 2
+    assert js3_raw.get(js3_bucket, "idem.txt") == b"v1"
+
+
+async def test_one_shot_stream_is_not_retried(js3_make_client, js3_fault_proxy):
+    """A body that cannot be replayed is never half-sent twice."""
+    js3_fault_proxy.configure(rule=lambda req: Fault.slow_down())
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
+
+    async def gen():
+        yield b"abc"
+
+    # The proxy answers 503 before reading the body, so the client sees either
+    # the 503 or the connection closing under its upload: both are final.
+    with pytest.raises((errors.Throttled, errors.NetworkError)):
+        await client.put_object("once.bin", IterBody(gen(), 3))
+    assert js3_fault_proxy.count("PUT") == 1
+
+
+async def test_connection_refused_is_a_network_error(js3_make_client):
+    """Nothing listening: a NetworkError that says the request was never sent."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = js3_make_client(endpoint_url=f"http://127.0.0.1:{port}")
+
+    with pytest.raises(errors.NetworkError) as info:
+        await client.head_object("x")
+
+    assert info.value.outcome_unknown is False
+    assert f"127.0.0.1:{port}" in str(info.value)
+
+
+async def test_request_timeout(js3_make_client, js3_fault_proxy):
+    """A slow S3 hits the request timeout and is reported as a network error."""
+    js3_fault_proxy.configure(latency=1.0)
+    client = js3_make_client(
+        endpoint_url=js3_fault_proxy.endpoint_url, request_timeout=0.2, max_attempts=2
+    )
+
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(errors.NetworkError, match=r"[Tt]imeout") as info:
+        await client.head_object("slow")
+    assert info.value.outcome_unknown
+    assert asyncio.get_running_loop().time() - started < 1.0
+
+
+async def test_concurrency_is_bounded(js3_make_client, js3_fault_proxy):
+    """No more requests are in flight than max_concurrency."""
+    js3_fault_proxy.configure(latency=0.05)
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url, max_concurrency=4)
+
+    await asyncio.gather(*(client.put_object(f"c/{i}", b"x") for i in range(24)))
+
+    records = sorted(js3_fault_proxy.records(), key=lambda r: r.started)
+    worst = max(
+        sum(1 for o in records if o.started <= r.started < o.started + o.duration) for r in records
+    )
+    assert worst <= 4

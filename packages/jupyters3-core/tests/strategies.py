@@ -135,3 +135,60 @@ def opaque_tokens(*, min_size: int = 1, max_size: int = 80) -> st.SearchStrategy
 def session_tokens() -> st.SearchStrategy[str]:
     """STS session tokens: base64 text, 16 to 400 characters (real ones are hundreds)."""
     return st.text(st.sampled_from(_BASE64), min_size=16, max_size=400)
+
+
+# --- Jupyter API paths (jupyters3.keys) ---------------------------------------
+
+#: Segments ``jupyters3.keys.normalize_path`` refuses on their own.
+INVALID_SEGMENTS = ("", ".", "..", ".checkpoints")
+
+#: Characters ``normalize_path`` refuses anywhere: C0, DEL, C1 and the backslash.
+FORBIDDEN_PATH_CHARS = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0)])) + "\\"
+
+
+def api_path_segments(*, max_size: int = _SEGMENT_CHARS) -> st.SearchStrategy[str]:
+    """One valid API path segment: awkward but allowed text (spaces, ``%``,
+    ``...``, hidden names, any non-control Unicode)."""
+    chars = st.one_of(
+        st.sampled_from(AWKWARD_CHARS),
+        st.sampled_from("abcXYZ019-_."),
+        st.characters(exclude_categories=["Cs", "Cc"], exclude_characters="/\\"),
+    )
+    fixed = [s for s in AWKWARD_SEGMENTS if s not in INVALID_SEGMENTS]
+    return st.one_of(st.sampled_from(fixed), st.text(chars, min_size=1, max_size=max_size)).filter(
+        lambda s: s not in INVALID_SEGMENTS
+    )
+
+
+def api_paths(*, min_segments: int = 0, max_segments: int = 6) -> st.SearchStrategy[str]:
+    """Normalised API paths (no outer ``/``; ``""`` is the root when allowed)."""
+    return st.lists(api_path_segments(), min_size=min_segments, max_size=max_segments).map("/".join)
+
+
+def key_prefixes() -> st.SearchStrategy[str]:
+    """Valid key prefixes in any spelling: ``""``, ``"a/b"``, ``"/a/b/"``, ``"a/b//"``."""
+    return st.builds(
+        lambda path, lead, trail: (lead + path + trail) if path else lead,
+        api_paths(max_segments=3),
+        st.sampled_from(["", "/", "//"]),
+        st.sampled_from(["", "/", "//"]),
+    )
+
+
+def invalid_api_paths() -> st.SearchStrategy[str]:
+    """API paths ``normalize_path`` must refuse: a bad segment or a forbidden
+    character (control, backslash, lone surrogate) somewhere inside."""
+    bad_segment = st.builds(
+        lambda before, bad, after: "/".join([*before, bad, *after]),
+        st.lists(api_path_segments(), max_size=2),
+        st.sampled_from(INVALID_SEGMENTS[1:]),
+        st.lists(api_path_segments(), max_size=2),
+    )
+    empty_inside = st.builds(lambda a, b: f"{a}//{b}", api_path_segments(), api_path_segments())
+    bad_char = st.builds(
+        lambda before, char, after: before + char + after,
+        api_paths(max_segments=2),
+        st.one_of(st.sampled_from(FORBIDDEN_PATH_CHARS), st.characters(categories=["Cs"])),
+        api_paths(max_segments=2),
+    )
+    return st.one_of(bad_segment, empty_inside, bad_char)

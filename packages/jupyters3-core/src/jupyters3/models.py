@@ -1,0 +1,383 @@
+"""Jupyter contents models built from S3 facts. Pure: no I/O, no tornado/traitlets.
+
+The shapes follow jupyter_server 2.x ``FileContentsManager`` (``_base_model``,
+``_dir_model``, ``_file_model``, ``_notebook_model``) and the REST handler's
+``validate_model``: every model has ``name, path, type, writable, created,
+last_modified, mimetype, content, format, size, hash, hash_algorithm``.
+Content-less models (``content=False``) have ``content``, ``format``, ``hash``
+and ``hash_algorithm`` set to ``None``; :func:`with_hash` and
+:func:`with_content` fill them in.
+
+S3 has no creation time: ``created`` defaults to ``last_modified``. Timestamps
+must be timezone-aware (S3 gives UTC). Errors in user data (undecodable text,
+unreadable notebooks, bad base64) raise :class:`BadContent`, which the manager
+answers with HTTP 400, as the reference does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from fnmatch import fnmatch
+from typing import Any, Literal
+
+import nbformat
+
+from jupyters3.keys import InvalidPath, KeyMap, is_hidden_name, join, normalize_path
+from jupyters3.s3.xml import ListedObject
+
+__all__ = [
+    "EPOCH",
+    "HASH_ALGORITHM",
+    "NOTEBOOK_CONTENT_TYPE",
+    "BadContent",
+    "Model",
+    "base_model",
+    "decode_file",
+    "directory_listing",
+    "directory_model",
+    "directory_times",
+    "encode_for_save",
+    "file_model",
+    "guess_type",
+    "notebook_model",
+    "read_notebook",
+    "with_content",
+    "with_hash",
+]
+
+#: A contents model: the JSON-able dict the REST handler sends (datetimes included).
+Model = dict[str, Any]
+ModelType = Literal["notebook", "file", "directory"]
+
+#: The ``hash_algorithm`` of models whose ``hash`` is the S3 ETag. The ETag is an
+#: opaque content identifier (MD5 hex for single-part uploads, ``<md5>-<parts>``
+#: for multipart ones, something else under SSE-KMS); clients only compare it.
+HASH_ALGORITHM = "s3-etag"
+
+#: The fallback time for folders whose time S3 does not tell (common prefixes).
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+#: The Content-Type stored with notebooks (the one jupyter_server's FilesHandler sends).
+NOTEBOOK_CONTENT_TYPE = "application/x-ipynb+json"
+
+_DEFAULT_MIMETYPE = {"text": "text/plain", "base64": "application/octet-stream"}
+_LINE_BREAKS = str.maketrans("", "", "\r\n")
+
+
+class BadContent(ValueError):
+    """File content that cannot be decoded, parsed or encoded (HTTP 400)."""
+
+
+def guess_type(path: str) -> Literal["notebook", "file"]:
+    """``"notebook"`` for ``*.ipynb`` (case-sensitive, like the reference), else ``"file"``."""
+    return "notebook" if path.endswith(".ipynb") else "file"
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
+def base_model(
+    path: str,
+    *,
+    type: ModelType,
+    last_modified: datetime,
+    created: datetime | None = None,
+    size: int | None = None,
+    writable: bool = True,
+) -> Model:
+    """The common model of any entry, without content (``content=False``).
+
+    ``path`` must be a normalised API path (``""`` is the root, whose name is
+    ``""``). ``mimetype``, ``content``, ``format``, ``hash`` and
+    ``hash_algorithm`` are ``None``. ``created`` defaults to ``last_modified``.
+    """
+    _aware(last_modified, "last_modified")
+    return {
+        "name": path.rsplit("/", 1)[-1],
+        "path": path,
+        "type": type,
+        "writable": writable,
+        "created": _aware(created, "created") if created is not None else last_modified,
+        "last_modified": last_modified,
+        "mimetype": None,
+        "content": None,
+        "format": None,
+        "size": size,
+        "hash": None,
+        "hash_algorithm": None,
+    }
+
+
+def file_model(
+    path: str,
+    *,
+    size: int,
+    last_modified: datetime,
+    created: datetime | None = None,
+    writable: bool = True,
+) -> Model:
+    """A ``type="file"`` model; ``mimetype`` is ``mimetypes.guess_type(path)[0]``
+    (may be ``None`` without content, as in the reference)."""
+    model = base_model(
+        path,
+        type="file",
+        last_modified=last_modified,
+        created=created,
+        size=size,
+        writable=writable,
+    )
+    model["mimetype"] = mimetypes.guess_type(path)[0]
+    return model
+
+
+def notebook_model(
+    path: str,
+    *,
+    size: int,
+    last_modified: datetime,
+    created: datetime | None = None,
+    writable: bool = True,
+) -> Model:
+    """A ``type="notebook"`` model (``mimetype`` ``None``, like the reference)."""
+    return base_model(
+        path,
+        type="notebook",
+        last_modified=last_modified,
+        created=created,
+        size=size,
+        writable=writable,
+    )
+
+
+def directory_model(
+    path: str,
+    *,
+    last_modified: datetime = EPOCH,
+    created: datetime | None = None,
+    writable: bool = True,
+) -> Model:
+    """A ``type="directory"`` model (``size`` and ``mimetype`` ``None``)."""
+    return base_model(
+        path,
+        type="directory",
+        last_modified=last_modified,
+        created=created,
+        size=None,
+        writable=writable,
+    )
+
+
+def with_hash(model: Model, etag: str) -> Model:
+    """Set ``hash`` to the ETag (quotes stripped) and ``hash_algorithm`` to
+    :data:`HASH_ALGORITHM`, in place; returns ``model`` for chaining."""
+    model["hash"] = etag.strip('"')
+    model["hash_algorithm"] = HASH_ALGORITHM
+    return model
+
+
+def with_content(model: Model, content: Any, format: str, mimetype: str | None = None) -> Model:
+    """Set ``content`` and ``format`` in place (and ``mimetype`` when given, as
+    :func:`decode_file` returns it); returns ``model`` for chaining."""
+    model["content"] = content
+    model["format"] = format
+    if mimetype is not None:
+        model["mimetype"] = mimetype
+    return model
+
+
+def decode_file(data: bytes, format: str | None, path: str) -> tuple[str, str, str]:
+    """Decode a file's bytes for a ``content=True`` model, like the reference
+    ``_read_file``: returns ``(content, format, mimetype)``.
+
+    * ``format=None``: UTF-8 text if the bytes decode, else base64.
+    * ``"text"``: UTF-8 text; :class:`BadContent` ``"<path> is not UTF-8 encoded"``.
+    * anything else (``"base64"``): base64 with a newline every 76 characters
+      (``base64.encodebytes``, as the reference sends it).
+
+    ``mimetype`` is ``mimetypes.guess_type(path)[0]``, or ``text/plain`` for text
+    and ``application/octet-stream`` for base64 when the guess is ``None``.
+    """
+    if format is None or format == "text":
+        try:
+            content, chosen = data.decode("utf-8"), "text"
+        except UnicodeDecodeError:
+            if format == "text":
+                raise BadContent(f"{path} is not UTF-8 encoded") from None
+            content, chosen = base64.encodebytes(data).decode("ascii"), "base64"
+    else:
+        content, chosen = base64.encodebytes(data).decode("ascii"), "base64"
+    mimetype = mimetypes.guess_type(path)[0] or _DEFAULT_MIMETYPE[chosen]
+    return content, chosen, mimetype
+
+
+def read_notebook(
+    data: bytes, path: str, *, capture_validation_error: dict[str, Any] | None = None
+) -> Any:
+    """Parse notebook bytes into a version-4 ``NotebookNode``.
+
+    Like the reference ``_read_notebook``: non-UTF-8 bytes give
+    :class:`BadContent` ``"<path> is not UTF-8 encoded"``; any parse or
+    conversion failure gives ``"Unreadable Notebook: <path> <repr(error)>"``.
+    Schema validation errors do not raise: nbformat logs them and, when
+    ``capture_validation_error`` is a dict, stores them under
+    ``"ValidationError"`` (pass it on to ``validate_notebook_model``).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadContent(f"{path} is not UTF-8 encoded") from None
+    try:
+        return nbformat.reads(text, as_version=4, capture_validation_error=capture_validation_error)
+    except Exception as error:  # nbformat raises many kinds (JSON, KeyError, ...)
+        raise BadContent(f"Unreadable Notebook: {path} {error!r}") from error
+
+
+def encode_for_save(
+    model: Mapping[str, Any],
+    path: str,
+    *,
+    capture_validation_error: dict[str, Any] | None = None,
+) -> tuple[bytes, str]:
+    """The bytes to store for a ``save()`` model, and their Content-Type.
+
+    * ``notebook``: ``nbformat.writes(nb, version=NO_CONVERT)`` in UTF-8 plus a
+      final newline, byte-for-byte what ``nbformat.write`` puts in a file;
+      Content-Type :data:`NOTEBOOK_CONTENT_TYPE`. Validation errors are only
+      logged/captured, as in the reference (the manager validates and signs).
+    * ``file`` with ``format="text"``: UTF-8; ``"base64"``: the decoded bytes
+      (newlines are tolerated, other non-alphabet characters are not).
+      Content-Type: the guessed mimetype, else ``text/plain`` /
+      ``application/octet-stream``.
+
+    :class:`BadContent` for a missing ``content``, another ``type`` or
+    ``format``, bad base64, or an unserialisable notebook.
+    """
+    kind = model.get("type")
+    content = model.get("content")
+    if content is None:
+        raise BadContent("No file content provided")
+    if kind == "notebook":
+        try:
+            nb = nbformat.from_dict(content)
+            text = nbformat.writes(
+                nb, version=nbformat.NO_CONVERT, capture_validation_error=capture_validation_error
+            )
+        except Exception as error:
+            raise BadContent(f"Unwritable Notebook: {path} {error!r}") from error
+        if not text.endswith("\n"):
+            text += "\n"
+        return text.encode("utf-8"), NOTEBOOK_CONTENT_TYPE
+    if kind != "file":
+        raise BadContent(f"Unhandled contents type: {kind}")
+    fmt = model.get("format")
+    if fmt not in _DEFAULT_MIMETYPE:
+        raise BadContent("Must specify format of file contents as 'text' or 'base64'")
+    if not isinstance(content, str):
+        raise BadContent(f"Encoding error saving {path}: content must be a string")
+    try:
+        if fmt == "text":
+            data = content.encode("utf-8")
+        else:
+            compact = content.translate(_LINE_BREAKS)  # encodebytes and browsers wrap lines
+            data = base64.b64decode(compact.encode("ascii"), validate=True)
+    except (UnicodeError, binascii.Error) as error:
+        raise BadContent(f"Encoding error saving {path}: {error}") from None
+    return data, mimetypes.guess_type(path)[0] or _DEFAULT_MIMETYPE[fmt]
+
+
+def directory_times(objects: Iterable[ListedObject], dir_marker_key: str | None) -> datetime | None:
+    """The folder's own ``last_modified``: its marker object's time when the
+    marker appears in the folder's listing, else ``None`` (implicit folder, or
+    the bucket root, whose ``dir_marker_key`` is ``None``)."""
+    if dir_marker_key is None:
+        return None
+    for obj in objects:
+        if obj.key == dir_marker_key:
+            return obj.last_modified
+    return None
+
+
+def _listable(name: str, allow_hidden: bool, hide_globs: Iterable[str]) -> bool:
+    """A child name that maps to a valid API path and is not filtered out."""
+    try:
+        if not name or normalize_path(name) != name:
+            return False
+    except InvalidPath:  # "..", ".checkpoints", control characters, ...
+        return False
+    if not allow_hidden and is_hidden_name(name):
+        return False
+    return not any(fnmatch(name, glob) for glob in hide_globs)
+
+
+def directory_listing(
+    dir_path: str,
+    objects: Iterable[ListedObject],
+    common_prefixes: Iterable[str],
+    keymap: KeyMap,
+    *,
+    allow_hidden: bool,
+    hide_globs: Iterable[str],
+    default_time: datetime = EPOCH,
+    writable: bool = True,
+) -> list[Model]:
+    """The child models (content-less) of folder ``dir_path``.
+
+    Feed it the *whole* ListObjectsV2 listing (all pages) of
+    ``keymap.dir_prefix(dir_path)`` with delimiter ``/``:
+
+    * objects are files (notebooks for ``*.ipynb``), except the folder's own
+      marker, which is skipped, and objects ending in ``/`` (markers), which are
+      folders carrying their own time;
+    * common prefixes are folders; S3 gives them no time, so they get
+      ``default_time`` (the Unix epoch unless the manager passes one);
+    * a common prefix named like a file of the same listing is that file's
+      checkpoint holder (``a.ipynb/.checkpoints/...``), not a folder;
+    * deeper keys (from a listing without delimiter) count as implicit folders;
+    * names that are not valid API names (``..``, ``.checkpoints``, empty,
+      control characters, ...) are skipped; hidden names (leading ``.``) are
+      skipped unless ``allow_hidden``; names matching a ``hide_globs`` pattern
+      (``fnmatch``, like ``ContentsManager.should_list``) are always skipped.
+
+    The result is in S3 listing order: by the UTF-8 bytes of the child key
+    (``name`` for files, ``name + "/"`` for folders). The reference follows
+    ``os.listdir`` order; JupyterLab sorts on the client.
+    """
+    base = keymap.dir_prefix(dir_path)
+    files: dict[str, ListedObject] = {}
+    folders: dict[str, datetime | None] = {}
+    for obj in objects:
+        if not obj.key.startswith(base) or obj.key == base:
+            continue  # the folder's own marker (or a stray key)
+        name, slash, rest = obj.key[len(base) :].partition("/")
+        if not slash:
+            files[name] = obj
+        elif not rest:
+            folders[name] = obj.last_modified  # a marker object "name/"
+        else:
+            folders.setdefault(name, None)
+    for prefix in common_prefixes:
+        if prefix.startswith(base):
+            folders.setdefault(prefix[len(base) :].partition("/")[0], None)
+
+    entries: list[tuple[bytes, Model]] = []
+    for name, obj in files.items():
+        if _listable(name, allow_hidden, hide_globs):
+            path = join(dir_path, name)
+            build = notebook_model if guess_type(name) == "notebook" else file_model
+            model = build(path, size=obj.size, last_modified=obj.last_modified, writable=writable)
+            entries.append((name.encode("utf-8"), model))
+    for name, time in folders.items():
+        if name not in files and _listable(name, allow_hidden, hide_globs):
+            model = directory_model(
+                join(dir_path, name), last_modified=time or default_time, writable=writable
+            )
+            entries.append(((name + "/").encode("utf-8"), model))
+    entries.sort(key=lambda entry: entry[0])
+    return [model for _, model in entries]

@@ -123,3 +123,26 @@ from jupyters3_testing.clients import (  # noqa: E402  (fixtures re-exported for
 )
 
 __all__ += ["js3_client_options", "js3_credentials", "js3_make_client"]
+
+
+# ============================================================================
+# live Jupyter server fixtures (jupyter_fixtures.py)
+# ============================================================================
+
+from jupyters3_testing.jupyter_fixtures import (  # noqa: E402  (fixtures re-exported for pytest)
+    js3_contents,
+    js3_jupyter,
+    js3_jupyter_config,
+    js3_jupyter_env,
+    js3_jupyter_factory,
+    js3_jupyter_session_factory,
+)
+
+__all__ += [
+    "js3_contents",
+    "js3_jupyter",
+    "js3_jupyter_config",
+    "js3_jupyter_env",
+    "js3_jupyter_factory",
+    "js3_jupyter_session_factory",
+]

@@ -1,0 +1,326 @@
+"""A real Jupyter server (or JupyterLab / Notebook) in a subprocess on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from jupyters3_testing.s3server import free_port
+
+__all__ = ["APPS", "JUPYTERS3_MANAGER", "JupyterServer", "JupyterServerError", "merge_config"]
+
+_HOST = "127.0.0.1"
+
+#: The jupyters3 contents manager class, as configured in ``ServerApp.contents_manager_class``.
+JUPYTERS3_MANAGER = "jupyters3.JupyterS3"
+
+#: ``app`` name -> the module run with ``python -m``.
+APPS: Mapping[str, str] = {
+    "server": "jupyter_server",
+    "lab": "jupyterlab",
+    "notebook": "notebook",
+}
+
+App = Literal["server", "lab", "notebook"]
+
+
+class JupyterServerError(RuntimeError):
+    """The Jupyter server could not be started (the message carries the log tail)."""
+
+
+def merge_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge two traitlets config dicts (``override`` wins, neither is modified).
+
+    Example: ``merge_config(js3_jupyter_config, {"JupyterS3": {"prefix": "p/"}})``.
+    """
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            merged[key] = merge_config(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class JupyterServer:
+    """``python -m jupyter_server`` (or ``jupyterlab`` / ``notebook``) as a subprocess.
+
+    The server listens on 127.0.0.1 on a free port, with a random token and
+    XSRF checks on (requests that send ``Authorization: token ...`` skip them,
+    as in any Jupyter server). ``config`` is a traitlets config dict written to
+    a JSON file and passed with ``--config``, for example::
+
+        {"ServerApp": {"contents_manager_class": "jupyters3.JupyterS3"},
+         "JupyterS3": {"aws_s3_bucket": "b", "endpoint_url": "http://127.0.0.1:5000"}}
+
+    ``env`` adds variables to the inherited environment (a ``None`` value
+    removes one). Jupyter's config, data and runtime directories are private
+    to the instance, so user-level Jupyter config does not leak in;
+    installation-level config (``sys.prefix/etc/jupyter``, which enables
+    JupyterLab's server extension) still applies.
+
+    ``root_dir`` defaults to a private temporary directory: Jupyter still needs
+    a local directory for kernels' working directory and session files, even
+    when the contents live in S3. Stdout and stderr go to :attr:`log_path`.
+    Everything private is removed by :meth:`close` (or leaving the ``with``
+    block); :meth:`stop` only stops the process, so :meth:`restart` and
+    :meth:`log_text` still work after it.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Mapping[str, Any] | None = None,
+        env: Mapping[str, str | None] | None = None,
+        app: App = "server",
+        root_dir: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+        port_attempts: int = 3,
+    ) -> None:
+        if app not in APPS:
+            raise ValueError(f"app must be one of {sorted(APPS)}, got {app!r}")
+        self.app: App = app
+        self.config: dict[str, Any] = dict(config or {})
+        self.env: dict[str, str | None] = dict(env or {})
+        self.token: str = token or secrets.token_hex(24)
+        self.extra_args = list(extra_args)
+        self._startup_timeout = startup_timeout
+        self._stop_timeout = stop_timeout
+        self._port_attempts = max(1, port_attempts)
+        self._user_root = Path(root_dir) if root_dir is not None else None
+        self._dir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self.log_path: Path | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @staticmethod
+    def available(app: App) -> bool:
+        """True if ``app``'s module can be imported in this Python."""
+        return importlib.util.find_spec(APPS[app]) is not None
+
+    def start(self) -> JupyterServer:
+        """Start on a free port and wait until ``GET /api/status`` answers 200."""
+        if self._proc is not None:
+            raise JupyterServerError("JupyterServer already started")
+        if not self.available(self.app):
+            raise JupyterServerError(f"app={self.app!r} needs {APPS[self.app]!r}, not installed")
+        self._prepare_dir()
+        last_error = ""
+        for _ in range(self._port_attempts):
+            error = self._try_start(free_port())
+            if error is None:
+                return self
+            last_error = error
+            if "already in use" not in error:
+                break
+        raise JupyterServerError(last_error)
+
+    def restart(self) -> JupyterServer:
+        """Stop (if running) and start again on the same port, token, config and root_dir.
+
+        Keep the server :meth:`close`-d only at the end: closing removes the
+        private ``root_dir`` (and the log), which a restart would recreate empty.
+        """
+        self.stop()
+        if self._port is None:
+            return self.start()
+        self._prepare_dir()  # rewrites the config file: edits to .config apply
+        error = self._try_start(self._port)
+        if error is not None:
+            raise JupyterServerError(error)
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM by PID, then SIGKILL after ``stop_timeout``. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=self._stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=self._stop_timeout)
+
+    def kill(self) -> None:
+        """SIGKILL by PID at once (a crash: no shutdown hooks run). Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=self._stop_timeout)
+
+    def close(self) -> None:
+        """:meth:`stop`, then remove the private directory (logs included)."""
+        self.stop()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+            self.log_path = None
+
+    def __enter__(self) -> JupyterServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- properties --------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while the subprocess is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        """PID of the server process."""
+        if self._proc is None:
+            raise JupyterServerError("JupyterServer is not running")
+        return self._proc.pid
+
+    @property
+    def port(self) -> int:
+        """TCP port (kept across :meth:`restart`)."""
+        if self._port is None:
+            raise JupyterServerError("JupyterServer was never started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT/`` (the base URL, with a trailing slash)."""
+        return f"http://{_HOST}:{self.port}/"
+
+    @property
+    def root_dir(self) -> Path:
+        """The local ``ServerApp.root_dir``."""
+        if self._user_root is not None:
+            return self._user_root
+        if self._dir is None:
+            raise JupyterServerError("JupyterServer was never started (or is closed)")
+        return self._dir / "root"
+
+    def log_text(self) -> str:
+        """Everything the server wrote to stdout/stderr so far (all restarts)."""
+        if self.log_path is None:
+            return ""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of :meth:`log_text`."""
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def command(self, port: int) -> list[str]:
+        """The argv used to start the server on ``port``."""
+        assert self._dir is not None
+        return [
+            sys.executable,
+            "-m",
+            APPS[self.app],
+            f"--config={self._dir / 'js3_jupyter_config.json'}",
+            f"--ServerApp.ip={_HOST}",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.disable_check_xsrf=False",
+            "--ServerApp.allow_root=True",  # CI containers often run as root
+            f"--ServerApp.root_dir={self.root_dir}",
+            *self.extra_args,
+        ]
+
+    # -- internals ---------------------------------------------------------
+
+    def _prepare_dir(self) -> None:
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="js3-jupyter-"))
+            for sub in ("root", "config", "data", "runtime"):
+                (self._dir / sub).mkdir()
+            self.log_path = self._dir / "jupyter.log"
+        (self._dir / "js3_jupyter_config.json").write_text(json.dumps(self.config, indent=2))
+
+    def _environ(self) -> dict[str, str]:
+        assert self._dir is not None
+        env = dict(os.environ)
+        env.update(
+            JUPYTER_CONFIG_DIR=str(self._dir / "config"),
+            JUPYTER_DATA_DIR=str(self._dir / "data"),
+            JUPYTER_RUNTIME_DIR=str(self._dir / "runtime"),
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("JUPYTER_TOKEN", None)  # the token is ours, on the command line
+        for key, value in self.env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    def _try_start(self, port: int) -> str | None:
+        assert self.log_path is not None
+        with open(self.log_path, "ab") as log:
+            log.write(f"---- js3: starting {APPS[self.app]} on port {port} ----\n".encode())
+            log.flush()
+            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                self.command(port),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._environ(),
+                cwd=self.root_dir,
+            )
+        self._proc, self._port = proc, port
+        deadline = time.monotonic() + self._startup_timeout
+        while time.monotonic() < deadline:
+            code = proc.poll()
+            if code is not None:
+                self._proc = None
+                return (
+                    f"{APPS[self.app]} exited with code {code} during startup "
+                    f"(port {port}); log tail:\n{self.log_tail()}"
+                )
+            if self._status_ok(port):
+                return None
+            time.sleep(0.1)
+        self.stop()
+        return (
+            f"{APPS[self.app]} did not answer GET /api/status on {_HOST}:{port} within "
+            f"{self._startup_timeout:.0f}s; log tail:\n{self.log_tail()}"
+        )
+
+    def _status_ok(self, port: int) -> bool:
+        conn = http.client.HTTPConnection(_HOST, port, timeout=2.0)
+        try:
+            conn.request("GET", "/api/status", headers={"Authorization": f"token {self.token}"})
+            resp = conn.getresponse()
+            resp.read()
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+        return resp.status == 200

@@ -1,0 +1,179 @@
+"""Fixtures for a live Jupyter server on the moto S3 server (re-exported by :mod:`plugin`).
+
+Everything specific to jupyters3 is in the config (:func:`jupyters3_config`),
+so the same fixtures run any contents manager: override ``js3_jupyter_config``
+to test another one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from jupyters3_testing.jupyter import JUPYTERS3_MANAGER, App, JupyterServer
+from jupyters3_testing.rest import ContentsClient
+from jupyters3_testing.s3server import MotoServer
+
+__all__ = [
+    "JUPYTERS3_MANAGER",
+    "JupyterFactory",
+    "js3_contents",
+    "js3_jupyter",
+    "js3_jupyter_config",
+    "js3_jupyter_env",
+    "js3_jupyter_factory",
+    "js3_jupyter_session_factory",
+    "jupyters3_config",
+]
+
+#: Dummy keys: moto accepts any signature.
+_ACCESS_KEY_ID = "AKIAJS3TESTING000000"
+_SECRET_ACCESS_KEY = "js3-testing-secret-key"  # noqa: S105 - a dummy for moto
+
+
+def jupyters3_config(
+    *, bucket: str, endpoint_url: str, region: str = "us-east-1", prefix: str = ""
+) -> dict[str, Any]:
+    """The traitlets config that serves ``bucket`` at ``endpoint_url`` with JupyterS3."""
+    return {
+        "ServerApp": {"contents_manager_class": JUPYTERS3_MANAGER},
+        "JupyterS3": {
+            "aws_s3_bucket": bucket,
+            "endpoint_url": endpoint_url,
+            "aws_region": region,
+            "prefix": prefix,
+        },
+    }
+
+
+class JupyterFactory:
+    """Starts :class:`JupyterServer` instances; :meth:`close_all` stops every one.
+
+    ``factory(config=None, env=None, app="server", **options)``: ``config``
+    replaces the default config (use :func:`~jupyters3_testing.jupyter.merge_config`
+    to extend it), ``env`` is added on top of the default env, and ``options``
+    go to :class:`JupyterServer` (``root_dir``, ``extra_args``,
+    ``startup_timeout``, ...). The server is started before it is returned.
+    Asking for ``app="lab"`` or ``"notebook"`` when it is not installed skips
+    the test.
+    """
+
+    def __init__(
+        self, default_config: Mapping[str, Any], default_env: Mapping[str, str | None]
+    ) -> None:
+        self.default_config = dict(default_config)
+        self.default_env = dict(default_env)
+        self.servers: list[JupyterServer] = []
+
+    def __call__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        env: Mapping[str, str | None] | None = None,
+        app: App = "server",
+        **options: Any,
+    ) -> JupyterServer:
+        if app != "server" and not JupyterServer.available(app):
+            pytest.skip(f"app={app!r} is not installed")
+        server = JupyterServer(
+            config=self.default_config if config is None else config,
+            env={**self.default_env, **(env or {})},
+            app=app,
+            **options,
+        )
+        self.servers.append(server)
+        return server.start()
+
+    def close_all(self) -> None:
+        """Stop every server started by this factory and remove its files."""
+        for server in reversed(self.servers):
+            try:
+                server.close()
+            except Exception as exc:  # cleanup must never fail the test
+                warnings.warn(
+                    f"js3_jupyter: could not stop server: {exc!r}", RuntimeWarning, stacklevel=1
+                )
+        self.servers.clear()
+
+
+@pytest.fixture(scope="session")
+def js3_jupyter_env() -> dict[str, str | None]:
+    """Environment for Jupyter server subprocesses (override point, session scope).
+
+    Dummy AWS keys (moto accepts any), and the developer's own session token
+    and profile removed (``None`` unsets a variable).
+    """
+    return {
+        "AWS_ACCESS_KEY_ID": _ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": _SECRET_ACCESS_KEY,
+        "AWS_SESSION_TOKEN": None,
+        "AWS_SECURITY_TOKEN": None,
+        "AWS_PROFILE": None,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+@pytest.fixture
+def js3_jupyter_config(
+    js3_moto_server: MotoServer, js3_bucket: str, js3_region: str
+) -> dict[str, Any]:
+    """Traitlets config for ``js3_jupyter`` (override point): JupyterS3 on ``js3_bucket``."""
+    return jupyters3_config(
+        bucket=js3_bucket, endpoint_url=js3_moto_server.endpoint_url, region=js3_region
+    )
+
+
+@pytest.fixture
+def js3_jupyter_factory(
+    js3_jupyter_config: dict[str, Any], js3_jupyter_env: dict[str, str | None]
+) -> Iterator[JupyterFactory]:
+    """Start Jupyter servers inside a test; all are stopped at teardown.
+
+    Example::
+
+        def test_two_servers(js3_jupyter_factory, js3_jupyter_config):
+            first = js3_jupyter_factory()  # js3_jupyter_config
+            second = js3_jupyter_factory(
+                config=merge_config(js3_jupyter_config, {"JupyterS3": {"prefix": "p/"}})
+            )
+    """
+    factory = JupyterFactory(js3_jupyter_config, js3_jupyter_env)
+    yield factory
+    factory.close_all()
+
+
+@pytest.fixture(scope="session")
+def js3_jupyter_session_factory(
+    js3_jupyter_env: dict[str, str | None],
+) -> Iterator[JupyterFactory]:
+    """Like ``js3_jupyter_factory`` but session-scoped, for one server per session.
+
+    The default config is empty (jupyter_server's own file manager), since
+    the function-scoped bucket cannot outlive a test: pass a config, e.g.::
+
+        @pytest.fixture(scope="session")
+        def contract_server(js3_jupyter_session_factory, js3_moto_server, js3_region):
+            js3_moto_server.create_bucket("contract", js3_region)
+            return js3_jupyter_session_factory(
+                config=jupyters3_config(
+                    bucket="contract", endpoint_url=js3_moto_server.endpoint_url
+                )
+            )
+    """
+    factory = JupyterFactory({}, js3_jupyter_env)
+    yield factory
+    factory.close_all()
+
+
+@pytest.fixture
+def js3_jupyter(js3_jupyter_factory: JupyterFactory) -> JupyterServer:
+    """A started Jupyter server with ``js3_jupyter_config``, stopped after the test."""
+    return js3_jupyter_factory()
+
+
+@pytest.fixture
+def js3_contents(js3_jupyter: JupyterServer) -> ContentsClient:
+    """A :class:`ContentsClient` for ``js3_jupyter`` (token auth)."""
+    return ContentsClient(js3_jupyter.url, js3_jupyter.token)

@@ -285,6 +285,7 @@ class S3Client:
         sink: Callable[[bytes], Awaitable[None] | None],
         *,
         byte_range: tuple[int, int | None] | None = None,
+        if_match: str | None = None,
         on_meta: Callable[[ObjectMeta], Awaitable[None] | None] | None = None,
     ) -> ObjectMeta:
         """GetObject streamed to ``sink`` chunk by chunk (an awaitable result is
@@ -292,11 +293,12 @@ class S3Client:
 
         If the connection breaks midway, the rest is fetched with a Range
         request pinned to the same ETag, so ``sink`` sees each byte once, in
-        order, of one single version of the object.
+        order, of one single version of the object. ``if_match`` pins the
+        version from the start (:class:`PreconditionFailed` if it changed).
         """
         first, last = byte_range if byte_range is not None else (0, None)
         received = 0
-        etag: str | None = None
+        etag: str | None = if_match
         meta: ObjectMeta | None = None
         resumes = 0
 

@@ -228,7 +228,8 @@ class Transport:
                 response = await self._attempt(request, exchange)
             except S3Error as error:
                 decision = None
-                if exchange is None or exchange.delivered == 0:
+                # A one-shot body cannot be sent again, whatever the error.
+                if replayable and (exchange is None or exchange.delivered == 0):
                     decision = self.retry.decide(error, attempt, idempotent=safe_to_repeat)
                 if decision is None:
                     if attempt > 1:

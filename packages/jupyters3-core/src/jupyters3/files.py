@@ -1,0 +1,147 @@
+"""``/files/<path>``: objects streamed from S3 to the browser.
+
+Same authentication, authorization (``contents`` resource), XSRF check,
+Content-Type rules, ``?download=1`` attachment and CSP sandbox as
+jupyter_server's ``FilesHandler``, but the body is streamed chunk by chunk
+from GetObject (memory stays flat whatever the size) and a single byte
+``Range`` is honoured (206 / 416).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import JupyterHandler
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from jupyters3 import errors, keys
+
+if TYPE_CHECKING:
+    from jupyters3.s3.client import ObjectMeta
+
+__all__ = ["S3FilesHandler", "content_type_header"]
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def content_type_header(name: str, *, binary: bool) -> str:
+    """The Content-Type jupyter_server's FilesHandler would send for ``name``."""
+    if name.lower().endswith(".ipynb"):
+        return "application/x-ipynb+json"
+    mime, encoding = mimetypes.guess_type(name)
+    if mime == "text/plain":
+        return "text/plain; charset=UTF-8"
+    if encoding == "gzip":
+        return "application/gzip"
+    if encoding is not None:
+        return "application/octet-stream"
+    if mime is not None:
+        return mime
+    return "application/octet-stream" if binary else "text/plain; charset=UTF-8"
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``(first, last)`` inclusive for one ``bytes=`` range; ``None`` for the whole
+    object. Raises ``ValueError`` when the range cannot be satisfied."""
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        return None  # multiple or malformed ranges: ignored, as RFC 9110 allows
+    first_s, last_s = match.groups()
+    if first_s == "":
+        length = int(last_s)
+        if length == 0:
+            raise ValueError("empty suffix range")
+        return max(0, size - length), size - 1
+    first = int(first_s)
+    last = min(int(last_s), size - 1) if last_s else size - 1
+    if first >= size or last < first:
+        raise ValueError("range not satisfiable")
+    return first, last
+
+
+class S3FilesHandler(JupyterHandler):
+    """Serve the raw bytes of a file stored in S3."""
+
+    auth_resource = "contents"
+
+    @property
+    def content_security_policy(self) -> str:
+        """Confine any script in served HTML/SVG to a unique origin."""
+        return str(super().content_security_policy) + "; sandbox allow-scripts"
+
+    @web.authenticated
+    @authorized
+    async def head(self, path: str) -> None:
+        """Headers only (one HEAD)."""
+        await self._serve(path, include_body=False)
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str) -> None:
+        """Stream the object (one HEAD, one GetObject); 404 for missing or hidden files."""
+        await self._serve(path, include_body=True)
+
+    async def _serve(self, path: str, include_body: bool) -> None:
+        self.check_xsrf_cookie()
+        cm: Any = self.contents_manager
+        path = path.strip("/")
+        if not cm.allow_hidden and keys.is_hidden_path(path):
+            self.log.info("Refusing to serve hidden file, via 404 Error")
+            raise web.HTTPError(404)
+        try:
+            key = cm.keymap.file_key(keys.normalize_path(path))
+        except keys.InvalidPath as exc:
+            raise web.HTTPError(404, str(exc)) from None
+        name = path.rsplit("/", 1)[-1]
+        try:
+            meta = await cm.client.head_object(key)
+            byte_range = self._range(meta.size)
+            self._set_headers(name, meta, byte_range)
+            if not include_body or meta.size == 0:
+                return
+            await cm.client.get_object_stream(
+                key, self._send, byte_range=byte_range, if_match=meta.etag
+            )
+        except errors.NotFound:
+            raise web.HTTPError(404, f"No such file: {path}") from None
+        except StreamClosedError:
+            self.log.debug("Client closed the connection while downloading %s", path)
+        except errors.S3Error as exc:
+            if self._headers_written:
+                self.log.warning("Download of %s broke off: %s", path, exc)
+                return
+            raise web.HTTPError(502, f"S3 could not serve {path}: {exc}") from None
+
+    def _range(self, size: int) -> tuple[int, int] | None:
+        header = self.request.headers.get("Range")
+        if not header:
+            return None
+        try:
+            return parse_range(header, size)
+        except ValueError:
+            self.set_header("Content-Range", f"bytes */{size}")
+            raise web.HTTPError(416) from None
+
+    def _set_headers(self, name: str, meta: ObjectMeta, byte_range: tuple[int, int] | None) -> None:
+        if self.get_argument("download", None):
+            self.set_attachment_header(name)
+        binary = not (meta.content_type or "").startswith("text/")
+        self.set_header("Content-Type", content_type_header(name, binary=binary))
+        self.set_header("Accept-Ranges", "bytes")
+        self.set_header("ETag", f'"{meta.etag}"')
+        self.set_header("Last-Modified", meta.last_modified)
+        if byte_range is None:
+            self.set_header("Content-Length", str(meta.size))
+        else:
+            first, last = byte_range
+            self.set_status(206)
+            self.set_header("Content-Range", f"bytes {first}-{last}/{meta.size}")
+            self.set_header("Content-Length", str(last - first + 1))
+
+    async def _send(self, chunk: bytes) -> None:
+        self.write(chunk)
+        await self.flush()

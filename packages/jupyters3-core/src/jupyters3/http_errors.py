@@ -1,0 +1,45 @@
+"""The one place where domain errors become HTTP answers.
+
+Everything below the manager raises :mod:`jupyters3.errors` (S3),
+:class:`jupyters3.keys.InvalidPath` or :class:`jupyters3.models.BadContent`;
+the manager, its checkpoints, uploads and ``/files/`` handler wrap their work in
+:func:`http_errors`, which maps each to the status a Jupyter client expects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from tornado.web import HTTPError
+
+from jupyters3 import errors, keys, models
+
+__all__ = ["http_errors"]
+
+
+@contextlib.contextmanager
+def http_errors(path: str = "") -> Iterator[None]:
+    """Turn domain errors into the HTTP answers Jupyter clients understand."""
+    try:
+        yield
+    except keys.InvalidPath as exc:
+        raise HTTPError(400, str(exc)) from None
+    except models.BadContent as exc:
+        raise HTTPError(400, str(exc)) from None
+    except errors.NotFound as exc:
+        raise HTTPError(404, f"No such file or directory: {path} ({exc.code})") from None
+    except errors.PreconditionFailed as exc:
+        raise HTTPError(
+            409, f"{path} was changed by someone else; reload it before saving ({exc.code})"
+        ) from None
+    except errors.Conflict as exc:
+        raise HTTPError(409, f"A concurrent change conflicts with this one: {exc}") from None
+    except errors.AccessDenied as exc:
+        raise HTTPError(403, f"Permission denied by S3: {exc}") from None
+    except (errors.Throttled, errors.ServerError) as exc:
+        raise HTTPError(503, f"S3 is unavailable, try again: {exc}") from None
+    except (errors.NetworkError, errors.BadConfiguration) as exc:
+        raise HTTPError(502, f"S3 could not be reached: {exc}") from None
+    except errors.S3Error as exc:
+        raise HTTPError(502, f"S3 failed: {exc}") from None

@@ -1,0 +1,232 @@
+"""JupyterS3: a Jupyter Server ``AsyncContentsManager`` that keeps everything in S3.
+
+A file or notebook at API path ``p`` is the object ``prefix + p``; a folder is
+the 0-byte marker ``prefix + p + "/"`` (or exists implicitly because keys live
+under it); checkpoints of ``p`` live under ``prefix + p + "/.checkpoints/"``.
+
+S3 errors become HTTP answers in one place: :func:`jupyters3.http_errors.http_errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import Any, cast
+
+from traitlets import Bool, Enum, Float, Instance, Int, Type, Unicode, default, validate
+
+from jupyters3 import errors, keys
+from jupyters3.auth import JupyterS3Authentication, JupyterS3SecretAccessKeyAuthentication
+from jupyters3.checkpoints import S3Checkpoints
+from jupyters3.files import S3FilesHandler
+from jupyters3.manager_ops import S3ContentsOps
+from jupyters3.s3.client import S3Client
+from jupyters3.s3.endpoint import AddressingStyle
+from jupyters3.s3.retry import RetryPolicy
+
+__all__ = ["JupyterS3"]
+
+
+class JupyterS3(S3ContentsOps):
+    """Jupyter contents (notebooks, files, folders, checkpoints) in an S3 bucket."""
+
+    # -- configuration (the original design's names first) -------------------
+
+    aws_region = Unicode(
+        help="The bucket's AWS region. Default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1."
+    ).tag(config=True)
+    aws_s3_bucket = Unicode(help="The S3 bucket that holds the contents.").tag(config=True)
+    aws_s3_host = Unicode(
+        "",
+        help="The S3 host[:port], reached over https (the original design's setting). "
+        "Prefer endpoint_url, which also accepts plain http for local servers.",
+    ).tag(config=True)
+    prefix = Unicode(
+        "",
+        help="The key prefix under which contents live ('' = the whole bucket); "
+        "with or without a trailing '/'. E.g. 'users/alice/'.",
+    ).tag(config=True)
+    authentication_class = Type(
+        JupyterS3SecretAccessKeyAuthentication,
+        klass=JupyterS3Authentication,
+        help="Where credentials come from: a subclass of JupyterS3Authentication.",
+    ).tag(config=True)
+    endpoint_url = Unicode(
+        "",
+        help="A full S3 endpoint URL, e.g. http://127.0.0.1:9000 for a local server. "
+        "Default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else the regional AWS endpoint.",
+    ).tag(config=True)
+    addressing_style = Enum(
+        ["auto", "path", "virtual"],
+        default_value="auto",
+        help="'path' (bucket in the path), 'virtual' (bucket in the host name) or 'auto' "
+        "(virtual-hosted on AWS when the bucket name allows, path style elsewhere).",
+    ).tag(config=True)
+    connect_timeout = Float(10.0, help="Seconds to wait for a connection to S3.").tag(config=True)
+    request_timeout = Float(300.0, help="Seconds one S3 request may take in all.").tag(config=True)
+    max_concurrency = Int(
+        32, help="Most S3 requests in flight at once (folder copies fan out up to this)."
+    ).tag(config=True)
+    max_attempts = Int(3, help="Attempts per S3 request, the first included.").tag(config=True)
+    max_checkpoints = Int(0, help="Checkpoints kept per file, newest first (0 = unlimited).").tag(
+        config=True
+    )
+    validate_cert = Bool(
+        True, help="Verify the S3 endpoint's TLS certificate. Only turn off for testing."
+    ).tag(config=True)
+    check_on_start = Bool(
+        True,
+        help="List the bucket once at start and stop the server with one sentence "
+        "if the configuration cannot work.",
+    ).tag(config=True)
+
+    authentication = Instance(JupyterS3Authentication)
+
+    @default("aws_region")
+    def _default_region(self) -> str:
+        env = self._environ()
+        return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+    @default("endpoint_url")
+    def _default_endpoint(self) -> str:
+        env = self._environ()
+        if self.aws_s3_host:
+            return f"https://{self.aws_s3_host}"
+        return env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or ""
+
+    @default("authentication")
+    def _default_authentication(self) -> JupyterS3Authentication:
+        return self.authentication_class(parent=self, log=self.log)
+
+    @default("checkpoints_class")
+    def _default_checkpoints_class(self) -> type:
+        return S3Checkpoints
+
+    @default("files_handler_class")
+    def _default_files_handler_class(self) -> type:
+        return S3FilesHandler
+
+    @validate("prefix")
+    def _validate_prefix(self, proposal: Any) -> str:
+        try:
+            return keys.normalize_prefix(proposal["value"])
+        except keys.InvalidPath as exc:
+            raise ValueError(f"c.JupyterS3.prefix: {exc}") from None
+
+    def _environ(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.keymap = keys.KeyMap(self.prefix)
+        self._client: S3Client | None = None
+        self._has_checkpoint: set[str] = set()
+        if self.check_on_start:
+            self._check_configuration()
+
+    @property
+    def client(self) -> S3Client:
+        """The S3 client, created on first use on the running event loop."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> S3Client:
+        if not self.aws_s3_bucket:
+            raise errors.BadConfiguration(
+                "c.JupyterS3.aws_s3_bucket is not set: name the S3 bucket that keeps the contents."
+            )
+        return S3Client(
+            bucket=self.aws_s3_bucket,
+            credentials=self._credentials,
+            region=self.aws_region,
+            endpoint_url=self.endpoint_url or None,
+            addressing_style=cast(AddressingStyle, self.addressing_style),
+            connect_timeout=self.connect_timeout,
+            request_timeout=self.request_timeout,
+            max_concurrency=self.max_concurrency,
+            retry=RetryPolicy(max_attempts=self.max_attempts),
+            validate_cert=self.validate_cert,
+        )
+
+    async def _credentials(self) -> Any:
+        return await self.authentication.get_credentials()
+
+    def _check_configuration(self) -> None:
+        """List the prefix once; on failure log one sentence and stop the server."""
+        problem: list[str] = []
+
+        async def probe() -> None:
+            client = self._make_client()
+            try:
+                async for _ in client.list_pages(self.keymap.prefix, max_keys=1):
+                    break
+            finally:
+                client.close()
+
+        def run() -> None:
+            try:
+                asyncio.run(probe())
+            except errors.S3Error as exc:
+                problem.append(self._explain(exc))
+            except Exception as exc:  # the message is all the user needs
+                problem.append(f"S3 check failed: {exc}")
+
+        # A thread of its own: Jupyter may already have an event loop here.
+        thread = threading.Thread(target=run, name="jupyters3-check", daemon=True)
+        thread.start()
+        thread.join()
+        if problem:
+            self.log.critical("JupyterS3: %s", problem[0])
+            raise SystemExit(1)
+        self.log.info(
+            "JupyterS3: contents in s3://%s/%s (%s)",
+            self.aws_s3_bucket,
+            self.keymap.prefix,
+            self.endpoint_url or f"AWS {self.aws_region}",
+        )
+
+    def _explain(self, exc: errors.S3Error) -> str:
+        bucket = self.aws_s3_bucket
+        where = self.endpoint_url or f"AWS region {self.aws_region}"
+        if isinstance(exc, errors.WrongRegion):
+            region = exc.region or "another region"
+            return (
+                f"Bucket {bucket!r} is in {region}, not {self.aws_region}: "
+                f"set c.JupyterS3.aws_region = {exc.region!r}."
+            )
+        if isinstance(exc, errors.NoSuchBucket):
+            return (
+                f"Bucket {bucket!r} does not exist at {where}: "
+                "create it or fix c.JupyterS3.aws_s3_bucket."
+            )
+        if isinstance(exc, errors.CredentialsRejected):
+            return (
+                f"S3 rejected the credentials ({exc.code}): check the keys or role that "
+                f"{self.authentication_class.__name__} uses."
+            )
+        if isinstance(exc, errors.AccessDenied):
+            return (
+                f"The credentials may not list s3://{bucket}/{self.keymap.prefix} ({exc.code}): "
+                "grant s3:ListBucket on the bucket for this prefix."
+            )
+        if isinstance(exc, errors.NetworkError):
+            return (
+                f"Cannot reach S3 at {where} ({exc.message}): "
+                "check c.JupyterS3.endpoint_url and the network."
+            )
+        return f"S3 check failed ({exc}): fix the c.JupyterS3 settings."
+
+    # -- Jupyter hooks ---------------------------------------------------------
+
+    async def get_kernel_path(self, path: str, model: Any = None) -> str:
+        """Kernels start in the notebook's folder (mapped to the local root_dir)."""
+        path = path.strip("/")
+        return path.rsplit("/", 1)[0] if "/" in path else ""
+
+    async def is_hidden(self, path: str) -> bool:
+        """A path is hidden when one of its names starts with a dot."""
+        return keys.is_hidden_path(path.strip("/"))

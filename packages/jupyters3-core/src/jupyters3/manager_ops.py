@@ -1,0 +1,484 @@
+"""The contents API of JupyterS3: get, save, delete, rename, copy, new.
+
+Each method states its S3 requests; the floor is the goal (a listing is one
+LIST per 1,000 entries, a hash is the ETag of one HEAD, independent requests
+run concurrently so they cost one round trip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import nbformat
+from jupyter_server.services.contents.manager import AsyncContentsManager
+from tornado.web import HTTPError
+
+from jupyters3 import errors, keys, models, tree
+from jupyters3.http_errors import http_errors
+from jupyters3.s3.client import ObjectMeta
+from jupyters3.uploads import ChunkedUploads
+
+if TYPE_CHECKING:
+    from jupyters3.s3.client import S3Client
+
+__all__ = ["MTIME_META", "S3ContentsOps"]
+
+#: User metadata holding the high-resolution save time (S3's Last-Modified has 1 s).
+MTIME_META = "jupyters3-mtime"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_COPY_PAT = re.compile(r"\-Copy\d*\.")
+
+
+class S3ContentsOps(AsyncContentsManager):
+    """The contents API over S3; :class:`jupyters3.manager.JupyterS3` adds the
+    configuration and the S3 client."""
+
+    _uploads: ChunkedUploads | None = None
+
+    if TYPE_CHECKING:  # provided by JupyterS3
+        aws_s3_bucket: str
+        max_concurrency: int
+        keymap: keys.KeyMap
+        _has_checkpoint: set[str]
+
+        @property
+        def client(self) -> S3Client: ...
+
+    # -- small helpers -------------------------------------------------------
+
+    def _path(self, path: str) -> str:
+        """The normalised API path; 400 for anything that could leave the prefix."""
+        with http_errors(path):
+            return keys.normalize_path(path)
+
+    @staticmethod
+    def _mtime(meta: ObjectMeta) -> datetime:
+        """The save time: our high-resolution metadata if present, else Last-Modified."""
+        stamp = meta.metadata.get(MTIME_META)
+        if stamp:
+            with contextlib.suppress(ValueError):
+                parsed = datetime.fromisoformat(stamp)
+                if parsed.tzinfo is not None:
+                    return parsed.astimezone(timezone.utc)
+        return meta.last_modified
+
+    @staticmethod
+    def _now_meta() -> tuple[datetime, dict[str, str]]:
+        now = datetime.now(timezone.utc)
+        return now, {MTIME_META: now.isoformat()}
+
+    def _s3_url(self, path: str) -> str:
+        return f"s3://{self.aws_s3_bucket}/{self.keymap.file_key(path) if path else ''}"
+
+    # -- existence -----------------------------------------------------------
+
+    async def file_exists(self, path: str = "") -> bool:
+        """One HEAD."""
+        path = self._path(path)
+        if not path:
+            return False
+        with http_errors(path):
+            try:
+                await self.client.head_object(self.keymap.file_key(path))
+            except errors.NotFound:
+                return False
+        return True
+
+    async def dir_exists(self, path: str) -> bool:
+        """One LIST (delimiter, 2 keys): a marker, a child, or the root."""
+        path = self._path(path)
+        if not path:
+            return True
+        with http_errors(path):
+            return await self._dir_exists(path)
+
+    async def _dir_exists(self, path: str) -> bool:
+        prefix = self.keymap.dir_prefix(path)
+        holder = prefix + keys.CHECKPOINTS + "/"
+        async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
+            return bool(page.objects) or any(p != holder for p in page.common_prefixes)
+        return False
+
+    async def exists(self, path: str) -> bool:
+        """HEAD and LIST concurrently: one round trip."""
+        file, folder = await asyncio.gather(self.file_exists(path), self.dir_exists(path))
+        return file or folder
+
+    # -- get -----------------------------------------------------------------
+
+    async def get(
+        self,
+        path: str,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        require_hash: bool = False,
+    ) -> dict[str, Any]:
+        """One GET (content) or one HEAD (no content) for files and notebooks;
+        one LIST per 1,000 entries for folders."""
+        path = self._path(path)
+        with http_errors(path):
+            if type == "directory" or not path:
+                model = await self._dir_model(path, content)
+            else:
+                model = await self._object_model(path, content, type, format, require_hash)
+        self.emit(data={"action": "get", "path": path})
+        return model
+
+    async def _object_model(
+        self,
+        path: str,
+        content: bool,
+        type: str | None,
+        format: str | None,
+        require_hash: bool,
+    ) -> dict[str, Any]:
+        key = self.keymap.file_key(path)
+        try:
+            if content:
+                meta, data = await self.client.get_object(key)
+            else:
+                meta, data = await self.client.head_object(key), b""
+        except errors.NotFound:
+            if await self._dir_exists(path):
+                if type is None:
+                    return await self._dir_model(path, content)
+                raise HTTPError(
+                    400, f"{path} is a directory, not a {type}", reason="bad type"
+                ) from None
+            raise HTTPError(404, f"No such file or directory: {path}") from None
+        kind = type or models.guess_type(path)
+        last_modified = self._mtime(meta)
+        common: dict[str, Any] = {
+            "last_modified": last_modified,
+            "created": last_modified,
+            "size": meta.size,
+        }
+        if kind == "notebook":
+            model = models.notebook_model(path, **common)
+            if content:
+                invalid: dict[str, Any] = {}
+                nb = models.read_notebook(data, path, capture_validation_error=invalid)
+                self.mark_trusted_cells(nb, path)
+                model["content"] = nb
+                model["format"] = "json"
+                self.validate_notebook_model(model, validation_error=invalid)
+        else:
+            model = models.file_model(path, **common)
+            if content:
+                text, fmt, mimetype = models.decode_file(data, format, path)
+                model.update(content=text, format=fmt)
+                model["mimetype"] = model["mimetype"] or mimetype
+        if require_hash:
+            models.with_hash(model, meta.etag)
+        return model
+
+    async def _dir_model(self, path: str, content: bool) -> dict[str, Any]:
+        prefix = self.keymap.dir_prefix(path)
+        objects, prefixes = await self.client.list_all(prefix, delimiter="/")
+        holder = prefix + keys.CHECKPOINTS + "/"
+        exists = not path or bool(objects) or any(p != holder for p in prefixes)
+        if not exists:
+            if await self.file_exists(path):
+                raise HTTPError(400, f"{path} is not a directory", reason="bad type")
+            raise HTTPError(404, f"directory does not exist: {path!r}")
+        marker = next((o for o in objects if o.key == prefix), None)
+        when = marker.last_modified if marker else _EPOCH
+        model = models.directory_model(path, last_modified=when, created=when)
+        if content:
+            model["content"] = models.directory_listing(
+                path,
+                objects,
+                prefixes,
+                self.keymap,
+                allow_hidden=self.allow_hidden,
+                hide_globs=list(self.hide_globs),
+                default_time=_EPOCH,
+            )
+            model["format"] = "json"
+        return model
+
+    # -- save ----------------------------------------------------------------
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        """One PUT (plus, for a notebook's first save here, one LIST of its checkpoints)."""
+        path = self._path(path)
+        if model.get("chunk") is not None:
+            return await self._uploads_for().save_chunk(model, path)
+        self.run_pre_save_hooks(model=model, path=path)
+        if "type" not in model:
+            raise HTTPError(400, "No file type provided")
+        if "content" not in model and model["type"] != "directory":
+            raise HTTPError(400, "No file content provided")
+        if not path:
+            raise HTTPError(400, "Can't save over the root directory")
+        kind = model["type"]
+        with http_errors(path):
+            if kind == "directory":
+                saved = await self._save_directory(path)
+            elif kind in ("notebook", "file"):
+                saved = await self._save_object(model, path)
+            else:
+                raise HTTPError(400, f"Unhandled contents type: {kind}")
+        self.run_post_save_hooks(model=saved, os_path=self._s3_url(path))
+        self.emit(data={"action": "save", "path": path})
+        return saved
+
+    async def _save_directory(self, path: str) -> dict[str, Any]:
+        if not self.allow_hidden and keys.is_hidden_path(path):
+            raise HTTPError(400, f"Cannot create hidden directory {path!r}")
+        marker = self.keymap.dir_marker(path)
+        assert marker is not None
+        if await self.file_exists(path):
+            raise HTTPError(400, f"Not a directory: {path}")
+        await self.client.put_object(marker, b"", content_type="application/x-directory")
+        now = datetime.now(timezone.utc)
+        return models.directory_model(path, last_modified=now, created=now)
+
+    async def _save_object(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+        validation: dict[str, Any] = {}
+        message = None
+        if model["type"] == "notebook":
+            try:
+                nb = nbformat.from_dict(model["content"])
+            except Exception as exc:
+                raise HTTPError(400, f"Unreadable Notebook: {path} {exc!r}") from None
+            self.check_and_sign(nb, path)
+            model = {**model, "content": nb}
+        data, content_type = models.encode_for_save(model, path)
+        now, metadata = self._now_meta()
+        await self.client.put_object(
+            self.keymap.file_key(path), data, content_type=content_type, metadata=metadata
+        )
+        common: dict[str, Any] = {"last_modified": now, "created": now, "size": len(data)}
+        if model["type"] == "notebook":
+            self.validate_notebook_model(model, validation_error=validation)
+            message = model.get("message")
+            saved = models.notebook_model(path, **common)
+            await self._ensure_checkpoint(path)
+        else:
+            saved = models.file_model(path, **common)
+        if message:
+            saved["message"] = message
+        return saved
+
+    async def _ensure_checkpoint(self, path: str) -> None:
+        """One checkpoint should always exist for notebooks (as the reference does)."""
+        if path in self._has_checkpoint:
+            return
+        if not await self.checkpoints.list_checkpoints(path):
+            await self.checkpoints.create_checkpoint(self, path)
+        self._has_checkpoint.add(path)
+
+    def _uploads_for(self) -> ChunkedUploads:
+        if self._uploads is None:
+            self._uploads = ChunkedUploads(self)
+        return self._uploads
+
+    # -- delete --------------------------------------------------------------
+
+    async def delete_file(self, path: str) -> None:
+        """Delete a file with its checkpoints, or a folder with everything under it."""
+        path = self._path(path)
+        if not path:
+            raise HTTPError(400, "Can't delete root")
+        if not self.allow_hidden and keys.is_hidden_path(path):
+            raise HTTPError(400, f"Cannot delete file or directory {path!r}")
+        with http_errors(path):
+            file_key = self.keymap.file_key(path)
+            is_file, under = await asyncio.gather(
+                self.file_exists(path), tree.list_tree(self.client, self.keymap.dir_prefix(path))
+            )
+            if not is_file and not under:
+                raise HTTPError(404, f"File or directory does not exist: {path}")
+            doomed = ([file_key] if is_file else []) + under
+            await tree.delete_keys(self.client, doomed)
+        self._has_checkpoint.discard(path)
+
+    async def delete(self, path: str) -> None:
+        """HEAD + LIST (one round trip), then DeleteObjects per 1,000 keys."""
+        path = self._path(path)
+        await self.delete_file(path)
+        self.emit(data={"action": "delete", "path": path})
+
+    # -- rename and copy -----------------------------------------------------
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        """Server-side copy of every key, then delete the sources."""
+        old_path, new_path = self._path(old_path), self._path(new_path)
+        if not old_path or not new_path:
+            raise HTTPError(400, "Can't rename the root directory")
+        if old_path == new_path:
+            return
+        if new_path.startswith(old_path + "/"):
+            raise HTTPError(400, f"Cannot move {old_path} into itself")
+        with http_errors(old_path):
+            keymap = self.keymap
+            parent = new_path.rsplit("/", 1)[0] if "/" in new_path else ""
+            src_file, src_tree, dst_exists, parent_ok = await asyncio.gather(
+                self.file_exists(old_path),
+                tree.list_tree(self.client, keymap.dir_prefix(old_path)),
+                self.exists(new_path),
+                self.dir_exists(parent),
+            )
+            if not src_file and not src_tree:
+                raise HTTPError(404, f"File or directory does not exist: {old_path}")
+            if dst_exists:
+                raise HTTPError(409, f"File already exists: {new_path}")
+            if not parent_ok:
+                raise HTTPError(404, f"No such directory: {parent}")
+            pairs = self._moved(old_path, new_path, src_file, src_tree)
+            await tree.copy_keys(
+                self.client, pairs, limit=self.max_concurrency, label=f"rename {old_path}"
+            )
+            await tree.delete_keys(self.client, [source for source, _ in pairs])
+        self._has_checkpoint.discard(old_path)
+
+    def _moved(
+        self, old: str, new: str, src_file: bool, src_tree: list[str]
+    ) -> list[tuple[str, str]]:
+        old_key, new_key = self.keymap.file_key(old), self.keymap.file_key(new)
+        pairs = [(old_key, new_key)] if src_file else []
+        pairs += [(k, new_key + k[len(old_key) :]) for k in src_tree]
+        for _, destination in pairs:
+            keys.check_key_length(destination)
+        return pairs
+
+    async def rename(self, old_path: str, new_path: str) -> None:
+        """Rename a file or folder (with checkpoints) and emit the event."""
+        await self.rename_file(old_path, new_path)
+        self.emit(
+            data={
+                "action": "rename",
+                "path": new_path.strip("/"),
+                "source_path": old_path.strip("/"),
+            }
+        )
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        """Server-side copy of a file (one CopyObject) or a folder (one per key)."""
+        path = self._path(from_path)
+        to = self._path(to_path) if to_path is not None else None
+        from_dir, from_name = path.rsplit("/", 1) if "/" in path else ("", path)
+        with http_errors(path):
+            is_file, src_tree = await asyncio.gather(
+                self.file_exists(path), tree.list_tree(self.client, self.keymap.dir_prefix(path))
+            )
+            if not is_file and not src_tree:
+                raise HTTPError(404, f"No such file or directory: {path}")
+            target_dir = from_dir if to is None else to
+            if to is None or await self._dir_exists(to) or to == "":
+                name = _COPY_PAT.sub(".", from_name)
+                insert = "-Copy"
+                to_name = await self._free_name(name, target_dir, insert)
+                destination = f"{target_dir}/{to_name}".strip("/")
+            else:
+                parent = to.rsplit("/", 1)[0] if "/" in to else ""
+                if parent and not await self._dir_exists(parent):
+                    raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
+                destination = to
+            if is_file:
+                model = await self._copy_file(path, destination)
+            else:
+                pairs = [
+                    (
+                        k,
+                        self.keymap.dir_prefix(destination)
+                        + k[len(self.keymap.dir_prefix(path)) :],
+                    )
+                    for k in src_tree
+                    if f"/{keys.CHECKPOINTS}/" not in k[len(self.keymap.dir_prefix(path)) - 1 :]
+                ]
+                for _, key in pairs:
+                    keys.check_key_length(key)
+                await tree.copy_keys(self.client, pairs, limit=self.max_concurrency)
+                marker = self.keymap.dir_marker(destination)
+                if marker and marker not in {d for _, d in pairs}:
+                    await self.client.put_object(
+                        marker, b"", content_type="application/x-directory"
+                    )
+                now = datetime.now(timezone.utc)
+                model = models.directory_model(destination, last_modified=now, created=now)
+        self.emit(data={"action": "copy", "path": destination, "source_path": path})
+        return model
+
+    async def _copy_file(self, path: str, destination: str) -> dict[str, Any]:
+        source_key = self.keymap.file_key(path)
+        meta = await self.client.head_object(source_key)
+        now, metadata = self._now_meta()
+        await self.client.copy_object(
+            source_key,
+            self.keymap.file_key(destination),
+            metadata_directive="REPLACE",
+            content_type=meta.content_type or None,
+            metadata=metadata,
+            source_if_match=meta.etag,
+        )
+        common: dict[str, Any] = {"last_modified": now, "created": now, "size": meta.size}
+        if models.guess_type(destination) == "notebook":
+            return models.notebook_model(destination, **common)
+        return models.file_model(destination, **common)
+
+    # -- new -----------------------------------------------------------------
+
+    async def _child_names(self, path: str) -> set[str] | None:
+        """Names in folder ``path`` from one delimiter listing; None if no such folder."""
+        prefix = self.keymap.dir_prefix(path)
+        objects, prefixes = await self.client.list_all(prefix, delimiter="/")
+        holder = prefix + keys.CHECKPOINTS + "/"
+        if path and not objects and all(p == holder for p in prefixes):
+            return None
+        names = {o.key[len(prefix) :] for o in objects if o.key != prefix}
+        names |= {p[len(prefix) :].rstrip("/") for p in prefixes}
+        return names
+
+    async def _free_name(self, filename: str, path: str, insert: str) -> str:
+        taken = await self._child_names(path) or set()
+        basename, dot, ext = filename.rpartition(".")
+        if ext != "ipynb":
+            basename, dot, ext = filename.partition(".")
+        suffix = dot + ext
+        for i in itertools.count():
+            name = f"{basename}{f'{insert}{i}' if i else ''}{suffix}"
+            if name not in taken:
+                return name
+        raise AssertionError("unreachable")
+
+    async def increment_filename(self, filename: str, path: str = "", insert: str = "") -> str:
+        """One LIST of the folder, then the first free name (as the reference numbers them)."""
+        path = self._path(path)
+        with http_errors(path):
+            return await self._free_name(filename, path, insert)
+
+    async def new_untitled(self, path: str = "", type: str = "", ext: str = "") -> dict[str, Any]:
+        """One LIST (existence and taken names) and one PUT."""
+        path = self._path(path)
+        with http_errors(path):
+            taken = await self._child_names(path)
+        if taken is None:
+            raise HTTPError(404, f"No such directory: {path}")
+        model: dict[str, Any] = {}
+        if type:
+            model["type"] = type
+        model.setdefault("type", "notebook" if ext == ".ipynb" else "file")
+        insert = ""
+        if model["type"] == "directory":
+            untitled, insert = self.untitled_directory, " "
+        elif model["type"] == "notebook":
+            untitled, ext = self.untitled_notebook, ".ipynb"
+        elif model["type"] == "file":
+            untitled = self.untitled_file
+        else:
+            raise HTTPError(400, f"Unexpected model type: {model['type']!r}")
+        basename, dot, suffix = (untitled + ext).partition(".")
+        for i in itertools.count():
+            name = f"{basename}{f'{insert}{i}' if i else ''}{dot}{suffix}"
+            if name not in taken:
+                break
+        return await self.new(model, f"{path}/{name}".strip("/"))  # type: ignore[no-any-return]

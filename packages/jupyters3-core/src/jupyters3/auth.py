@@ -59,7 +59,7 @@ class JupyterS3SecretAccessKeyAuthentication(JupyterS3Authentication):
     ).tag(config=True)
     aws_session_token = Unicode(
         help="A session token for temporary credentials (optional). "
-        "Default: AWS_SESSION_TOKEN (or the legacy AWS_SECURITY_TOKEN)."
+        "Default: AWS_SESSION_TOKEN, else the legacy AWS_SECURITY_TOKEN."
     ).tag(config=True)
 
     #: The environment the defaults are read from (tests pass a plain dict).
@@ -75,7 +75,7 @@ class JupyterS3SecretAccessKeyAuthentication(JupyterS3Authentication):
 
     @default("aws_session_token")
     def _default_token(self) -> str:
-        return self.environ.get("AWS_SECURITY_TOKEN") or self.environ.get("AWS_SESSION_TOKEN", "")
+        return self.environ.get("AWS_SESSION_TOKEN") or self.environ.get("AWS_SECURITY_TOKEN", "")
 
     async def get_credentials(self) -> AwsCreds:
         """The configured keys; :class:`BadConfiguration` when either is missing."""

@@ -190,13 +190,18 @@ class JupyterS3(S3ContentsOps):
         )
 
     def _explain(self, exc: errors.S3Error) -> str:
+        """One sentence: what is wrong and which setting fixes it."""
         bucket = self.aws_s3_bucket
         where = self.endpoint_url or f"AWS region {self.aws_region}"
         if isinstance(exc, errors.WrongRegion):
-            region = exc.region or "another region"
+            if exc.region:
+                return (
+                    f"Bucket {bucket!r} is in {exc.region}, not {self.aws_region}: "
+                    f"set c.JupyterS3.aws_region = {exc.region!r}."
+                )
             return (
-                f"Bucket {bucket!r} is in {region}, not {self.aws_region}: "
-                f"set c.JupyterS3.aws_region = {exc.region!r}."
+                f"Bucket {bucket!r} is not in {self.aws_region} ({exc.code}): "
+                "set c.JupyterS3.aws_region to the bucket's region."
             )
         if isinstance(exc, errors.NoSuchBucket):
             return (
@@ -218,6 +223,8 @@ class JupyterS3(S3ContentsOps):
                 f"Cannot reach S3 at {where} ({exc.message}): "
                 "check c.JupyterS3.endpoint_url and the network."
             )
+        if isinstance(exc, errors.BadConfiguration):
+            return str(exc)
         return f"S3 check failed ({exc}): fix the c.JupyterS3 settings."
 
     # -- Jupyter hooks ---------------------------------------------------------

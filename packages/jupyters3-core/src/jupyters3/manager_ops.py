@@ -26,13 +26,30 @@ from jupyters3.uploads import ChunkedUploads
 if TYPE_CHECKING:
     from jupyters3.s3.client import S3Client
 
-__all__ = ["MTIME_META", "S3ContentsOps"]
+__all__ = ["MTIME_META", "S3ContentsOps", "first_free_name"]
 
 #: User metadata holding the high-resolution save time (S3's Last-Modified has 1 s).
 MTIME_META = "jupyters3-mtime"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _COPY_PAT = re.compile(r"\-Copy\d*\.")
+
+
+async def _true() -> bool:
+    return True
+
+
+def first_free_name(filename: str, insert: str, taken: set[str]) -> str:
+    """``filename``, else ``name{insert}1.ext``, ``name{insert}2.ext``, ... : the
+    first not in ``taken``, numbered as jupyter_server's ``increment_filename``."""
+    basename, dot, ext = filename.rpartition(".")
+    if ext != "ipynb":
+        basename, dot, ext = filename.partition(".")
+    for i in itertools.count():
+        name = f"{basename}{f'{insert}{i}' if i else ''}{dot}{ext}"
+        if name not in taken:
+            return name
+    raise AssertionError("unreachable")
 
 
 class S3ContentsOps(AsyncContentsManager):
@@ -120,15 +137,49 @@ class S3ContentsOps(AsyncContentsManager):
         format: str | None = None,
         require_hash: bool = False,
     ) -> dict[str, Any]:
-        """One GET (content) or one HEAD (no content) for files and notebooks;
-        one LIST per 1,000 entries for folders."""
+        """One GET (content) or one HEAD (no content) for a file or notebook; one
+        LIST per 1,000 entries for a folder. Without ``type``, a name without a
+        dot is tried as a folder first and anything else as a file first, so
+        the common case costs one request and the other case two."""
         path = self._path(path)
         with http_errors(path):
-            if type == "directory" or not path:
-                model = await self._dir_model(path, content)
-            else:
-                model = await self._object_model(path, content, type, format, require_hash)
+            model = await self._get(path, content, type, format, require_hash)
         self.emit(data={"action": "get", "path": path})
+        return model
+
+    async def _get(
+        self,
+        path: str,
+        content: bool,
+        type: str | None,
+        format: str | None,
+        require_hash: bool,
+    ) -> dict[str, Any]:
+        model: dict[str, Any] | None
+        if type == "directory" or not path:
+            model = await self._dir_model(path, content)
+            if model is None:
+                if await self.file_exists(path):
+                    raise HTTPError(400, f"{path} is not a directory", reason="bad type")
+                raise HTTPError(404, f"directory does not exist: {path!r}")
+            return model
+        if type is not None:
+            model = await self._object_model(path, content, type, format, require_hash)
+            if model is None:
+                if await self._dir_exists(path):
+                    raise HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
+                raise HTTPError(404, f"No such file or directory: {path}")
+            return model
+        if "." not in path.rsplit("/", 1)[-1]:
+            model = await self._dir_model(path, content)
+            if model is None:
+                model = await self._object_model(path, content, None, format, require_hash)
+        else:
+            model = await self._object_model(path, content, None, format, require_hash)
+            if model is None:
+                model = await self._dir_model(path, content)
+        if model is None:
+            raise HTTPError(404, f"No such file or directory: {path}")
         return model
 
     async def _object_model(
@@ -138,7 +189,8 @@ class S3ContentsOps(AsyncContentsManager):
         type: str | None,
         format: str | None,
         require_hash: bool,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        """The model of the object at ``path``; None if there is none."""
         key = self.keymap.file_key(path)
         try:
             if content:
@@ -146,13 +198,7 @@ class S3ContentsOps(AsyncContentsManager):
             else:
                 meta, data = await self.client.head_object(key), b""
         except errors.NotFound:
-            if await self._dir_exists(path):
-                if type is None:
-                    return await self._dir_model(path, content)
-                raise HTTPError(
-                    400, f"{path} is a directory, not a {type}", reason="bad type"
-                ) from None
-            raise HTTPError(404, f"No such file or directory: {path}") from None
+            return None
         kind = type or models.guess_type(path)
         last_modified = self._mtime(meta)
         common: dict[str, Any] = {
@@ -179,15 +225,20 @@ class S3ContentsOps(AsyncContentsManager):
             models.with_hash(model, meta.etag)
         return model
 
-    async def _dir_model(self, path: str, content: bool) -> dict[str, Any]:
+    async def _dir_model(self, path: str, content: bool) -> dict[str, Any] | None:
+        """The model of the folder at ``path``; None if there is none. Without
+        content, one short LIST; with content, every page."""
         prefix = self.keymap.dir_prefix(path)
-        objects, prefixes = await self.client.list_all(prefix, delimiter="/")
+        if content:
+            objects, prefixes = await self.client.list_all(prefix, delimiter="/")
+        else:
+            objects, prefixes = [], []
+            async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
+                objects, prefixes = list(page.objects), list(page.common_prefixes)
+                break
         holder = prefix + keys.CHECKPOINTS + "/"
-        exists = not path or bool(objects) or any(p != holder for p in prefixes)
-        if not exists:
-            if await self.file_exists(path):
-                raise HTTPError(400, f"{path} is not a directory", reason="bad type")
-            raise HTTPError(404, f"directory does not exist: {path!r}")
+        if path and not objects and all(p == holder for p in prefixes):
+            return None
         marker = next((o for o in objects if o.key == prefix), None)
         when = marker.last_modified if marker else _EPOCH
         model = models.directory_model(path, last_modified=when, created=when)
@@ -243,7 +294,6 @@ class S3ContentsOps(AsyncContentsManager):
 
     async def _save_object(self, model: dict[str, Any], path: str) -> dict[str, Any]:
         validation: dict[str, Any] = {}
-        message = None
         if model["type"] == "notebook":
             try:
                 nb = nbformat.from_dict(model["content"])
@@ -251,30 +301,31 @@ class S3ContentsOps(AsyncContentsManager):
                 raise HTTPError(400, f"Unreadable Notebook: {path} {exc!r}") from None
             self.check_and_sign(nb, path)
             model = {**model, "content": nb}
-        data, content_type = models.encode_for_save(model, path)
+        data, content_type = models.encode_for_save(
+            model, path, capture_validation_error=validation
+        )
         now, metadata = self._now_meta()
-        await self.client.put_object(
+        put = self.client.put_object(
             self.keymap.file_key(path), data, content_type=content_type, metadata=metadata
         )
         common: dict[str, Any] = {"last_modified": now, "created": now, "size": len(data)}
-        if model["type"] == "notebook":
-            self.validate_notebook_model(model, validation_error=validation)
-            message = model.get("message")
-            saved = models.notebook_model(path, **common)
-            await self._ensure_checkpoint(path)
-        else:
-            saved = models.file_model(path, **common)
-        if message:
-            saved["message"] = message
-        return saved
-
-    async def _ensure_checkpoint(self, path: str) -> None:
-        """One checkpoint should always exist for notebooks (as the reference does)."""
+        if model["type"] != "notebook":
+            await put
+            return models.file_model(path, **common)
+        # One checkpoint should always exist for a notebook (as the reference does):
+        # list them while the PUT is in flight, create one after it if there is none.
         if path in self._has_checkpoint:
-            return
-        if not await self.checkpoints.list_checkpoints(path):
-            await self.checkpoints.create_checkpoint(self, path)
-        self._has_checkpoint.add(path)
+            await put
+        else:
+            _, existing = await asyncio.gather(put, self.checkpoints.list_checkpoints(path))
+            if not existing:
+                await self.checkpoints.create_checkpoint(self, path)
+            self._has_checkpoint.add(path)
+        self.validate_notebook_model(model, validation_error=validation)
+        saved = models.notebook_model(path, **common)
+        if model.get("message"):
+            saved["message"] = model["message"]
+        return saved
 
     def _uploads_for(self) -> ChunkedUploads:
         if self._uploads is None:
@@ -321,11 +372,13 @@ class S3ContentsOps(AsyncContentsManager):
         with http_errors(old_path):
             keymap = self.keymap
             parent = new_path.rsplit("/", 1)[0] if "/" in new_path else ""
+            same_folder = parent == (old_path.rsplit("/", 1)[0] if "/" in old_path else "")
             src_file, src_tree, dst_exists, parent_ok = await asyncio.gather(
                 self.file_exists(old_path),
                 tree.list_tree(self.client, keymap.dir_prefix(old_path)),
                 self.exists(new_path),
-                self.dir_exists(parent),
+                # The source's own folder exists if the source does.
+                _true() if same_folder else self.dir_exists(parent),
             )
             if not src_file and not src_tree:
                 raise HTTPError(404, f"File or directory does not exist: {old_path}")
@@ -362,58 +415,73 @@ class S3ContentsOps(AsyncContentsManager):
         )
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
-        """Server-side copy of a file (one CopyObject) or a folder (one per key)."""
+        """Server-side copy of a file (one CopyObject) or a folder (one per key).
+
+        One round trip finds the source (HEAD and LIST) and the names taken in
+        the target folder (LIST); then the copies run concurrently.
+        """
         path = self._path(from_path)
         to = self._path(to_path) if to_path is not None else None
         from_dir, from_name = path.rsplit("/", 1) if "/" in path else ("", path)
+        target_dir = from_dir if to is None else to
         with http_errors(path):
-            is_file, src_tree = await asyncio.gather(
-                self.file_exists(path), tree.list_tree(self.client, self.keymap.dir_prefix(path))
+            source, src_tree, taken = await asyncio.gather(
+                self._head_or_none(path),
+                tree.list_tree(self.client, self.keymap.dir_prefix(path)),
+                self._child_names(target_dir),
             )
-            if not is_file and not src_tree:
+            if source is None and not src_tree:
                 raise HTTPError(404, f"No such file or directory: {path}")
-            target_dir = from_dir if to is None else to
-            if to is None or await self._dir_exists(to) or to == "":
-                name = _COPY_PAT.sub(".", from_name)
-                insert = "-Copy"
-                to_name = await self._free_name(name, target_dir, insert)
-                destination = f"{target_dir}/{to_name}".strip("/")
-            else:
+            if taken is not None:
+                name = first_free_name(_COPY_PAT.sub(".", from_name), "-Copy", taken)
+                destination = f"{target_dir}/{name}".strip("/")
+            elif to is not None:
                 parent = to.rsplit("/", 1)[0] if "/" in to else ""
                 if parent and not await self._dir_exists(parent):
                     raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
                 destination = to
-            if is_file:
-                model = await self._copy_file(path, destination)
             else:
-                pairs = [
-                    (
-                        k,
-                        self.keymap.dir_prefix(destination)
-                        + k[len(self.keymap.dir_prefix(path)) :],
-                    )
-                    for k in src_tree
-                    if f"/{keys.CHECKPOINTS}/" not in k[len(self.keymap.dir_prefix(path)) - 1 :]
-                ]
-                for _, key in pairs:
-                    keys.check_key_length(key)
-                await tree.copy_keys(self.client, pairs, limit=self.max_concurrency)
-                marker = self.keymap.dir_marker(destination)
-                if marker and marker not in {d for _, d in pairs}:
-                    await self.client.put_object(
-                        marker, b"", content_type="application/x-directory"
-                    )
+                raise HTTPError(404, f"No such directory: {target_dir}")
+            if source is not None:
+                model = await self._copy_file(path, destination, source)
+            else:
+                await self._copy_folder(path, destination, src_tree)
                 now = datetime.now(timezone.utc)
                 model = models.directory_model(destination, last_modified=now, created=now)
         self.emit(data={"action": "copy", "path": destination, "source_path": path})
         return model
 
-    async def _copy_file(self, path: str, destination: str) -> dict[str, Any]:
-        source_key = self.keymap.file_key(path)
-        meta = await self.client.head_object(source_key)
+    async def _head_or_none(self, path: str) -> ObjectMeta | None:
+        if not path:
+            return None
+        try:
+            return await self.client.head_object(self.keymap.file_key(path))
+        except errors.NotFound:
+            return None
+
+    async def _copy_folder(self, path: str, destination: str, src_tree: list[str]) -> None:
+        """Every key under ``path`` except checkpoints, and the destination's marker."""
+        old, new = self.keymap.dir_prefix(path), self.keymap.dir_prefix(destination)
+        pairs = [
+            (k, new + k[len(old) :])
+            for k in src_tree
+            if f"/{keys.CHECKPOINTS}/" not in "/" + k[len(old) :]
+        ]
+        for _, key in pairs:
+            keys.check_key_length(key)
+        jobs = [tree.copy_keys(self.client, pairs, limit=self.max_concurrency)]
+        marker = self.keymap.dir_marker(destination)
+        if marker and marker not in {d for _, d in pairs}:
+            jobs.append(self._put_marker(marker))
+        await asyncio.gather(*jobs)
+
+    async def _put_marker(self, marker: str) -> None:
+        await self.client.put_object(marker, b"", content_type="application/x-directory")
+
+    async def _copy_file(self, path: str, destination: str, meta: ObjectMeta) -> dict[str, Any]:
         now, metadata = self._now_meta()
         await self.client.copy_object(
-            source_key,
+            self.keymap.file_key(path),
             self.keymap.file_key(destination),
             metadata_directive="REPLACE",
             content_type=meta.content_type or None,
@@ -438,23 +506,12 @@ class S3ContentsOps(AsyncContentsManager):
         names |= {p[len(prefix) :].rstrip("/") for p in prefixes}
         return names
 
-    async def _free_name(self, filename: str, path: str, insert: str) -> str:
-        taken = await self._child_names(path) or set()
-        basename, dot, ext = filename.rpartition(".")
-        if ext != "ipynb":
-            basename, dot, ext = filename.partition(".")
-        suffix = dot + ext
-        for i in itertools.count():
-            name = f"{basename}{f'{insert}{i}' if i else ''}{suffix}"
-            if name not in taken:
-                return name
-        raise AssertionError("unreachable")
-
     async def increment_filename(self, filename: str, path: str = "", insert: str = "") -> str:
         """One LIST of the folder, then the first free name (as the reference numbers them)."""
         path = self._path(path)
         with http_errors(path):
-            return await self._free_name(filename, path, insert)
+            taken = await self._child_names(path) or set()
+        return first_free_name(filename, insert, taken)
 
     async def new_untitled(self, path: str = "", type: str = "", ext: str = "") -> dict[str, Any]:
         """One LIST (existence and taken names) and one PUT."""
@@ -476,9 +533,5 @@ class S3ContentsOps(AsyncContentsManager):
             untitled = self.untitled_file
         else:
             raise HTTPError(400, f"Unexpected model type: {model['type']!r}")
-        basename, dot, suffix = (untitled + ext).partition(".")
-        for i in itertools.count():
-            name = f"{basename}{f'{insert}{i}' if i else ''}{dot}{suffix}"
-            if name not in taken:
-                break
+        name = first_free_name(untitled + ext, insert, taken)
         return await self.new(model, f"{path}/{name}".strip("/"))  # type: ignore[no-any-return]

@@ -182,7 +182,12 @@ async def test_concurrency_is_bounded(js3_make_client, js3_fault_proxy):
     await asyncio.gather(*(client.put_object(f"c/{i}", b"x") for i in range(24)))
 
     records = sorted(js3_fault_proxy.records(), key=lambda r: r.started)
+    # The proxy closes a record a little after the client has its answer (and
+    # may send the next request): 10 ms of slack, far below the 50 ms latency.
+    slack = 0.01
     worst = max(
-        sum(1 for o in records if o.started <= r.started < o.started + o.duration) for r in records
+        sum(1 for o in records if o.started <= r.started < o.started + o.duration - slack)
+        for r in records
     )
     assert worst <= 4
+    assert worst >= 3  # and the limit was actually reached

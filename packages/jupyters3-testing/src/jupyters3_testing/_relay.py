@@ -236,7 +236,9 @@ class _Exchange(httputil.HTTPMessageDelegate):
             self.conn.close()
             return
         if fault is not None and fault.kind == "error":
-            await self._send_error(fault.status, fault.code, fault.message, fault.label)
+            await self._send_error(
+                fault.status, fault.code, fault.message, fault.label, region=fault.region
+            )
             return
         dropping = fault is not None and fault.kind == "drop_after_forward"
         upstream, task = self.upstream, self.upstream_task
@@ -269,12 +271,16 @@ class _Exchange(httputil.HTTPMessageDelegate):
             except httputil.HTTPOutputError:
                 self.conn.close()
 
-    async def _send_error(self, status: int, code: str, message: str, label: str) -> None:
+    async def _send_error(
+        self, status: int, code: str, message: str, label: str, *, region: str = ""
+    ) -> None:
         request_id = uuid.uuid4().hex[:16].upper()
+        region_xml = f"<Region>{escape(region)}</Region>" if region else ""
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
-            f"<RequestId>{request_id}</RequestId><HostId>js3-fault-proxy</HostId></Error>"
+            f"{region_xml}<RequestId>{request_id}</RequestId>"
+            "<HostId>js3-fault-proxy</HostId></Error>"
         ).encode()
         headers = httputil.HTTPHeaders(
             {
@@ -285,6 +291,8 @@ class _Exchange(httputil.HTTPMessageDelegate):
                 "Server": "js3-fault-proxy",
             }
         )
+        if region:
+            headers["x-amz-bucket-region"] = region
         if self.method == "HEAD":
             body = b""
         self.status = status

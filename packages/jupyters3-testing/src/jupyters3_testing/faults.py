@@ -27,11 +27,23 @@ class Fault:
     status: int = 503
     code: str = "SlowDown"
     message: str = "Please reduce your request rate."
+    #: For region errors: sent as ``<Region>`` and ``x-amz-bucket-region``, as S3 does.
+    region: str = ""
 
     @classmethod
     def error(cls, status: int, code: str, message: str) -> Fault:
         """An S3 error response."""
         return cls("error", status, code, message)
+
+    @classmethod
+    def wrong_region(cls, region: str, configured: str = "us-east-1") -> Fault:
+        """400 AuthorizationHeaderMalformed: what S3 answers a request signed for
+        ``configured`` when the bucket lives in ``region``."""
+        message = (
+            f"The authorization header is malformed; the region '{configured}' is wrong; "
+            f"expecting '{region}'"
+        )
+        return cls("error", 400, "AuthorizationHeaderMalformed", message, region)
 
     @classmethod
     def slow_down(cls) -> Fault:

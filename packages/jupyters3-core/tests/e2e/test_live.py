@@ -1,0 +1,363 @@
+"""End to end: a live Jupyter server on JupyterS3, a real moto S3 server, REST only.
+
+Every test checks the bucket too, with an independent boto3 inspector
+(``js3_raw``), and reads the S3 request log of the proxy in front of moto.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from jupyters3_testing import FaultProxy, JupyterServer, MotoServer, RawS3
+from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
+from jupyters3_testing.rest import ContentsClient
+
+#: A real 1x1 JPEG (JFIF), 125 bytes, not valid UTF-8.
+JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAP//////////////////////////////////////////////"
+    "////////////////////////////////////////wgALCAABAAEBAREA/8QAFBABAAAAAAAAAAAAAAAA"
+    "AAAAAP/aAAgBAQABPxA="
+)
+
+
+def notebook(*sources: str) -> dict[str, Any]:
+    """An nbformat 4 notebook with one code cell per source."""
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": f"cell-{i}",
+                "source": source,
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+            }
+            for i, source in enumerate(sources)
+        ],
+    }
+
+
+@dataclass
+class Live:
+    server: JupyterServer
+    api: ContentsClient
+    bucket: str
+    raw: RawS3
+    proxy: FaultProxy
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(self.raw.keys(self.bucket, prefix))
+
+    def folder(self) -> str:
+        """A fresh folder for one test (tests share the server and bucket)."""
+        name = f"t-{uuid.uuid4().hex[:10]}"
+        self.api.mkdir(name).expect(201)
+        return name
+
+
+@pytest.fixture(scope="module")
+def live(
+    js3_jupyter_session_factory: JupyterFactory,
+    js3_moto_server: MotoServer,
+    js3_fault_proxy_server: FaultProxy,
+    js3_region: str,
+) -> Live:
+    """One server for the module, talking to moto through the (transparent) proxy."""
+    bucket = f"e2e-{uuid.uuid4().hex[:12]}"
+    js3_moto_server.create_bucket(bucket, js3_region)
+    config = jupyters3_config(
+        bucket=bucket, endpoint_url=js3_fault_proxy_server.endpoint_url, region=js3_region
+    )
+    server = js3_jupyter_session_factory(config=config)
+    raw = RawS3(js3_moto_server.endpoint_url, js3_region)
+    return Live(
+        server, ContentsClient(server.url, server.token), bucket, raw, js3_fault_proxy_server
+    )
+
+
+@pytest.fixture
+def s3(live: Live) -> Live:
+    live.proxy.reset()
+    return live
+
+
+# -- uploads, byte-exact downloads ------------------------------------------------
+
+
+def test_text_notebook_and_jpeg_round_trip_byte_exact(s3: Live) -> None:
+    d = s3.folder()
+    text = "héllo wörld\nline 2 ✓\n"
+    s3.api.save_text(f"{d}/notes.txt", text).expect(201)
+    nb = notebook("print('hi')", "1 + 1")
+    s3.api.save(f"{d}/analysis.ipynb", {"type": "notebook", "content": nb}).expect(201)
+    s3.api.save(
+        f"{d}/photo.jpg",
+        {"type": "file", "format": "base64", "content": base64.b64encode(JPEG).decode()},
+    ).expect(201)
+
+    assert s3.raw.get(s3.bucket, f"{d}/notes.txt") == text.encode()
+    assert s3.raw.get(s3.bucket, f"{d}/photo.jpg") == JPEG
+    stored = json.loads(s3.raw.get(s3.bucket, f"{d}/analysis.ipynb"))
+    assert ["".join(c["source"]) for c in stored["cells"]] == ["print('hi')", "1 + 1"]
+
+    files = s3.api.files(f"{d}/photo.jpg").expect(200)
+    assert files.body == JPEG
+    assert files.headers["Content-Type"] == "image/jpeg"
+    assert s3.api.files(f"{d}/notes.txt").expect(200).body == text.encode()
+
+    got = s3.api.get(f"{d}/photo.jpg").expect(200).json
+    assert (got["type"], got["format"], got["mimetype"]) == ("file", "base64", "image/jpeg")
+    assert base64.b64decode(got["content"]) == JPEG
+    got = s3.api.get(f"{d}/analysis.ipynb").expect(200).json
+    assert got["type"] == "notebook"
+    assert got["content"]["cells"][1]["source"] == "1 + 1"
+    # Asking for a JPEG as text is a clear 400, not a 500.
+    bad = s3.api.get(f"{d}/photo.jpg", format="text", type="file").expect(400)
+    assert "UTF-8" in bad.json["message"]
+
+
+def test_chunked_upload_of_a_binary_file_is_byte_exact(s3: Live) -> None:
+    d = s3.folder()
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    responses = s3.api.upload_chunked(f"{d}/big.bin", data, chunk_size=1024 * 1024)
+    # The object is written at chunk -1 only (the path does not exist before),
+    # so every chunk answers 201 where the local manager answers 201, 200, 200, 200.
+    assert [r.status for r in responses] == [201, 201, 201, 201]
+    assert responses[-1].json["size"] == len(data)
+    assert s3.raw.get(s3.bucket, f"{d}/big.bin") == data
+    assert s3.api.files(f"{d}/big.bin").expect(200).body == data
+    part = s3.api.files(f"{d}/big.bin", range=(1000, 2999)).expect(206)
+    assert part.body == data[1000:3000]
+    assert part.headers["Content-Range"] == f"bytes 1000-2999/{len(data)}"
+    # Chunks were spooled, not written: one PUT reached S3.
+    assert s3.proxy.count("PUT", key=f"{d}/big.bin") == 1
+
+
+def test_files_download_sets_attachment_and_sandbox(s3: Live) -> None:
+    d = s3.folder()
+    s3.api.save_text(f"{d}/page.html", "<script>alert(1)</script>").expect(201)
+    resp = s3.api.files(f"{d}/page.html", download=True).expect(200)
+    assert "attachment" in resp.headers["Content-Disposition"]
+    assert "page.html" in resp.headers["Content-Disposition"]
+    assert "sandbox" in resp.headers["Content-Security-Policy"]
+    assert s3.api.files(f"{d}/missing.txt").status == 404
+
+
+# -- rename is a server-side copy -------------------------------------------------
+
+
+def test_rename_is_a_server_side_copy(s3: Live) -> None:
+    d = s3.folder()
+    data = os.urandom(256 * 1024)
+    s3.api.save(
+        f"{d}/a.bin",
+        {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()},
+    ).expect(201)
+    s3.proxy.clear()
+    s3.api.rename(f"{d}/a.bin", f"{d}/b.bin").expect(200)
+
+    records = s3.proxy.records()
+    copies = [r for r in records if r.method == "PUT" and r.key == f"{d}/b.bin"]
+    assert len(copies) == 1
+    assert copies[0].bytes_in == 0  # CopyObject: no body, the data stays in S3
+    assert not [r for r in records if r.method == "GET" and r.key == f"{d}/a.bin"]
+    assert sum(r.bytes_in for r in records) < 1024  # nothing re-uploaded
+    assert s3.keys(f"{d}/") == [f"{d}/", f"{d}/b.bin"]
+    assert s3.raw.get(s3.bucket, f"{d}/b.bin") == data
+
+
+def test_rename_onto_existing_is_409_and_changes_nothing(s3: Live) -> None:
+    d = s3.folder()
+    s3.api.save_text(f"{d}/a.txt", "a").expect(201)
+    s3.api.save_text(f"{d}/b.txt", "b").expect(201)
+    resp = s3.api.rename(f"{d}/a.txt", f"{d}/b.txt").expect(409)
+    assert "exists" in resp.json["message"]
+    assert s3.raw.get(s3.bucket, f"{d}/a.txt") == b"a"
+    assert s3.raw.get(s3.bucket, f"{d}/b.txt") == b"b"
+
+
+# -- folder markers ---------------------------------------------------------------
+
+
+def test_folder_markers_after_mkdir_rename_and_delete(s3: Live) -> None:
+    d = s3.folder()
+    s3.api.mkdir(f"{d}/src").expect(201)
+    s3.api.mkdir(f"{d}/src/inner").expect(201)
+    s3.api.save_text(f"{d}/src/inner/x.txt", "x").expect(201)
+    assert s3.keys(f"{d}/") == [f"{d}/", f"{d}/src/", f"{d}/src/inner/", f"{d}/src/inner/x.txt"]
+    for key in (f"{d}/src/", f"{d}/src/inner/"):
+        assert s3.raw.head(s3.bucket, key)["ContentLength"] == 0
+
+    s3.api.rename(f"{d}/src", f"{d}/dst").expect(200)
+    assert s3.keys(f"{d}/") == [f"{d}/", f"{d}/dst/", f"{d}/dst/inner/", f"{d}/dst/inner/x.txt"]
+
+    s3.api.delete(f"{d}/dst").expect(204)
+    assert s3.keys(f"{d}/") == [f"{d}/"]
+    assert s3.api.get(f"{d}/dst").status == 404
+
+
+def test_implicit_folders_made_by_other_tools_work(s3: Live) -> None:
+    """Keys written by `aws s3 cp` (no markers) make folders that behave like any other."""
+    d = s3.folder()
+    s3.raw.put(s3.bucket, f"{d}/data/2024/jan.csv", b"a,b\n1,2\n")
+    listing = s3.api.get(d).expect(200).json
+    assert [(e["name"], e["type"]) for e in listing["content"]] == [("data", "directory")]
+    inner = s3.api.get(f"{d}/data/2024").expect(200).json
+    assert [e["name"] for e in inner["content"]] == ["jan.csv"]
+
+    s3.api.rename(f"{d}/data", f"{d}/moved").expect(200)
+    assert s3.keys(f"{d}/") == [f"{d}/", f"{d}/moved/2024/jan.csv"]
+    s3.api.delete(f"{d}/moved").expect(204)
+    assert s3.keys(f"{d}/") == [f"{d}/"]
+
+
+def test_unicode_and_awkward_names_round_trip(s3: Live) -> None:
+    d = s3.folder()
+    names = ["café notes.txt", "日本語.txt", "a+b&c=d.txt", "100%.txt", "hash#tag.txt", "q?.txt"]
+    for name in names:
+        s3.api.save_text(f"{d}/{name}", name).expect(201)
+    listing = s3.api.get(d).expect(200).json
+    assert sorted(e["name"] for e in listing["content"]) == sorted(names)
+    for name in names:
+        assert s3.api.get(f"{d}/{name}").expect(200).json["content"] == name
+        assert s3.raw.get(s3.bucket, f"{d}/{name}") == name.encode()
+
+
+@pytest.mark.parametrize("path", ["../escape.txt", "a/../../escape.txt", "a/%2e%2e/b.txt"])
+def test_paths_leaving_the_prefix_are_refused(s3: Live, path: str) -> None:
+    before = s3.keys()
+    resp = s3.api.request(
+        "PUT",
+        "api/contents/" + path,
+        json={"type": "file", "format": "text", "content": "x"},
+    )
+    assert 400 <= resp.status < 500, resp.body
+    assert s3.keys() == before
+
+
+# -- checkpoints ------------------------------------------------------------------
+
+
+def test_checkpoints_several_listed_restored_deleted_and_hidden(s3: Live) -> None:
+    d = s3.folder()
+    path = f"{d}/work.ipynb"
+    s3.api.save(path, {"type": "notebook", "content": notebook("v1")}).expect(201)
+    # A notebook's first save makes one checkpoint, as the reference manager does.
+    first = s3.api.checkpoints(path).expect(200).json
+    assert len(first) == 1
+    s3.api.save(path, {"type": "notebook", "content": notebook("v2")}).expect(200)
+    second = s3.api.create_checkpoint(path).expect(201).json
+    s3.api.save(path, {"type": "notebook", "content": notebook("v3")}).expect(200)
+
+    listed = s3.api.checkpoints(path).expect(200).json
+    assert [c["id"] for c in listed] == [second["id"], first[0]["id"]]  # newest first
+    checkpoint_keys = [k for k in s3.keys(f"{d}/") if "/.checkpoints/" in k]
+    assert checkpoint_keys == sorted(f"{path}/.checkpoints/{c['id']}" for c in listed)
+
+    # Not in listings, and the notebook is not also shown as a folder.
+    listing = s3.api.get(d).expect(200).json
+    assert [(e["name"], e["type"]) for e in listing["content"]] == [("work.ipynb", "notebook")]
+
+    s3.proxy.clear()
+    s3.api.restore_checkpoint(path, second["id"]).expect(204)
+    assert s3.proxy.count("GET") == 0  # restored by CopyObject, nothing downloaded
+    restored = s3.api.get(path).expect(200).json
+    assert restored["content"]["cells"][0]["source"] == "v2"
+
+    s3.api.delete_checkpoint(path, first[0]["id"]).expect(204)
+    assert [c["id"] for c in s3.api.checkpoints(path).expect(200).json] == [second["id"]]
+    assert s3.api.delete_checkpoint(path, first[0]["id"]).status == 404
+    assert s3.api.restore_checkpoint(path, "nosuchid").status == 404
+
+
+def test_checkpoints_move_with_renames_and_go_with_deletes(s3: Live) -> None:
+    d = s3.folder()
+    s3.api.save_text(f"{d}/f.txt", "one").expect(201)
+    cp = s3.api.create_checkpoint(f"{d}/f.txt").expect(201).json
+    s3.api.rename(f"{d}/f.txt", f"{d}/g.txt").expect(200)
+    assert s3.keys(f"{d}/") == [f"{d}/", f"{d}/g.txt", f"{d}/g.txt/.checkpoints/{cp['id']}"]
+    assert [c["id"] for c in s3.api.checkpoints(f"{d}/g.txt").expect(200).json] == [cp["id"]]
+    s3.api.delete(f"{d}/g.txt").expect(204)
+    assert s3.keys(f"{d}/") == [f"{d}/"]
+
+
+def test_checkpoints_are_not_reachable_through_the_contents_api(s3: Live) -> None:
+    d = s3.folder()
+    s3.api.save_text(f"{d}/f.txt", "one").expect(201)
+    s3.api.create_checkpoint(f"{d}/f.txt").expect(201)
+    before = s3.keys(f"{d}/")
+    assert 400 <= s3.api.get(f"{d}/f.txt/.checkpoints").status < 500
+    resp = s3.api.save_text(f"{d}/f.txt/.checkpoints/evil", "x")
+    assert 400 <= resp.status < 500
+    assert s3.keys(f"{d}/") == before
+
+
+# -- copy, new_untitled, hash -----------------------------------------------------
+
+
+def test_copy_file_and_folder_server_side(s3: Live) -> None:
+    d = s3.folder()
+    s3.api.save_text(f"{d}/a.txt", "a").expect(201)
+    s3.proxy.clear()
+    copied = s3.api.copy(f"{d}/a.txt", d).expect(201).json
+    assert copied["path"] == f"{d}/a-Copy1.txt"
+    assert s3.proxy.count("GET", key=f"{d}/a.txt") == 0
+    assert s3.raw.get(s3.bucket, f"{d}/a-Copy1.txt") == b"a"
+
+    s3.api.mkdir(f"{d}/sub").expect(201)
+    s3.api.save_text(f"{d}/sub/x.txt", "x").expect(201)
+    s3.api.create_checkpoint(f"{d}/sub/x.txt").expect(201)
+    s3.api.mkdir(f"{d}/target").expect(201)
+    folder = s3.api.copy(f"{d}/sub", f"{d}/target").expect(201).json
+    assert folder["type"] == "directory"
+    copied_keys = s3.keys(f"{d}/target/")
+    assert f"{d}/target/sub/x.txt" in copied_keys
+    assert not [k for k in copied_keys if ".checkpoints" in k]  # checkpoints stay behind
+
+
+def test_new_untitled_never_overwrites(s3: Live) -> None:
+    d = s3.folder()
+    names = [s3.api.new_untitled(d, type="notebook").expect(201).json["name"] for _ in range(3)]
+    assert names == ["Untitled.ipynb", "Untitled1.ipynb", "Untitled2.ipynb"]
+    folders = [s3.api.new_untitled(d, type="directory").expect(201).json["name"] for _ in range(2)]
+    assert folders == ["Untitled Folder", "Untitled Folder 1"]
+    assert s3.api.new_untitled(f"{d}/missing", type="file").status == 404
+
+
+def test_hash_is_the_etag_from_one_head(s3: Live) -> None:
+    d = s3.folder()
+    s3.api.save_text(f"{d}/h.txt", "hash me").expect(201)
+    s3.proxy.clear()
+    got = s3.api.get(f"{d}/h.txt", content=False, hash=True).expect(200).json
+    assert got["hash"] == s3.raw.head(s3.bucket, f"{d}/h.txt")["ETag"].strip('"')
+    assert got["hash_algorithm"]
+    assert [r.method for r in s3.proxy.records()] == ["HEAD"]
+
+
+def test_save_returns_the_last_modified_that_get_returns(s3: Live) -> None:
+    """Real-time collaboration compares them to detect out-of-band changes."""
+    d = s3.folder()
+    for path, model in [
+        (f"{d}/n.ipynb", {"type": "notebook", "content": notebook("x")}),
+        (f"{d}/t.txt", {"type": "file", "format": "text", "content": "t"}),
+    ]:
+        saved = s3.api.save(path, model).expect(201).json
+        got = s3.api.get(path, content=False).expect(200).json
+        assert saved["last_modified"] == got["last_modified"]
+        listed = {e["path"]: e for e in s3.api.get(d).expect(200).json["content"]}
+        # A listing shows S3's own Last-Modified: one-second resolution, set when
+        # the PUT completed.
+        listed_at = datetime.fromisoformat(listed[path]["last_modified"].replace("Z", "+00:00"))
+        saved_at = datetime.fromisoformat(saved["last_modified"].replace("Z", "+00:00"))
+        assert abs((listed_at - saved_at).total_seconds()) < 2

@@ -14,7 +14,18 @@ import os
 import threading
 from typing import Any, cast
 
-from traitlets import Bool, Enum, Float, Instance, Int, Type, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Enum,
+    Float,
+    Instance,
+    Int,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 
 from jupyters3 import errors, keys
 from jupyters3.auth import JupyterS3Authentication, JupyterS3SecretAccessKeyAuthentication
@@ -112,7 +123,8 @@ class JupyterS3(S3ContentsOps):
         try:
             return keys.normalize_prefix(proposal["value"])
         except keys.InvalidPath as exc:
-            raise ValueError(f"c.JupyterS3.prefix: {exc}") from None
+            # Jupyter reports a TraitError at start as one line and exits 1.
+            raise TraitError(f"c.JupyterS3.prefix: {exc}") from None
 
     def _environ(self) -> dict[str, str]:
         return dict(os.environ)

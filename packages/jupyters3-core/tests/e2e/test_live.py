@@ -361,3 +361,35 @@ def test_save_returns_the_last_modified_that_get_returns(s3: Live) -> None:
         listed_at = datetime.fromisoformat(listed[path]["last_modified"].replace("Z", "+00:00"))
         saved_at = datetime.fromisoformat(saved["last_modified"].replace("Z", "+00:00"))
         assert abs((listed_at - saved_at).total_seconds()) < 2
+
+
+# -- prefixes ---------------------------------------------------------------------
+
+
+def test_prefix_per_user_keeps_users_apart(
+    js3_jupyter_factory: JupyterFactory,
+    js3_moto_server: MotoServer,
+    js3_bucket: str,
+    js3_raw: RawS3,
+) -> None:
+    """JupyterHub style: one bucket, one prefix per user (with or without a slash)."""
+    servers = {}
+    for user, prefix in (("alice", "users/alice"), ("bob", "/users/bob/")):
+        config = jupyters3_config(
+            bucket=js3_bucket, endpoint_url=js3_moto_server.endpoint_url, prefix=prefix
+        )
+        server = js3_jupyter_factory(config=config)
+        servers[user] = ContentsClient(server.url, server.token)
+    servers["alice"].mkdir("work").expect(201)
+    servers["alice"].save_text("work/a.txt", "alice's").expect(201)
+    servers["bob"].save_text("b.txt", "bob's").expect(201)
+
+    assert sorted(js3_raw.keys(js3_bucket)) == [
+        "users/alice/work/",
+        "users/alice/work/a.txt",
+        "users/bob/b.txt",
+    ]
+    root = servers["bob"].get("").expect(200).json
+    assert [e["name"] for e in root["content"]] == ["b.txt"]
+    assert servers["bob"].get("work/a.txt").status == 404
+    assert servers["alice"].get("work/a.txt").expect(200).json["content"] == "alice's"

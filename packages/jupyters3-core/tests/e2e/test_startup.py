@@ -81,6 +81,14 @@ def test_listing_denied(
     assert "grant s3:ListBucket" in log
 
 
+def test_prefix_leaving_the_bucket_root(
+    js3_jupyter_factory: JupyterFactory, proxied: dict[str, Any]
+) -> None:
+    config = {**proxied, "JupyterS3": {**proxied["JupyterS3"], "prefix": "users/../../etc"}}
+    log = start_fails(js3_jupyter_factory, config)
+    assert "c.JupyterS3.prefix: Invalid key prefix 'users/../../etc'" in log
+
+
 def test_no_credentials(js3_jupyter_factory: JupyterFactory, proxied: dict[str, Any]) -> None:
     env: dict[str, str | None] = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
     log = start_fails(js3_jupyter_factory, proxied, env=env)

@@ -1,0 +1,176 @@
+"""JupyterS3's configuration surface, in process and without any I/O.
+
+``check_on_start=False`` keeps the constructor from contacting S3; the S3
+behaviour of each setting is covered end to end in tests/e2e.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jupyter_server.services.contents.manager import AsyncContentsManager
+from tornado import gen
+from traitlets import TraitError
+from traitlets.config import Config
+
+import jupyters3
+from jupyters3 import (
+    AwsCreds,
+    JupyterS3,
+    JupyterS3Authentication,
+    JupyterS3SecretAccessKeyAuthentication,
+)
+from jupyters3.checkpoints import S3Checkpoints
+from jupyters3.errors import BadConfiguration
+from jupyters3.files import S3FilesHandler
+from jupyters3.manager_ops import first_free_name
+
+
+def make(monkeypatch: pytest.MonkeyPatch, env: dict[str, str] | None = None, **traits: Any) -> Any:
+    for name in (
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    return JupyterS3(check_on_start=False, **traits)
+
+
+def test_public_names() -> None:
+    assert set(jupyters3.__all__) >= {
+        "JupyterS3",
+        "JupyterS3Authentication",
+        "JupyterS3SecretAccessKeyAuthentication",
+        "AwsCreds",
+    }
+    assert issubclass(JupyterS3, AsyncContentsManager)
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    cm = make(monkeypatch, aws_s3_bucket="b")
+    assert cm.aws_region == "us-east-1"
+    assert cm.endpoint_url == ""
+    assert cm.prefix == ""
+    assert cm.addressing_style == "auto"
+    assert cm.validate_cert is True
+    assert cm.max_checkpoints == 0
+    assert isinstance(cm.checkpoints, S3Checkpoints)
+    assert cm.files_handler_class is S3FilesHandler
+    assert isinstance(cm.authentication, JupyterS3SecretAccessKeyAuthentication)
+
+
+def test_region_and_endpoint_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": "http://generic:1",
+        "AWS_ENDPOINT_URL_S3": "http://s3-only:2",
+    }
+    cm = make(monkeypatch, env, aws_s3_bucket="b")
+    assert (cm.aws_region, cm.endpoint_url) == ("eu-west-1", "http://s3-only:2")
+    env["AWS_REGION"] = "ap-south-1"
+    del env["AWS_ENDPOINT_URL_S3"]
+    cm = make(monkeypatch, env, aws_s3_bucket="b")
+    assert (cm.aws_region, cm.endpoint_url) == ("ap-south-1", "http://generic:1")
+
+
+def test_traits_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://env:1"}
+    cm = make(monkeypatch, env, aws_s3_bucket="b", aws_region="us-west-2", endpoint_url="http://x")
+    assert (cm.aws_region, cm.endpoint_url) == ("us-west-2", "http://x")
+
+
+def test_aws_s3_host_is_https(monkeypatch: pytest.MonkeyPatch) -> None:
+    cm = make(monkeypatch, aws_s3_bucket="b", aws_s3_host="minio.example.com:9000")
+    assert cm.endpoint_url == "https://minio.example.com:9000"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("", ""), ("/", ""), ("users/alice", "users/alice/"), ("users/alice/", "users/alice/")],
+)
+def test_prefix_is_normalised(monkeypatch: pytest.MonkeyPatch, given: str, expected: str) -> None:
+    cm = make(monkeypatch, aws_s3_bucket="b", prefix=given)
+    assert cm.prefix == expected
+    assert cm.keymap.file_key("n.ipynb") == expected + "n.ipynb"
+
+
+@pytest.mark.parametrize("bad", ["a/../b", "a//b", "./a"])
+def test_bad_prefix_is_a_config_error(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    with pytest.raises(TraitError, match=r"c\.JupyterS3\.prefix"):
+        make(monkeypatch, aws_s3_bucket="b", prefix=bad)
+
+
+def test_missing_bucket_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    cm = make(monkeypatch)
+    with pytest.raises(BadConfiguration, match=r"aws_s3_bucket is not set"):
+        cm.client  # noqa: B018 - the property raises
+
+
+class GenCoroutineAuth(JupyterS3Authentication):
+    """Written like the original design's example: a tornado.gen coroutine."""
+
+    @gen.coroutine
+    def get_credentials(self) -> Any:
+        yield gen.sleep(0)
+        return AwsCreds("AKIDGEN", "gen-secret", {"x-amz-security-token": "tok"})
+
+
+async def test_custom_authentication_class_by_name_and_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = Config()
+    config.JupyterS3.authentication_class = f"{__name__}.GenCoroutineAuth"
+    cm = make(monkeypatch, aws_s3_bucket="b", config=config)
+    assert isinstance(cm.authentication, GenCoroutineAuth)
+    creds = await cm._credentials()
+    assert creds == AwsCreds("AKIDGEN", "gen-secret", {"x-amz-security-token": "tok"})
+
+
+async def test_secret_key_authentication(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "env-secret"}
+    cm = make(monkeypatch, env, aws_s3_bucket="b")
+    assert await cm._credentials() == AwsCreds("AKIDENV", "env-secret", {})
+
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session")
+    monkeypatch.setenv("AWS_SECURITY_TOKEN", "legacy")
+    auth = JupyterS3SecretAccessKeyAuthentication()
+    creds = await auth.get_credentials()
+    assert creds.pre_auth_headers == {"x-amz-security-token": "session"}
+    assert "env-secret" not in repr(creds)
+
+    config = Config()
+    config.JupyterS3SecretAccessKeyAuthentication.aws_access_key_id = "AKIDCONF"
+    config.JupyterS3SecretAccessKeyAuthentication.aws_secret_access_key = "conf-secret"
+    cm = make(monkeypatch, env, aws_s3_bucket="b", config=config)
+    assert (await cm._credentials()).access_key_id == "AKIDCONF"
+
+
+async def test_no_keys_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    cm = make(monkeypatch, aws_s3_bucket="b")
+    with pytest.raises(BadConfiguration, match="No AWS credentials"):
+        await cm._credentials()
+
+
+@pytest.mark.parametrize(
+    ("filename", "insert", "taken", "expected"),
+    [
+        ("Untitled.ipynb", "", set(), "Untitled.ipynb"),
+        ("Untitled.ipynb", "", {"Untitled.ipynb", "Untitled1.ipynb"}, "Untitled2.ipynb"),
+        ("Untitled Folder", " ", {"Untitled Folder"}, "Untitled Folder 1"),
+        ("a.tar.gz", "-Copy", {"a.tar.gz"}, "a-Copy1.tar.gz"),
+        ("my.data.ipynb", "-Copy", {"my.data.ipynb"}, "my.data-Copy1.ipynb"),
+        ("untitled", "", {"untitled", "untitled1"}, "untitled2"),
+    ],
+)
+def test_first_free_name_numbers_like_the_reference(
+    filename: str, insert: str, taken: set[str], expected: str
+) -> None:
+    assert first_free_name(filename, insert, taken) == expected

@@ -33,14 +33,22 @@ class S3Checkpoints(AsyncCheckpoints):
 
     async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
         """One CopyObject (plus a LIST and a DeleteObjects when max_checkpoints prunes)."""
+        path = self.manager._path(path)
+        return await self.create_checkpoint_from(self.manager.keymap.file_key(path), None, path)
+
+    async def create_checkpoint_from(
+        self, source_key: str, source_etag: str | None, path: str
+    ) -> dict[str, Any]:
+        """A new checkpoint of ``path`` copied from ``source_key`` (pinned to
+        ``source_etag`` when given): the file itself, or the object a copy is made from."""
         manager = self.manager
-        path = manager._path(path)
         checkpoint_id = keys.new_checkpoint_id(datetime.now(timezone.utc), secrets.token_hex(3))
         with http_errors(path):
             try:
                 result = await manager.client.copy_object(
-                    manager.keymap.file_key(path),
+                    source_key,
                     manager.keymap.checkpoint_key(path, checkpoint_id),
+                    source_if_match=source_etag,
                 )
             except errors.NotFound:
                 raise HTTPError(404, f"No such file: {path}") from None

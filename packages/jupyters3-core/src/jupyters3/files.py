@@ -127,8 +127,8 @@ class S3FilesHandler(JupyterHandler):
             raise web.HTTPError(416) from None
 
     def _set_headers(self, name: str, meta: ObjectMeta, byte_range: tuple[int, int] | None) -> None:
-        if self.get_argument("download", None):
-            self.set_attachment_header(name)
+        if name.endswith(".ipynb") or self.get_argument("download", None):
+            self.set_attachment_header(name)  # notebooks always download, as the reference does
         binary = not (meta.content_type or "").startswith("text/")
         self.set_header("Content-Type", content_type_header(name, binary=binary))
         self.set_header("Accept-Ranges", "bytes")

@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import re
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import nbformat
 from jupyter_server.services.contents.manager import AsyncContentsManager
@@ -24,6 +24,7 @@ from jupyters3.s3.client import ObjectMeta
 from jupyters3.uploads import ChunkedUploads
 
 if TYPE_CHECKING:
+    from jupyters3.checkpoints import S3Checkpoints
     from jupyters3.s3.client import S3Client
 
 __all__ = ["MTIME_META", "S3ContentsOps", "first_free_name"]
@@ -309,9 +310,13 @@ class S3ContentsOps(AsyncContentsManager):
             self.keymap.file_key(path), data, content_type=content_type, metadata=metadata
         )
         common: dict[str, Any] = {"last_modified": now, "created": now, "size": len(data)}
+        # Answer as get(path) will: the type follows the name, not the request.
+        build = (
+            models.notebook_model if models.guess_type(path) == "notebook" else models.file_model
+        )
         if model["type"] != "notebook":
             await put
-            return models.file_model(path, **common)
+            return build(path, **common)
         # One checkpoint should always exist for a notebook (as the reference does):
         # list them while the PUT is in flight, create one after it if there is none.
         if path in self._has_checkpoint:
@@ -322,7 +327,7 @@ class S3ContentsOps(AsyncContentsManager):
                 await self.checkpoints.create_checkpoint(self, path)
             self._has_checkpoint.add(path)
         self.validate_notebook_model(model, validation_error=validation)
-        saved = models.notebook_model(path, **common)
+        saved = build(path, **common)
         if model.get("message"):
             saved["message"] = model["message"]
         return saved
@@ -435,6 +440,9 @@ class S3ContentsOps(AsyncContentsManager):
             if taken is not None:
                 name = first_free_name(_COPY_PAT.sub(".", from_name), "-Copy", taken)
                 destination = f"{target_dir}/{name}".strip("/")
+            elif to is not None and source is None:
+                # A folder goes *into* a missing target, as the reference's copytree does.
+                destination = f"{to}/{_COPY_PAT.sub('.', from_name)}"
             elif to is not None:
                 parent = to.rsplit("/", 1)[0] if "/" in to else ""
                 if parent and not await self._dir_exists(parent):
@@ -479,15 +487,26 @@ class S3ContentsOps(AsyncContentsManager):
         await self.client.put_object(marker, b"", content_type="application/x-directory")
 
     async def _copy_file(self, path: str, destination: str, meta: ObjectMeta) -> dict[str, Any]:
+        """One CopyObject; for a notebook, its first checkpoint copied from the same
+        source version at the same time (the reference's copy saves, and a saved
+        notebook always has a checkpoint)."""
         now, metadata = self._now_meta()
-        await self.client.copy_object(
-            self.keymap.file_key(path),
+        source_key = self.keymap.file_key(path)
+        copy = self.client.copy_object(
+            source_key,
             self.keymap.file_key(destination),
             metadata_directive="REPLACE",
             content_type=meta.content_type or None,
             metadata=metadata,
             source_if_match=meta.etag,
         )
+        if models.guess_type(destination) == "notebook":
+            checkpoints = cast("S3Checkpoints", self.checkpoints)
+            checkpoint = checkpoints.create_checkpoint_from(source_key, meta.etag, destination)
+            await asyncio.gather(copy, checkpoint)
+            self._has_checkpoint.add(destination)
+        else:
+            await copy
         common: dict[str, Any] = {"last_modified": now, "created": now, "size": meta.size}
         if models.guess_type(destination) == "notebook":
             return models.notebook_model(destination, **common)
@@ -516,6 +535,8 @@ class S3ContentsOps(AsyncContentsManager):
     async def new_untitled(self, path: str = "", type: str = "", ext: str = "") -> dict[str, Any]:
         """One LIST (existence and taken names) and one PUT."""
         path = self._path(path)
+        if not self.allow_hidden and keys.is_hidden_path(path):
+            raise HTTPError(404, f"No such directory: {path}")  # hidden folders are not served
         with http_errors(path):
             taken = await self._child_names(path)
         if taken is None:

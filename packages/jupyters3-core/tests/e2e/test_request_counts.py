@@ -134,6 +134,7 @@ OPERATIONS: list[tuple[str, Callable[[ContentsClient, str], Response], int, int]
     ("mkdir", lambda a, d: a.mkdir(f"{d}/new-{uuid.uuid4().hex[:6]}"), 3, 3),
     ("new_untitled notebook", lambda a, d: a.new_untitled(d, type="notebook"), 5, 4),
     ("copy file", lambda a, d: a.copy(f"{d}/file.txt", d), 5, 3),
+    ("copy notebook (+ its checkpoint)", lambda a, d: a.copy(f"{d}/nb.ipynb", d), 6, 3),
     ("rename file", lambda a, d: a.rename(f"{d}/file.txt", f"{d}/file2.txt"), 7, 4),
     ("rename file back", lambda a, d: a.rename(f"{d}/file2.txt", f"{d}/file.txt"), 7, 4),
     ("rename folder (11 keys)", lambda a, d: a.rename(f"{d}/folder", f"{d}/folder2"), 17, 4),

@@ -1,10 +1,12 @@
 """``hatch run demo:lab``: JupyterLab on jupyters3, backed by an embedded in-memory S3 server.
 
 Starts a moto S3 server on 127.0.0.1, creates the bucket, then runs JupyterLab
-in the foreground with ``jupyters3.JupyterS3`` as its contents manager.
+in the foreground with ``jupyters3.JupyterS3`` as its contents manager, and
+prints the URL to open (with the token: a random one, or ``$JUPYTER_TOKEN``).
 Ctrl-C (SIGINT) or SIGTERM stops JupyterLab cleanly (SIGTERM, then SIGKILL
 after a grace period or on a second Ctrl-C), then the S3 server; the exit
 code is JupyterLab's. Arguments it does not know are passed to JupyterLab.
+The files live in the S3 server's memory: they are gone once the demo stops.
 
 Usage::
 
@@ -17,6 +19,7 @@ import argparse
 import http.client
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,7 +31,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from jupyters3_testing.jupyter import APPS, JUPYTERS3_MANAGER
-from jupyters3_testing.s3server import MotoServer
+from jupyters3_testing.s3server import MotoServer, MotoServerError
 
 __all__ = ["build_command", "main"]
 
@@ -37,6 +40,8 @@ _REGION = "us-east-1"
 _STOP_GRACE = 20.0  # seconds between SIGTERM and SIGKILL
 _READY_TIMEOUT = 120.0
 _LANDING = {"lab": "lab", "notebook": "tree", "server": ""}
+_TOKEN_OPTIONS = ("--IdentityProvider.token=", "--ServerApp.token=")
+_TITLE = {"lab": "JupyterLab", "notebook": "Notebook", "server": "Jupyter Server"}
 
 #: Dummy credentials (moto accepts any); the developer's own AWS settings are removed.
 DEMO_ENV = {"AWS_ACCESS_KEY_ID": "AKIAJS3DEMO000000000", "AWS_SECRET_ACCESS_KEY": "js3-demo"}
@@ -98,6 +103,7 @@ class _Stopper:
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
+        self.title = "JupyterLab"
         self.signum: int | None = None
         self.kill_at: float | None = None
 
@@ -117,7 +123,13 @@ class _Stopper:
     def wait(self) -> int:
         """Wait for the app (it runs until stopped), killing it after the grace period."""
         assert self.proc is not None
+        announced = False
         while True:
+            if self.signum is not None and not announced:
+                # Printed here, not in the handler: a handler must not write to
+                # a stream that the interrupted code may be writing to.
+                _say(f"stopping {self.title} and the S3 server ...")
+                announced = True
             try:
                 return self.proc.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
@@ -150,6 +162,44 @@ def _wait_http(proc: subprocess.Popen[bytes], port: int) -> bool:
     return False
 
 
+def _token_works(port: int, token: str) -> bool:
+    """True if ``token`` is accepted (a user's own Jupyter config may set another one)."""
+    headers = {"Authorization": f"token {token}"} if token else {}
+    conn = http.client.HTTPConnection(_HOST, port, timeout=5.0)
+    try:
+        conn.request("GET", "/api/status", headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def _choose_token(extra: Sequence[str], env: dict[str, str]) -> str | None:
+    """The token the app will use, set in ``env`` if the user chose none (``None``: unknown).
+
+    A ``--IdentityProvider.token=...`` argument or ``$JUPYTER_TOKEN`` is kept
+    (``""`` turns authentication off); a token file or other token / password
+    options are left to the app, and the URL is then printed without the token.
+    """
+    given = [a.split("=", 1)[1] for a in extra if a.startswith(_TOKEN_OPTIONS) and "=" in a]
+    if given:
+        return given[-1]
+    if any("token" in a or "password" in a for a in extra) or "JUPYTER_TOKEN_FILE" in env:
+        return None
+    if "JUPYTER_TOKEN" in env:
+        return env["JUPYTER_TOKEN"]
+    # In the environment, not on the command line: other users can read argv.
+    env["JUPYTER_TOKEN"] = token = secrets.token_hex(24)
+    return token
+
+
+def _say(message: str, *, err: bool = False) -> None:
+    print(f"demo: {message}", file=sys.stderr if err else sys.stdout, flush=True)
+
+
 def _exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
@@ -162,13 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = ["--ServerApp.allow_root=True", *extra]
     module = APPS[args.server_app]
     if importlib.util.find_spec(module) is None:
-        print(f"demo: {module} is not installed (pip install {module})", file=sys.stderr)
+        _say(f"{module} is not installed (pip install {module})", err=True)
         return 2
     if not _port_free(args.port):
-        print(
-            f"demo: port {args.port} is busy on {_HOST}; choose another with --port",
-            file=sys.stderr,
-        )
+        _say(f"port {args.port} is busy on {_HOST}; choose another with --port", err=True)
         return 2
 
     stopper = _Stopper()
@@ -176,8 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     moto = MotoServer()
     root_dir = tempfile.mkdtemp(prefix="js3-demo-root-")
     try:
-        moto.start()
-        moto.create_bucket(args.bucket, _REGION)
+        try:
+            moto.start()
+            moto.create_bucket(args.bucket, _REGION)
+        except MotoServerError as exc:
+            if stopper.signum is not None:  # Ctrl-C reached moto too (same process group)
+                return 128 + stopper.signum
+            _say(f"could not start the S3 server (moto): {exc}", err=True)
+            return 1
         if stopper.signum is not None:
             return 128 + stopper.signum
         cmd = build_command(
@@ -192,7 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
         env.update(DEMO_ENV)
-        print(f"demo: S3 server (moto) at {moto.endpoint_url}, bucket {args.bucket!r}", flush=True)
+        token = _choose_token(extra, env)
+        title = stopper.title = _TITLE[args.server_app]
+        _say(f"S3 server (moto) at {moto.endpoint_url}, bucket {args.bucket!r}; starting {title}")
         # A session of its own: the terminal's Ctrl-C reaches only this launcher,
         # which stops the app with SIGTERM (no interactive "Shutdown?" prompt).
         stopper.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -201,13 +256,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopper.forward()  # a signal that arrived during the start
         if _wait_http(stopper.proc, args.port) and stopper.signum is None:
             url = f"http://{_HOST}:{args.port}/{_LANDING[args.server_app]}"
-            print(
-                f"demo: serving {url} (open the URL with ?token=... printed above)\n"
-                "demo: WARNING: the demo's files live in the embedded S3 server's memory "
-                "and are lost when it stops.",
-                flush=True,
+            if token is not None and _token_works(args.port, token):
+                url += f"?token={token}" if token else ""
+            else:
+                url += " (with the ?token=... printed above)"
+            _say(f"serving {url}")
+            _say(
+                "WARNING: the demo's files live in the embedded S3 server's memory "
+                "and are lost when it stops."
             )
-        return _exit_code(stopper.wait())
+            _say(f"press Ctrl-C to stop {title} and the S3 server.")
+        code = _exit_code(stopper.wait())
+        if stopper.signum is None:
+            _say(f"{title} exited with code {code} (its log is above)", err=True)
+        return code
     finally:
         if stopper.proc is not None and stopper.proc.poll() is None:  # an error above
             stopper.proc.kill()
@@ -216,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(root_dir, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if stopper.signum is not None:
+            _say("stopped.")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,17 @@ class JupyterS3(S3ContentsOps):
     max_checkpoints = Int(0, help="Checkpoints kept per file, newest first (0 = unlimited).").tag(
         config=True
     )
+    multipart_threshold = Int(
+        64 * 1024 * 1024,
+        help="Uploads larger than this many bytes go to S3 as a multipart upload.",
+    ).tag(config=True)
+    multipart_part_size = Int(
+        16 * 1024 * 1024,
+        help="Bytes per part of a multipart upload (S3: at least 5 MiB, at most 10,000 parts).",
+    ).tag(config=True)
+    upload_timeout = Float(
+        3600.0, help="Seconds without a chunk after which a chunked upload is abandoned."
+    ).tag(config=True)
     validate_cert = Bool(
         True, help="Verify the S3 endpoint's TLS certificate. Only turn off for testing."
     ).tag(config=True)
@@ -117,6 +128,13 @@ class JupyterS3(S3ContentsOps):
     @default("files_handler_class")
     def _default_files_handler_class(self) -> type:
         return S3FilesHandler
+
+    @validate("multipart_part_size")
+    def _validate_part_size(self, proposal: Any) -> int:
+        size = int(proposal["value"])
+        if size < 5 * 1024 * 1024:
+            raise TraitError("c.JupyterS3.multipart_part_size: S3 needs at least 5 MiB per part.")
+        return size
 
     @validate("prefix")
     def _validate_prefix(self, proposal: Any) -> str:

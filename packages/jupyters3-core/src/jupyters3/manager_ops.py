@@ -62,6 +62,9 @@ class S3ContentsOps(AsyncContentsManager):
     if TYPE_CHECKING:  # provided by JupyterS3
         aws_s3_bucket: str
         max_concurrency: int
+        multipart_threshold: int
+        multipart_part_size: int
+        upload_timeout: float
         keymap: keys.KeyMap
         _has_checkpoint: set[str]
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChunkedUploads"]
 
-#: Uploads up to this size go in one PutObject; larger ones in parts.
+#: Defaults of JupyterS3's ``multipart_threshold``, ``multipart_part_size``, ``upload_timeout``.
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
 UPLOAD_TIMEOUT = 3600.0
@@ -71,7 +71,7 @@ class ChunkedUploads:
     def _expire(self) -> None:
         now = time.monotonic()
         for path, spool in list(self._spools.items()):
-            if now - spool.touched > UPLOAD_TIMEOUT:
+            if now - spool.touched > self.manager.upload_timeout:
                 self.manager.log.warning("Discarding abandoned upload of %s", path)
                 self._discard(path)
 
@@ -132,7 +132,7 @@ class ChunkedUploads:
         now, metadata = manager._now_meta()
 
         with http_errors(spool.path):
-            if spool.size <= SINGLE_PUT_LIMIT:
+            if spool.size <= self.manager.multipart_threshold:
                 await client.put_object(
                     key,
                     FileBody(source, 0, spool.size),
@@ -151,12 +151,13 @@ class ChunkedUploads:
             key, content_type=content_type, metadata=metadata
         )
         try:
-            ranges = [(n + 1, start) for n, start in enumerate(range(0, size, PART_SIZE))]
+            part_size = self.manager.multipart_part_size
+            ranges = [(n + 1, start) for n, start in enumerate(range(0, size, part_size))]
             limit = asyncio.Semaphore(4)
 
             async def part(number: int, start: int) -> tuple[int, str]:
                 async with limit:
-                    length = min(PART_SIZE, size - start)
+                    length = min(part_size, size - start)
                     etag = await client.upload_part(
                         key, upload_id, number, FileBody(source, start, length)
                     )

@@ -393,3 +393,32 @@ def test_prefix_per_user_keeps_users_apart(
     assert [e["name"] for e in root["content"]] == ["b.txt"]
     assert servers["bob"].get("work/a.txt").status == 404
     assert servers["alice"].get("work/a.txt").expect(200).json["content"] == "alice's"
+
+
+def test_chunked_upload_above_the_threshold_is_a_multipart_upload(
+    js3_jupyter_factory: JupyterFactory,
+    js3_fault_proxy: FaultProxy,
+    js3_bucket: str,
+    js3_raw: RawS3,
+    js3_region: str,
+) -> None:
+    config = jupyters3_config(
+        bucket=js3_bucket, endpoint_url=js3_fault_proxy.endpoint_url, region=js3_region
+    )
+    config["JupyterS3"].update(multipart_threshold=5 * 2**20, multipart_part_size=5 * 2**20)
+    server = js3_jupyter_factory(config=config)
+    api = ContentsClient(server.url, server.token)
+    api.save_text("big.bin", "the old version").expect(201)
+    data = os.urandom(12 * 2**20 + 7)
+
+    responses = api.upload_chunked("big.bin", data, chunk_size=2**20)
+    assert all(r.ok for r in responses)
+    assert responses[-1].json["size"] == len(data)
+    assert js3_raw.get(js3_bucket, "big.bin") == data
+    records = [r for r in js3_fault_proxy.records() if r.key == "big.bin"]
+    parts = [r for r in records if r.method == "PUT" and "partNumber" in r.query]
+    assert sorted(int(r.query["partNumber"]) for r in parts) == [1, 2, 3]
+    assert sorted(r.bytes_in for r in parts) == [2 * 2**20 + 7, 5 * 2**20, 5 * 2**20]
+    assert [r.method for r in records if "uploads" in r.query] == ["POST"]
+    assert len([r for r in records if r.method == "POST" and "uploadId" in r.query]) == 1
+    assert js3_raw.multipart_uploads(js3_bucket) == []

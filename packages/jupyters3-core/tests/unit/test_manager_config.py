@@ -174,3 +174,10 @@ def test_first_free_name_numbers_like_the_reference(
     filename: str, insert: str, taken: set[str], expected: str
 ) -> None:
     assert first_free_name(filename, insert, taken) == expected
+
+
+def test_multipart_part_size_has_s3s_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    cm = make(monkeypatch, aws_s3_bucket="b", multipart_part_size=5 * 2**20)
+    assert cm.multipart_part_size == 5 * 2**20
+    with pytest.raises(TraitError, match="at least 5 MiB"):
+        make(monkeypatch, aws_s3_bucket="b", multipart_part_size=2**20)

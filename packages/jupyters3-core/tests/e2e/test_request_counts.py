@@ -45,7 +45,7 @@ def describe(records: list[ProxyRecord]) -> str:
         if r.method == "POST" and "delete" in q:
             return "DeleteObjects"
         if r.method == "PUT" and r.bytes_in == 0 and not r.key.endswith("/"):
-            return "PUT(copy?)"
+            return "COPY"  # a PUT without a body: CopyObject
         return r.method
 
     return " ".join(name(r) for r in sorted(records, key=lambda r: r.started))
@@ -108,6 +108,7 @@ OPERATIONS: list[tuple[str, Callable[[ContentsClient, str], Response], int, int]
         1,
         1,
     ),
+    ("GET /files/ (a file)", lambda a, d: a.files(f"{d}/file.txt"), 2, 2),
     ("get folder content=0", lambda a, d: a.get(d, content=False, type="directory"), 1, 1),
     ("save file (replace)", lambda a, d: a.save_text(f"{d}/file.txt", "new text"), 2, 2),
     (

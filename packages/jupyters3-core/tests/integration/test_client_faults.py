@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from jupyters3 import errors
+from jupyters3 import AwsCreds, errors
 from jupyters3.s3.client import IterBody
-from jupyters3_testing.faults import Fault
+from jupyters3_testing.faults import Fault, RequestInfo
 
 
 async def _workload(client, tag):
@@ -191,3 +191,83 @@ async def test_concurrency_is_bounded(js3_make_client, js3_fault_proxy):
     )
     assert worst <= 4
     assert worst >= 3  # and the limit was actually reached
+
+
+class RotatingCredentials:
+    """A credentials source whose keys change when told they were rejected."""
+
+    def __init__(self) -> None:
+        self.version = 1
+        self.fetched: list[int] = []
+        self.invalidated = 0
+
+    async def __call__(self) -> AwsCreds:
+        self.fetched.append(self.version)
+        return AwsCreds(f"AKIDV{self.version}", "secret", {"x-amz-security-token": "t"})
+
+    async def invalidate(self) -> None:
+        self.invalidated += 1
+        self.version += 1
+
+
+async def test_expired_token_refreshes_once_and_retries(
+    js3_make_client, js3_fault_proxy, js3_raw, js3_bucket
+):
+    """S3 says the session token expired: new credentials, the same request again."""
+    first = True
+
+    def expire_once(req: RequestInfo) -> Fault | None:
+        nonlocal first
+        if req.method == "PUT" and first:
+            first = False
+            return Fault.error(400, "ExpiredToken", "The provided token has expired.")
+        return None
+
+    js3_fault_proxy.configure(rule=expire_once)
+    creds = RotatingCredentials()
+    client = js3_make_client(
+        endpoint_url=js3_fault_proxy.endpoint_url,
+        credentials=creds,
+        on_credentials_rejected=creds.invalidate,
+    )
+    await client.put_object("fresh.txt", b"data")
+
+    assert creds.invalidated == 1
+    assert creds.fetched == [1, 2]
+    assert js3_fault_proxy.count("PUT") == 2
+    assert js3_raw.get(js3_bucket, "fresh.txt") == b"data"
+
+
+async def test_credentials_still_rejected_after_refresh_fail_fast(js3_make_client, js3_fault_proxy):
+    js3_fault_proxy.configure(
+        rule=lambda req: Fault.error(403, "InvalidAccessKeyId", "The key does not exist.")
+    )
+    creds = RotatingCredentials()
+    client = js3_make_client(
+        endpoint_url=js3_fault_proxy.endpoint_url,
+        credentials=creds,
+        on_credentials_rejected=creds.invalidate,
+    )
+    with pytest.raises(errors.CredentialsRejected):
+        await client.get_object("k")
+    assert creds.invalidated == 1  # one refresh, not one per attempt
+    assert js3_fault_proxy.count("GET") == 2
+    # A HEAD answer has no body, so no code: a bare 403 is worth one refresh too.
+    with pytest.raises(errors.AccessDenied):
+        await client.head_object("k")
+    assert creds.invalidated == 2
+    assert js3_fault_proxy.count("HEAD") == 2
+
+
+async def test_access_denied_is_not_a_reason_to_refresh(js3_make_client, js3_fault_proxy):
+    js3_fault_proxy.configure(rule=lambda req: Fault.access_denied())
+    creds = RotatingCredentials()
+    client = js3_make_client(
+        endpoint_url=js3_fault_proxy.endpoint_url,
+        credentials=creds,
+        on_credentials_rejected=creds.invalidate,
+    )
+    with pytest.raises(errors.AccessDenied):
+        await client.get_object("k")
+    assert creds.invalidated == 0
+    assert js3_fault_proxy.count("GET") == 1

@@ -149,7 +149,10 @@ class S3Client:
 
     ``endpoint_url`` is a full URL (``http://127.0.0.1:9000`` for a local
     server); by default the regional AWS endpoint over https. TLS certificates
-    are verified unless ``validate_cert=False``.
+    are verified unless ``validate_cert=False``. When S3 answers that the
+    credentials expired or were rotated (ExpiredToken, InvalidAccessKeyId, ...),
+    ``on_credentials_rejected`` is awaited (it should drop cached credentials)
+    and the request is sent once more with fresh ones.
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class S3Client:
         retry: RetryPolicy | None = None,
         validate_cert: bool = True,
         clock: Callable[[], datetime] | None = None,
+        on_credentials_rejected: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         endpoint = ep.parse_endpoint(endpoint_url) if endpoint_url else ep.aws_endpoint(region)
         extra = {"clock": clock} if clock is not None else {}
@@ -183,6 +187,7 @@ class S3Client:
             max_concurrency=max_concurrency,
             retry=retry or RetryPolicy(max_attempts=max_attempts),
             validate_cert=validate_cert,
+            on_credentials_rejected=on_credentials_rejected,
             **extra,
         )
 

@@ -170,6 +170,30 @@ def _producer(body: Body) -> Callable[[Callable[[bytes], Awaitable[None]]], Awai
     return produce
 
 
+#: Error codes that mean "these credentials expired or were rotated": refreshed once.
+ROTATED_CREDENTIALS = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "TokenRefreshRequired",
+        "InvalidToken",
+        "InvalidAccessKeyId",
+        "RequestExpired",
+    }
+)
+
+
+def _maybe_rotated(request: Request, error: S3Error) -> bool:
+    """Whether ``error`` may mean the credentials expired or were rotated.
+
+    A HEAD answer has no body, so no error code: a bare 400 or 403 may be an
+    expired token too, and is worth one refresh.
+    """
+    if error.code in ROTATED_CREDENTIALS:
+        return True
+    return request.method == "HEAD" and error.code in ("HTTP400", "HTTP403")
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -191,6 +215,7 @@ class Transport:
         retry: RetryPolicy | None = None,
         validate_cert: bool = True,
         clock: Callable[[], datetime] = _utcnow,
+        on_credentials_rejected: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.bucket = bucket
         self.region = region
@@ -201,6 +226,7 @@ class Transport:
         self.validate_cert = validate_cert
         self.retry = retry or RetryPolicy()
         self._credentials = credentials
+        self._on_rejected = on_credentials_rejected
         self._clock = clock
         self._limit = asyncio.Semaphore(max_concurrency)
         self._http = AsyncHTTPClient(force_instance=True, max_clients=max_concurrency)
@@ -221,12 +247,29 @@ class Transport:
         safe_to_repeat = request.idempotent and replayable
         cost: int | None = None
         attempt = 0
+        refreshed = False
         while True:
             attempt += 1
             exchange = _Exchange(request.sink) if request.sink is not None else None
             try:
                 response = await self._attempt(request, exchange)
             except S3Error as error:
+                untouched = replayable and (exchange is None or exchange.delivered == 0)
+                if (
+                    not refreshed
+                    and untouched
+                    and self._on_rejected is not None
+                    and _maybe_rotated(request, error)
+                ):
+                    # The credentials expired or rotated under us: fetch new ones
+                    # and try once more (not counted as a retry attempt).
+                    refreshed = True
+                    attempt -= 1
+                    log.info(
+                        "%s: S3 answered %s; refreshing credentials", request.operation, error.code
+                    )
+                    await self._on_rejected()
+                    continue
                 decision = None
                 # A one-shot body cannot be sent again, whatever the error.
                 if replayable and (exchange is None or exchange.delivered == 0):

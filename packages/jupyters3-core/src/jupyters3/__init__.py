@@ -5,7 +5,12 @@ names are listed in ``__all__``; everything else is internal.
 """
 
 from jupyters3._version import __version__
-from jupyters3.auth import JupyterS3Authentication, JupyterS3SecretAccessKeyAuthentication
+from jupyters3.auth import (
+    JupyterS3Authentication,
+    JupyterS3DefaultAuthentication,
+    JupyterS3ECSRoleAuthentication,
+    JupyterS3SecretAccessKeyAuthentication,
+)
 from jupyters3.credentials import AwsCreds
 from jupyters3.manager import JupyterS3
 
@@ -13,6 +18,8 @@ __all__ = [
     "AwsCreds",
     "JupyterS3",
     "JupyterS3Authentication",
+    "JupyterS3DefaultAuthentication",
+    "JupyterS3ECSRoleAuthentication",
     "JupyterS3SecretAccessKeyAuthentication",
     "__version__",
 ]

@@ -10,6 +10,7 @@ S3 errors become HTTP answers in one place: :func:`jupyters3.http_errors.http_er
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import threading
 from typing import Any, cast
@@ -28,8 +29,9 @@ from traitlets import (
 )
 
 from jupyters3 import errors, keys
-from jupyters3.auth import JupyterS3Authentication, JupyterS3SecretAccessKeyAuthentication
+from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthentication
 from jupyters3.checkpoints import S3Checkpoints
+from jupyters3.credentials import AwsCreds
 from jupyters3.files import S3FilesHandler
 from jupyters3.manager_ops import S3ContentsOps
 from jupyters3.s3.client import S3Client
@@ -59,9 +61,14 @@ class JupyterS3(S3ContentsOps):
         "with or without a trailing '/'. E.g. 'users/alice/'.",
     ).tag(config=True)
     authentication_class = Type(
-        JupyterS3SecretAccessKeyAuthentication,
+        JupyterS3DefaultAuthentication,
         klass=JupyterS3Authentication,
-        help="Where credentials come from: a subclass of JupyterS3Authentication.",
+        help="Where credentials come from: a subclass of JupyterS3Authentication. The "
+        "default tries, in order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, web identity "
+        "(IRSA), the AWS_PROFILE profile of ~/.aws, the ECS/EKS container endpoint, and "
+        "the EC2 instance role when jupyters3-auth-ec2 is installed. Set "
+        "JupyterS3SecretAccessKeyAuthentication for keys from c.JupyterS3SecretAccess"
+        "KeyAuthentication.aws_access_key_id / aws_secret_access_key.",
     ).tag(config=True)
     endpoint_url = Unicode(
         "",
@@ -180,10 +187,20 @@ class JupyterS3(S3ContentsOps):
             max_concurrency=self.max_concurrency,
             retry=RetryPolicy(max_attempts=self.max_attempts),
             validate_cert=self.validate_cert,
+            on_credentials_rejected=self._credentials_rejected,
         )
 
     async def _credentials(self) -> Any:
         return await self.authentication.get_credentials()
+
+    async def _credentials_rejected(self, rejected: AwsCreds) -> None:
+        """S3 refused ``rejected``: let the authentication forget them (a custom
+        class may define ``invalidate`` as a plain method, or not at all)."""
+        invalidate = getattr(self.authentication, "invalidate", None)
+        if invalidate is not None:
+            result = invalidate(rejected)
+            if inspect.isawaitable(result):
+                await result
 
     def _check_configuration(self) -> None:
         """List the prefix once; on failure log one sentence and stop the server."""

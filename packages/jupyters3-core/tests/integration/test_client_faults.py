@@ -205,7 +205,8 @@ class RotatingCredentials:
         self.fetched.append(self.version)
         return AwsCreds(f"AKIDV{self.version}", "secret", {"x-amz-security-token": "t"})
 
-    async def invalidate(self) -> None:
+    async def invalidate(self, rejected: AwsCreds) -> None:
+        assert rejected.access_key_id == f"AKIDV{self.version}"
         self.invalidated += 1
         self.version += 1
 

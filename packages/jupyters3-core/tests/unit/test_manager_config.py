@@ -19,6 +19,7 @@ from jupyters3 import (
     AwsCreds,
     JupyterS3,
     JupyterS3Authentication,
+    JupyterS3DefaultAuthentication,
     JupyterS3SecretAccessKeyAuthentication,
 )
 from jupyters3.checkpoints import S3Checkpoints
@@ -37,8 +38,17 @@ def make(monkeypatch: pytest.MonkeyPatch, env: dict[str, str] | None = None, **t
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
         "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
     return JupyterS3(check_on_start=False, **traits)
@@ -64,7 +74,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cm.max_checkpoints == 0
     assert isinstance(cm.checkpoints, S3Checkpoints)
     assert cm.files_handler_class is S3FilesHandler
-    assert isinstance(cm.authentication, JupyterS3SecretAccessKeyAuthentication)
+    assert isinstance(cm.authentication, JupyterS3DefaultAuthentication)
 
 
 def test_region_and_endpoint_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,6 +157,7 @@ async def test_secret_key_authentication(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "env-secret" not in repr(creds)
 
     config = Config()
+    config.JupyterS3.authentication_class = JupyterS3SecretAccessKeyAuthentication
     config.JupyterS3SecretAccessKeyAuthentication.aws_access_key_id = "AKIDCONF"
     config.JupyterS3SecretAccessKeyAuthentication.aws_secret_access_key = "conf-secret"
     cm = make(monkeypatch, env, aws_s3_bucket="b", config=config)

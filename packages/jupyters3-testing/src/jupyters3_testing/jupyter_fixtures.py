@@ -102,8 +102,9 @@ class JupyterFactory:
 def js3_jupyter_env() -> dict[str, str | None]:
     """Environment for Jupyter server subprocesses (override point, session scope).
 
-    Dummy AWS keys (moto accepts any), and the developer's own session token
-    and profile removed (``None`` unsets a variable).
+    Dummy AWS keys (moto accepts any); the developer's own session token,
+    profiles, ~/.aws files, web identity, container and EC2 credentials kept
+    out (``None`` unsets a variable).
     """
     return {
         "AWS_ACCESS_KEY_ID": _ACCESS_KEY_ID,
@@ -111,6 +112,16 @@ def js3_jupyter_env() -> dict[str, str | None]:
         "AWS_SESSION_TOKEN": None,
         "AWS_SECURITY_TOKEN": None,
         "AWS_PROFILE": None,
+        "AWS_DEFAULT_PROFILE": None,
+        # No other credential source of the developer's machine may leak in.
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/jupyters3-testing/credentials",
+        "AWS_CONFIG_FILE": "/nonexistent/jupyters3-testing/config",
+        "AWS_WEB_IDENTITY_TOKEN_FILE": None,
+        "AWS_ROLE_ARN": None,
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None,
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": None,
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": None,
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": None,
         "AWS_EC2_METADATA_DISABLED": "true",
     }
 

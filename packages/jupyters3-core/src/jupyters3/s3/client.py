@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from tornado import httputil
 
+from jupyters3.credentials import AwsCreds
 from jupyters3.errors import S3Error
 from jupyters3.s3 import endpoint as ep
 from jupyters3.s3 import xml
@@ -151,8 +152,9 @@ class S3Client:
     server); by default the regional AWS endpoint over https. TLS certificates
     are verified unless ``validate_cert=False``. When S3 answers that the
     credentials expired or were rotated (ExpiredToken, InvalidAccessKeyId, ...),
-    ``on_credentials_rejected`` is awaited (it should drop cached credentials)
-    and the request is sent once more with fresh ones.
+    ``on_credentials_rejected(creds)`` is awaited with the credentials S3
+    refused (it should drop them if still cached) and the request is sent once
+    more with fresh ones.
     """
 
     def __init__(
@@ -170,7 +172,7 @@ class S3Client:
         retry: RetryPolicy | None = None,
         validate_cert: bool = True,
         clock: Callable[[], datetime] | None = None,
-        on_credentials_rejected: Callable[[], Awaitable[None]] | None = None,
+        on_credentials_rejected: Callable[[AwsCreds], Awaitable[None]] | None = None,
     ) -> None:
         endpoint = ep.parse_endpoint(endpoint_url) if endpoint_url else ep.aws_endpoint(region)
         extra = {"clock": clock} if clock is not None else {}

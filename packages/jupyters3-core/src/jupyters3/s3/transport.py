@@ -215,7 +215,7 @@ class Transport:
         retry: RetryPolicy | None = None,
         validate_cert: bool = True,
         clock: Callable[[], datetime] = _utcnow,
-        on_credentials_rejected: Callable[[], Awaitable[None]] | None = None,
+        on_credentials_rejected: Callable[[AwsCreds], Awaitable[None]] | None = None,
     ) -> None:
         self.bucket = bucket
         self.region = region
@@ -251,14 +251,16 @@ class Transport:
         while True:
             attempt += 1
             exchange = _Exchange(request.sink) if request.sink is not None else None
+            signed_with: list[AwsCreds] = []
             try:
-                response = await self._attempt(request, exchange)
+                response = await self._attempt(request, exchange, signed_with)
             except S3Error as error:
                 untouched = replayable and (exchange is None or exchange.delivered == 0)
                 if (
                     not refreshed
                     and untouched
                     and self._on_rejected is not None
+                    and signed_with
                     and _maybe_rotated(request, error)
                 ):
                     # The credentials expired or rotated under us: fetch new ones
@@ -268,7 +270,7 @@ class Transport:
                     log.info(
                         "%s: S3 answered %s; refreshing credentials", request.operation, error.code
                     )
-                    await self._on_rejected()
+                    await self._on_rejected(signed_with[0])
                     continue
                 decision = None
                 # A one-shot body cannot be sent again, whatever the error.
@@ -293,8 +295,11 @@ class Transport:
             self.retry.quota.release(cost)
             return response
 
-    async def _attempt(self, request: Request, exchange: _Exchange | None) -> Response:
+    async def _attempt(
+        self, request: Request, exchange: _Exchange | None, signed_with: list[AwsCreds]
+    ) -> Response:
         creds = await self._credentials()
+        signed_with.append(creds)
         query = encode_query(request.query)
         target = ep.target(
             self.endpoint, self.bucket, request.key, style=self.addressing_style, query=query

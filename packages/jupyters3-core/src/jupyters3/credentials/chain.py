@@ -1,0 +1,138 @@
+"""The default credential chain: the first source that is configured wins.
+
+Order (the AWS SDKs' order, less the sources jupyters3 does not support):
+environment -> web identity -> profile (shared files) -> container -> the
+providers other packages register under the entry point group
+:data:`ENTRY_POINT_GROUP` (jupyters3-auth-ec2 registers the EC2 instance
+role there, so jupyters3-core never imports it).
+
+An entry point names a callable ``(ProviderContext) -> CredentialProvider | None``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Sequence
+
+from jupyters3.credentials.container import ECS_CONTAINER_HOST, ContainerProvider
+from jupyters3.credentials.providers import EnvironmentProvider, SharedFilesProvider
+from jupyters3.credentials.timestamps import format_timestamp
+from jupyters3.credentials.types import CredentialProvider, ProviderContext, TimedCreds
+from jupyters3.credentials.web_identity import WebIdentityProvider
+from jupyters3.errors import BadConfiguration
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CredentialChain",
+    "default_providers",
+    "entry_point_providers",
+]
+
+#: The entry point group other packages register credential providers under.
+ENTRY_POINT_GROUP = "jupyters3.credential_providers"
+
+_EC2_HINT = "EC2 instance role (not installed: pip install jupyters3-auth-ec2)"
+
+
+def entry_point_providers(
+    context: ProviderContext, group: str = ENTRY_POINT_GROUP
+) -> list[CredentialProvider]:
+    """The providers registered under ``group``, in entry point name order.
+
+    One that fails to load is logged and left out: an optional add-on must
+    not break the chain.
+    """
+    providers: list[CredentialProvider] = []
+    for entry in sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name):
+        try:
+            provider = entry.load()(context)
+        except Exception as exc:
+            context.log.warning(
+                "JupyterS3: credential provider %r (%s) could not be loaded: %s",
+                entry.name,
+                entry.value,
+                exc,
+            )
+            continue
+        if provider is not None:
+            providers.append(provider)
+    return providers
+
+
+def default_providers(
+    context: ProviderContext,
+    *,
+    profile: str = "",
+    sts_endpoint_url: str = "",
+    container_host: str = ECS_CONTAINER_HOST,
+    entry_points: bool = True,
+) -> list[CredentialProvider]:
+    """The default chain's providers, in order.
+
+    A ``profile`` given here skips the environment keys (as the AWS SDKs do
+    when a profile is named in code); ``AWS_PROFILE`` does not.
+    """
+    env, fetcher, clock = context.environ, context.fetcher, context.clock
+    providers: list[CredentialProvider] = []
+    if not profile:
+        providers.append(EnvironmentProvider(env))
+    providers += [
+        WebIdentityProvider(env, fetcher, clock, profile=profile, endpoint_url=sts_endpoint_url),
+        SharedFilesProvider(env, profile),
+        ContainerProvider(env, fetcher, relative_base=container_host),
+    ]
+    if entry_points:
+        providers += entry_point_providers(context)
+    return providers
+
+
+class CredentialChain:
+    """Picks the first provider with credentials, then refreshes from that one only."""
+
+    def __init__(self, providers: Sequence[CredentialProvider], context: ProviderContext) -> None:
+        self.providers = list(providers)
+        self.context = context
+        self.chosen: CredentialProvider | None = None
+
+    async def load(self) -> TimedCreds:
+        """Credentials from the chosen provider, choosing it first if need be."""
+        if self.chosen is not None:
+            found = await self.chosen.load()
+            if found is None:
+                raise BadConfiguration(
+                    f"The AWS credential source in use ({self.chosen.description}) "
+                    "is no longer configured."
+                )
+            return found
+        for provider in self.providers:
+            found = await provider.load()
+            if found is not None:
+                self.chosen = provider
+                expiry = (
+                    f"; they expire at {format_timestamp(found.expiration)} and are "
+                    "refreshed ahead of that"
+                    if found.expiration is not None
+                    else ""
+                )
+                self.context.log.info(
+                    "JupyterS3: AWS credentials from %s (%s)%s.",
+                    provider.name,
+                    provider.description,
+                    expiry,
+                )
+                return found
+        raise BadConfiguration(self.nothing_found())
+
+    def nothing_found(self) -> str:
+        """The sentence that says what was tried."""
+        tried = []
+        for number, provider in enumerate(self.providers, 1):
+            reason = getattr(provider, "skip_reason", "")
+            tried.append(f"{number}) {provider.description}" + (f" [{reason}]" if reason else ""))
+        if not any(p.name == "ec2-instance-role" for p in self.providers):
+            tried.append(f"{len(tried) + 1}) {_EC2_HINT}")
+        return (
+            "No AWS credentials found. Tried, in order: "
+            + "; ".join(tried)
+            + ". Configure one of them, or set c.JupyterS3.authentication_class."
+        )

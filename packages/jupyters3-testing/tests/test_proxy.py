@@ -156,6 +156,9 @@ def test_log_and_rules_never_see_secrets(js3_fault_proxy: FaultProxy, js3_bucket
     assert seen[0].headers["Authorization"] == "<redacted>"
     assert seen[0].headers["X-Amz-Security-Token"] == "<redacted>"
     assert seen[0].headers["Content-Type"] == "application/octet-stream"
+    # The access key id is an identifier, not a secret: rules and the log get it.
+    assert seen[0].access_key_id == "AKIDJS3"
+    assert js3_fault_proxy.records()[0].access_key_id == "AKIDJS3"
 
 
 # -- faults --------------------------------------------------------------------

@@ -24,7 +24,7 @@ from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado.httpserver import HTTPServer
 from tornado.tcpclient import TCPClient
 
-from jupyters3_testing.faults import Fault, ProxyRecord, RequestInfo, split_path
+from jupyters3_testing.faults import Fault, ProxyRecord, RequestInfo, access_key_id, split_path
 
 if TYPE_CHECKING:
     from jupyters3_testing.proxy import FaultProxy
@@ -121,6 +121,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
         self.method = ""
         self.bucket = self.key = ""
         self.query: dict[str, str] = {}
+        self.access_key_id = ""
         self.started = 0.0
         self.t0 = 0.0
         self.bytes_in = 0
@@ -149,6 +150,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
         parts = urlsplit(start_line.path)
         self.bucket, self.key = split_path(parts.path)
         self.query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        self.access_key_id = access_key_id(headers.get("Authorization", ""))
         safe_headers = {
             k: ("<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.get_all()
         }
@@ -162,6 +164,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
                 headers=safe_headers,
                 connection_id=self.connection_id,
                 sequence=-1,
+                access_key_id=self.access_key_id,
             )
             latency, self.fault = self.core.proxy._decide(info)
         except Exception as exc:  # a broken rule must not hang the client
@@ -327,6 +330,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
                 started=self.started,
                 duration=time.monotonic() - self.t0,
                 connection_id=self.connection_id,
+                access_key_id=self.access_key_id,
             )
         )
 

@@ -7,7 +7,15 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 from urllib.parse import unquote
 
-__all__ = ["Fault", "FaultKind", "ProxyRecord", "RequestInfo", "Rule", "split_path"]
+__all__ = [
+    "Fault",
+    "FaultKind",
+    "ProxyRecord",
+    "RequestInfo",
+    "Rule",
+    "access_key_id",
+    "split_path",
+]
 
 FaultKind = Literal["error", "drop", "drop_after_forward"]
 
@@ -98,6 +106,9 @@ class RequestInfo:
     headers: Mapping[str, str]
     connection_id: int
     sequence: int
+    #: The access key id the request was signed with ("" if unsigned): an
+    #: identifier, not a secret, so rules can tell rotated credentials apart.
+    access_key_id: str = ""
 
 
 Rule = Callable[[RequestInfo], "Fault | None"]
@@ -130,6 +141,17 @@ class ProxyRecord:
     started: float
     duration: float
     connection_id: int
+    #: The access key id the request was signed with (see :class:`RequestInfo`).
+    access_key_id: str = ""
+
+
+def access_key_id(authorization: str) -> str:
+    """The access key id of a SigV4 ``Authorization`` header (``""`` if there is none)."""
+    marker = "Credential="
+    start = authorization.find(marker)
+    if start < 0:
+        return ""
+    return authorization[start + len(marker) :].split("/", 1)[0].strip()
 
 
 def split_path(path: str) -> tuple[str, str]:

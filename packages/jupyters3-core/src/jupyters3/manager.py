@@ -10,9 +10,11 @@ S3 errors become HTTP answers in one place: :func:`jupyters3.http_errors.http_er
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import os
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from traitlets import (
@@ -163,6 +165,7 @@ class JupyterS3(S3ContentsOps):
         self._has_checkpoint: set[str] = set()
         if self.check_on_start:
             self._check_configuration()
+        atexit.register(self._abort_uploads_at_exit)
 
     @property
     def client(self) -> S3Client:
@@ -171,7 +174,7 @@ class JupyterS3(S3ContentsOps):
             self._client = self._make_client()
         return self._client
 
-    def _make_client(self) -> S3Client:
+    def _make_client(self, *, blocking_dns: bool = False) -> S3Client:
         if not self.aws_s3_bucket:
             raise errors.BadConfiguration(
                 "c.JupyterS3.aws_s3_bucket is not set: name the S3 bucket that keeps the contents."
@@ -188,6 +191,7 @@ class JupyterS3(S3ContentsOps):
             retry=RetryPolicy(max_attempts=self.max_attempts),
             validate_cert=self.validate_cert,
             on_credentials_rejected=self._credentials_rejected,
+            blocking_dns=blocking_dns,
         )
 
     async def _credentials(self) -> Any:
@@ -202,30 +206,67 @@ class JupyterS3(S3ContentsOps):
             if inspect.isawaitable(result):
                 await result
 
-    def _check_configuration(self) -> None:
-        """List the prefix once; on failure log one sentence and stop the server."""
-        problem: list[str] = []
+    def _run_aside(
+        self, work: Callable[[S3Client], Awaitable[None]], timeout: float | None = None
+    ) -> BaseException | None:
+        """Run ``work`` with a fresh client on a private event loop in a thread
+        (Jupyter's loop may be running, or already stopped); return its error."""
+        failure: list[BaseException] = []
 
-        async def probe() -> None:
-            client = self._make_client()
+        async def main() -> None:
+            client = self._make_client(blocking_dns=True)
             try:
-                async for _ in client.list_pages(self.keymap.prefix, max_keys=1):
-                    break
+                await work(client)
             finally:
                 client.close()
 
         def run() -> None:
             try:
-                asyncio.run(probe())
-            except errors.S3Error as exc:
-                problem.append(self._explain(exc))
-            except Exception as exc:  # the message is all the user needs
-                problem.append(f"S3 check failed: {exc}")
+                asyncio.run(main())
+            except BaseException as exc:
+                failure.append(exc)
 
-        # A thread of its own: Jupyter may already have an event loop here.
-        thread = threading.Thread(target=run, name="jupyters3-check", daemon=True)
+        thread = threading.Thread(target=run, name="jupyters3-aside", daemon=True)
         thread.start()
-        thread.join()
+        thread.join(timeout)
+        if thread.is_alive():
+            return TimeoutError(f"S3 did not answer within {timeout} s")
+        return failure[0] if failure else None
+
+    def _abort_uploads_at_exit(self) -> None:
+        """The server is stopping: abort the multipart uploads of unfinished
+        chunked uploads, so nothing half-written lingers in the bucket."""
+        uploads = self._uploads
+        if uploads is None:
+            return
+
+        def abort(doomed: list[tuple[str, str]]) -> None:
+            async def work(client: S3Client) -> None:
+                for key, upload_id in doomed:
+                    await client.abort_multipart_upload(key, upload_id)
+
+            error = self._run_aside(work, timeout=20)
+            if error is not None:
+                self.log.warning("JupyterS3: could not abort unfinished uploads: %s", error)
+            else:
+                self.log.info("JupyterS3: aborted %d unfinished upload(s)", len(doomed))
+
+        uploads.close_at_exit(abort)
+
+    def _check_configuration(self) -> None:
+        """List the prefix once; on failure log one sentence and stop the server."""
+        problem: list[str] = []
+
+        async def probe(client: S3Client) -> None:
+            async for _ in client.list_pages(self.keymap.prefix, max_keys=1):
+                break
+
+        # Aside: Jupyter may already have an event loop here.
+        error = self._run_aside(probe)
+        if isinstance(error, errors.S3Error):
+            problem.append(self._explain(error))
+        elif error is not None:  # the message is all the user needs
+            problem.append(f"S3 check failed: {error}")
         if problem:
             self.log.critical("JupyterS3: %s", problem[0])
             raise SystemExit(1)

@@ -1,9 +1,18 @@
-"""JupyterLab's chunked uploads (chunk 1, 2, ... n-1, then -1), spooled to disk.
+"""JupyterLab's chunked uploads (chunk 1, 2, ... n-1, then -1), streamed to S3.
 
-Chunks of one upload are appended to a temporary file (memory stays flat);
-at chunk -1 the file goes to S3 in one PutObject, or as a multipart upload
-when it is large. The previous object stays readable and untouched until
-then. Spools with no chunk for ``upload_timeout`` seconds are discarded.
+Chunks are appended to a temporary file, never held in memory. Up to
+``multipart_threshold`` bytes the file goes to S3 in one PutObject at chunk
+-1. Past the threshold the upload becomes an S3 multipart upload: the bytes
+so far are its first part, and from then on every ``multipart_part_size``
+bytes are sent as a part while later chunks keep arriving (one part in
+flight; a chunk waits only if the previous part has not finished). Chunk -1
+sends the rest and completes the upload. Disk use stays under about two
+parts; the previous object stays readable and untouched until completion.
+
+An upload with no chunk for ``upload_timeout`` seconds is aborted and its
+temporary files removed (checked on every chunk and by a timer), and so is
+every upload in progress when the server stops. A second upload of a path
+already being uploaded is refused with 409 rather than interleaved.
 """
 
 from __future__ import annotations
@@ -16,9 +25,10 @@ import mimetypes
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tornado.web import HTTPError
 
@@ -35,15 +45,36 @@ __all__ = ["ChunkedUploads"]
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
 UPLOAD_TIMEOUT = 3600.0
+#: A new upload (chunk 1) of a path whose upload had a chunk this recently is refused.
+BUSY_SECONDS = 60.0
+
+
+def _spool() -> IO[bytes]:
+    return tempfile.NamedTemporaryFile(prefix="jupyters3-upload-", delete=False)
+
+
+def _remove(handle: IO[bytes]) -> None:
+    handle.close()
+    with contextlib.suppress(OSError):
+        os.unlink(handle.name)
 
 
 @dataclass
-class _Spool:
+class _Upload:
     path: str
-    file: Any
+    key: str
+    content_type: str
+    spool: IO[bytes] = field(default_factory=_spool)
+    spooled: int = 0  # bytes in ``spool`` not yet sent as a part
+    size: int = 0  # bytes received in all
     next_chunk: int = 2
-    size: int = 0
     touched: float = field(default_factory=time.monotonic)
+    upload_id: str | None = None
+    saved_at: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    parts: list[tuple[int, str]] = field(default_factory=list)
+    pending: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _decode(model: dict[str, Any]) -> bytes:
@@ -61,111 +92,197 @@ def _decode(model: dict[str, Any]) -> bytes:
     raise HTTPError(400, f"Must specify format of file contents as 'text' or 'base64', not {fmt!r}")
 
 
+def _check_chunk(model: dict[str, Any]) -> int:
+    chunk = model["chunk"]
+    if model.get("type") != "file":
+        raise HTTPError(
+            400, f'File type "{model.get("type")}" is not supported for large file transfer'
+        )
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or (chunk < 1 and chunk != -1):
+        raise HTTPError(400, f"Invalid chunk number {chunk!r}")
+    return chunk
+
+
 class ChunkedUploads:
     """The chunked uploads in progress on one JupyterS3, keyed by API path."""
 
     def __init__(self, manager: S3ContentsOps) -> None:
         self.manager = manager
-        self._spools: dict[str, _Spool] = {}
+        self._uploads: dict[str, _Upload] = {}
+        self._reaper: asyncio.Task[None] | None = None
 
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for path, spool in list(self._spools.items()):
-            if now - spool.touched > self.manager.upload_timeout:
-                self.manager.log.warning("Discarding abandoned upload of %s", path)
-                self._discard(path)
-
-    def _discard(self, path: str) -> None:
-        spool = self._spools.pop(path, None)
-        if spool is not None:
-            spool.file.close()
-            with contextlib.suppress(OSError):
-                os.unlink(spool.file.name)
+    # -- the REST entry point ----------------------------------------------------
 
     async def save_chunk(self, model: dict[str, Any], path: str) -> dict[str, Any]:
-        """Take one chunk; at -1 write the object. Returns a model without content."""
-        self._expire()
-        chunk = model["chunk"]
-        if model.get("type") != "file":
-            raise HTTPError(
-                400, f'File type "{model.get("type")}" is not supported for large file transfer'
-            )
-        if not isinstance(chunk, int) or isinstance(chunk, bool) or (chunk < 1 and chunk != -1):
-            raise HTTPError(400, f"Invalid chunk number {chunk!r}")
-        data = _decode(model)
+        """Take one chunk; at -1 complete the object. Returns a model without content."""
+        chunk = _check_chunk(model)
+        data = await asyncio.to_thread(_decode, model)  # 1 MiB of base64: off the loop
+        await self._expire()
         if chunk == 1:
-            self._discard(path)
-            self.manager.run_pre_save_hooks(model=model, path=path)
-            handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives across requests
-                prefix="jupyters3-upload-", delete=False
-            )
-            self._spools[path] = _Spool(path, handle)
-        spool = self._spools.get(path)
-        if spool is None or (chunk != 1 and chunk != -1 and chunk != spool.next_chunk):
-            expected = spool.next_chunk if spool else 1
-            raise HTTPError(
-                400, f"Unexpected chunk {chunk} for {path}: expected chunk {expected} or -1"
-            )
-        await asyncio.to_thread(spool.file.write, data)
-        spool.size += len(data)
-        spool.touched = time.monotonic()
-        if chunk != -1:
-            spool.next_chunk = chunk + 1
-            now = datetime.now(timezone.utc)
-            self.manager.emit(data={"action": "save", "path": path})
-            return models.file_model(path, last_modified=now, created=now, size=spool.size)
+            upload = await self._begin(model, path)
+        else:
+            found = self._uploads.get(path)
+            if found is None or (chunk != -1 and chunk != found.next_chunk):
+                expected = found.next_chunk if found else 1
+                raise HTTPError(
+                    400, f"Unexpected chunk {chunk} for {path}: expected chunk {expected} or -1"
+                )
+            upload = found
         try:
-            saved = await self._finish(spool)
-        finally:
-            self._discard(path)
+            async with upload.lock:
+                await self._take(upload, data)
+                if chunk != -1:
+                    upload.next_chunk = chunk + 1
+                    now = datetime.now(timezone.utc)
+                    self.manager.emit(data={"action": "save", "path": path})
+                    return models.file_model(path, last_modified=now, created=now, size=upload.size)
+                saved = await self._finish(upload)
+        except BaseException:
+            await self._discard(upload, reason="a chunk failed")
+            raise
+        self._uploads.pop(path, None)
+        _remove(upload.spool)
         self.manager.run_post_save_hooks(model=saved, os_path=self.manager._s3_url(path))
         self.manager.emit(data={"action": "save", "path": path})
         return saved
 
-    async def _finish(self, spool: _Spool) -> dict[str, Any]:
-        manager = self.manager
-        client = manager.client
-        key = manager.keymap.file_key(spool.path)
-        await asyncio.to_thread(spool.file.flush)
-        source = spool.file.name
-        content_type = mimetypes.guess_type(spool.path)[0] or "application/octet-stream"
-        now, metadata = manager._now_meta()
+    async def _begin(self, model: dict[str, Any], path: str) -> _Upload:
+        current = self._uploads.get(path)
+        if current is not None:
+            idle = time.monotonic() - current.touched
+            if idle < BUSY_SECONDS:
+                raise HTTPError(
+                    409,
+                    f"{path} is being uploaded already (last chunk {idle:.0f} s ago): "
+                    "wait for that upload to finish, or try again in a minute",
+                )
+            await self._discard(current, reason="replaced by a new upload")
+        self.manager.run_pre_save_hooks(model=model, path=path)
+        content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        upload = _Upload(path, self.manager.keymap.file_key(path), content_type)
+        self._uploads[path] = upload
+        self._start_reaper()
+        return upload
 
-        with http_errors(spool.path):
-            if spool.size <= self.manager.multipart_threshold:
+    # -- spooling and parts ------------------------------------------------------
+
+    async def _take(self, upload: _Upload, data: bytes) -> None:
+        await asyncio.to_thread(upload.spool.write, data)
+        upload.spooled += len(data)
+        upload.size += len(data)
+        upload.touched = time.monotonic()
+        manager = self.manager
+        big = upload.size > manager.multipart_threshold
+        if big and upload.spooled >= manager.multipart_part_size:
+            await self._send_part(upload)
+
+    async def _send_part(self, upload: _Upload) -> None:
+        """Hand the spool to a part upload (after the previous part is done)."""
+        if upload.pending is not None:
+            await upload.pending  # backpressure: one part in flight; raises its error
+            upload.pending = None
+        if upload.upload_id is None:
+            upload.saved_at, upload.metadata = self.manager._now_meta()
+            with http_errors(upload.path):
+                upload.upload_id = await self.manager.client.create_multipart_upload(
+                    upload.key, content_type=upload.content_type, metadata=upload.metadata
+                )
+        spool, length = upload.spool, upload.spooled
+        upload.spool, upload.spooled = _spool(), 0
+        await asyncio.to_thread(spool.flush)
+        number = len(upload.parts) + 1
+        upload.parts.append((number, ""))
+        upload.pending = asyncio.ensure_future(self._upload_part(upload, number, spool, length))
+
+    async def _upload_part(
+        self, upload: _Upload, number: int, spool: IO[bytes], length: int
+    ) -> None:
+        try:
+            assert upload.upload_id is not None
+            with http_errors(upload.path):
+                etag = await self.manager.client.upload_part(
+                    upload.key, upload.upload_id, number, FileBody(spool.name, 0, length)
+                )
+            upload.parts[number - 1] = (number, etag)
+        finally:
+            _remove(spool)
+
+    async def _finish(self, upload: _Upload) -> dict[str, Any]:
+        client = self.manager.client
+        await asyncio.to_thread(upload.spool.flush)
+        with http_errors(upload.path):
+            if upload.upload_id is None:
+                now, metadata = self.manager._now_meta()
                 await client.put_object(
-                    key,
-                    FileBody(source, 0, spool.size),
-                    content_type=content_type,
+                    upload.key,
+                    FileBody(upload.spool.name, 0, upload.size),
+                    content_type=upload.content_type,
                     metadata=metadata,
                 )
             else:
-                await self._multipart(key, source, spool.size, content_type, metadata)
-        return models.file_model(spool.path, last_modified=now, created=now, size=spool.size)
+                if upload.spooled or not upload.parts:
+                    await self._send_part(upload)
+                if upload.pending is not None:
+                    await upload.pending
+                    upload.pending = None
+                await client.complete_multipart_upload(upload.key, upload.upload_id, upload.parts)
+                assert upload.saved_at is not None
+                now = upload.saved_at
+        return models.file_model(upload.path, last_modified=now, created=now, size=upload.size)
 
-    async def _multipart(
-        self, key: str, source: str, size: int, content_type: str, metadata: dict[str, str]
-    ) -> None:
-        client = self.manager.client
-        upload_id = await client.create_multipart_upload(
-            key, content_type=content_type, metadata=metadata
-        )
-        try:
-            part_size = self.manager.multipart_part_size
-            ranges = [(n + 1, start) for n, start in enumerate(range(0, size, part_size))]
-            limit = asyncio.Semaphore(4)
+    # -- abandoned uploads -------------------------------------------------------
 
-            async def part(number: int, start: int) -> tuple[int, str]:
-                async with limit:
-                    length = min(part_size, size - start)
-                    etag = await client.upload_part(
-                        key, upload_id, number, FileBody(source, start, length)
-                    )
-                    return number, etag
-
-            parts = await asyncio.gather(*(part(n, s) for n, s in ranges))
-            await client.complete_multipart_upload(key, upload_id, list(parts))
-        except BaseException:
+    async def _discard(self, upload: _Upload, *, reason: str) -> None:
+        """Forget ``upload``: stop its part, abort its multipart upload, remove its files."""
+        if self._uploads.get(upload.path) is upload:
+            del self._uploads[upload.path]
+        if upload.pending is not None:
+            upload.pending.cancel()
+            with contextlib.suppress(BaseException):
+                await upload.pending
+        _remove(upload.spool)
+        if upload.upload_id is not None:
+            self.manager.log.info("Aborting the upload of %s: %s", upload.path, reason)
             with contextlib.suppress(Exception):
-                await asyncio.shield(client.abort_multipart_upload(key, upload_id))
-            raise
+                await asyncio.shield(
+                    self.manager.client.abort_multipart_upload(upload.key, upload.upload_id)
+                )
+
+    async def _expire(self) -> None:
+        now = time.monotonic()
+        for upload in list(self._uploads.values()):
+            if now - upload.touched > self.manager.upload_timeout and not upload.lock.locked():
+                self.manager.log.warning(
+                    "Abandoned upload of %s (no chunk for %.0f s): aborted",
+                    upload.path,
+                    now - upload.touched,
+                )
+                await self._discard(upload, reason="abandoned")
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.ensure_future(self._reap())
+
+    async def _reap(self) -> None:
+        """Expire abandoned uploads even when no chunk comes; stops when none is left."""
+        interval = max(0.5, min(60.0, self.manager.upload_timeout / 4))
+        while self._uploads:
+            await asyncio.sleep(interval)
+            await self._expire()
+
+    def in_progress(self) -> list[str]:
+        """API paths with an upload in progress."""
+        return list(self._uploads)
+
+    def close_at_exit(self, abort: Callable[[list[tuple[str, str]]], None]) -> None:
+        """The process is exiting (the event loop has stopped): remove every
+        temporary file now, and pass ``(key, upload_id)`` of every multipart
+        upload in progress to ``abort``."""
+        doomed = []
+        for upload in list(self._uploads.values()):
+            _remove(upload.spool)
+            if upload.upload_id is not None:
+                doomed.append((upload.key, upload.upload_id))
+        self._uploads.clear()
+        if doomed:
+            abort(doomed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -395,13 +396,14 @@ def test_prefix_per_user_keeps_users_apart(
     assert servers["alice"].get("work/a.txt").expect(200).json["content"] == "alice's"
 
 
-def test_chunked_upload_above_the_threshold_is_a_multipart_upload(
+def test_chunked_upload_above_the_threshold_streams_a_multipart_upload(
     js3_jupyter_factory: JupyterFactory,
     js3_fault_proxy: FaultProxy,
     js3_bucket: str,
     js3_raw: RawS3,
     js3_region: str,
 ) -> None:
+    """Parts go to S3 while chunks still arrive; the old object stays until -1."""
     config = jupyters3_config(
         bucket=js3_bucket, endpoint_url=js3_fault_proxy.endpoint_url, region=js3_region
     )
@@ -410,15 +412,35 @@ def test_chunked_upload_above_the_threshold_is_a_multipart_upload(
     api = ContentsClient(server.url, server.token)
     api.save_text("big.bin", "the old version").expect(201)
     data = os.urandom(12 * 2**20 + 7)
+    chunks = [data[i : i + 2**20] for i in range(0, len(data), 2**20)]
+    model = {"type": "file", "format": "base64", "name": "big.bin"}
 
-    responses = api.upload_chunked("big.bin", data, chunk_size=2**20)
-    assert all(r.ok for r in responses)
-    assert responses[-1].json["size"] == len(data)
+    def send(number: int, chunk: bytes) -> None:
+        body = {**model, "chunk": number, "content": base64.b64encode(chunk).decode()}
+        api.save("big.bin", body).expect(200, 201)
+
+    for number, chunk in enumerate(chunks[:7], start=1):  # 7 MiB: past the threshold
+        send(number, chunk)
+    deadline = time.monotonic() + 10
+    first: list[Any] = []
+    while not first and time.monotonic() < deadline:
+        time.sleep(0.05)
+        first = [r for r in js3_fault_proxy.records() if "partNumber" in r.query]
+    assert [r.query["partNumber"] for r in first] == ["1"]  # sent before the upload ended
+    assert js3_raw.get(js3_bucket, "big.bin") == b"the old version"  # untouched so far
+    for number, chunk in enumerate(chunks[7:-1], start=8):
+        send(number, chunk)
+    send(-1, chunks[-1])
+
     assert js3_raw.get(js3_bucket, "big.bin") == data
+    assert api.get("big.bin", content=False).expect(200).json["size"] == len(data)
     records = [r for r in js3_fault_proxy.records() if r.key == "big.bin"]
-    parts = [r for r in records if r.method == "PUT" and "partNumber" in r.query]
-    assert sorted(int(r.query["partNumber"]) for r in parts) == [1, 2, 3]
-    assert sorted(r.bytes_in for r in parts) == [2 * 2**20 + 7, 5 * 2**20, 5 * 2**20]
+    parts = sorted(
+        (int(r.query["partNumber"]), r.bytes_in) for r in records if "partNumber" in r.query
+    )
+    assert [n for n, _ in parts] == [1, 2, 3]
+    assert sum(size for _, size in parts) == len(data)
+    assert all(size >= 5 * 2**20 for _, size in parts[:-1])
     assert [r.method for r in records if "uploads" in r.query] == ["POST"]
     assert len([r for r in records if r.method == "POST" and "uploadId" in r.query]) == 1
     assert js3_raw.multipart_uploads(js3_bucket) == []

@@ -173,6 +173,7 @@ class S3Client:
         validate_cert: bool = True,
         clock: Callable[[], datetime] | None = None,
         on_credentials_rejected: Callable[[AwsCreds], Awaitable[None]] | None = None,
+        blocking_dns: bool = False,
     ) -> None:
         endpoint = ep.parse_endpoint(endpoint_url) if endpoint_url else ep.aws_endpoint(region)
         extra = {"clock": clock} if clock is not None else {}
@@ -190,6 +191,7 @@ class S3Client:
             retry=retry or RetryPolicy(max_attempts=max_attempts),
             validate_cert=validate_cert,
             on_credentials_rejected=on_credentials_rejected,
+            blocking_dns=blocking_dns,
             **extra,
         )
 

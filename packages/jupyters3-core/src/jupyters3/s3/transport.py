@@ -22,6 +22,7 @@ from typing import Any, Protocol, cast
 from tornado import httputil
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
+from tornado.netutil import Resolver
 
 from jupyters3._version import __version__
 from jupyters3.credentials import AwsCreds
@@ -194,6 +195,16 @@ def _maybe_rotated(request: Request, error: S3Error) -> bool:
     return request.method == "HEAD" and error.code in ("HTTP400", "HTTP403")
 
 
+class BlockingResolver(Resolver):
+    """Resolves host names in the calling thread (no executor)."""
+
+    async def resolve(
+        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[tuple[int, Any]]:
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+        return [(fam, address) for fam, _, _, _, address in infos]
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -216,6 +227,7 @@ class Transport:
         validate_cert: bool = True,
         clock: Callable[[], datetime] = _utcnow,
         on_credentials_rejected: Callable[[AwsCreds], Awaitable[None]] | None = None,
+        blocking_dns: bool = False,
     ) -> None:
         self.bucket = bucket
         self.region = region
@@ -229,7 +241,10 @@ class Transport:
         self._on_rejected = on_credentials_rejected
         self._clock = clock
         self._limit = asyncio.Semaphore(max_concurrency)
-        self._http = AsyncHTTPClient(force_instance=True, max_clients=max_concurrency)
+        # blocking_dns: for use while the interpreter exits, when no thread pool
+        # (which Tornado's resolver needs) may start any more.
+        extra: dict[str, Any] = {"resolver": BlockingResolver()} if blocking_dns else {}
+        self._http = AsyncHTTPClient(force_instance=True, max_clients=max_concurrency, **extra)
         # Validate the addressing now: a bad combination is a configuration error.
         ep.target(endpoint, bucket, None, style=addressing_style)
 

@@ -1,0 +1,144 @@
+"""Chunked uploads that do not end well: abandoned, cut by a server stop,
+raced by a second tab, or failed by S3. Nothing half-written may remain:
+no multipart upload in the bucket, no temporary file on the server's disk,
+and the previous object intact."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyters3_testing import Fault, FaultProxy, RawS3, RequestInfo
+from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
+from jupyters3_testing.rest import ContentsClient
+
+MIB = 2**20
+
+
+@pytest.fixture
+def start(
+    js3_jupyter_factory: JupyterFactory,
+    js3_fault_proxy: FaultProxy,
+    js3_bucket: str,
+    js3_region: str,
+    tmp_path: Path,
+) -> Any:
+    """Start a server with a 5 MiB multipart threshold and its own TMPDIR."""
+
+    def start(**traits: Any) -> tuple[ContentsClient, Path]:
+        config = jupyters3_config(
+            bucket=js3_bucket, endpoint_url=js3_fault_proxy.endpoint_url, region=js3_region
+        )
+        config["JupyterS3"].update(
+            multipart_threshold=5 * MIB, multipart_part_size=5 * MIB, **traits
+        )
+        tmp = tmp_path / "server-tmp"
+        tmp.mkdir()
+        server = js3_jupyter_factory(config=config, env={"TMPDIR": str(tmp)})
+        return ContentsClient(server.url, server.token), tmp
+
+    return start
+
+
+def send(api: ContentsClient, path: str, number: int, data: bytes) -> Any:
+    model = {
+        "type": "file",
+        "format": "base64",
+        "name": path.rsplit("/", 1)[-1],
+        "chunk": number,
+        "content": base64.b64encode(data).decode(),
+    }
+    return api.save(path, model)
+
+
+def spools(tmp: Path) -> list[str]:
+    return [p.name for p in tmp.iterdir() if p.name.startswith("jupyters3-upload-")]
+
+
+def wait_for(condition: Any, seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return bool(condition())
+
+
+def test_abandoned_upload_is_aborted_and_its_files_removed(
+    start: Any, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    api, tmp = start(upload_timeout=2.0)
+    api.save_text("f.bin", "old").expect(201)
+    for number in range(1, 8):  # 7 MiB: a multipart upload has begun
+        send(api, "f.bin", number, os.urandom(MIB)).expect()
+    assert wait_for(lambda: js3_raw.multipart_uploads(js3_bucket))
+    assert spools(tmp)
+
+    # No more chunks: the timer aborts it, with no request from anyone.
+    assert wait_for(lambda: not js3_raw.multipart_uploads(js3_bucket))
+    assert wait_for(lambda: not spools(tmp))
+    late = send(api, "f.bin", 8, b"late").expect(400)
+    assert "Unexpected chunk 8" in late.json["message"]
+    assert js3_raw.get(js3_bucket, "f.bin") == b"old"
+
+
+def test_stopping_the_server_aborts_uploads_in_progress(
+    start: Any, js3_raw: RawS3, js3_bucket: str, js3_jupyter_factory: JupyterFactory
+) -> None:
+    api, tmp = start()
+    for number in range(1, 8):
+        send(api, "g.bin", number, os.urandom(MIB)).expect()
+    assert wait_for(lambda: js3_raw.multipart_uploads(js3_bucket))
+
+    server = js3_jupyter_factory.servers[-1]
+    server.stop()  # SIGTERM, as `docker stop` or Ctrl-C
+
+    assert js3_raw.multipart_uploads(js3_bucket) == []
+    assert spools(tmp) == []
+    assert not js3_raw.exists(js3_bucket, "g.bin")
+    assert "aborted 1 unfinished upload" in server.log_text()
+
+
+def test_a_second_tab_uploading_the_same_path_is_refused_not_interleaved(
+    start: Any, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    api, _ = start()
+    first = [os.urandom(MIB) for _ in range(3)]
+    second = os.urandom(MIB)
+    send(api, "h.bin", 1, first[0]).expect()
+    busy = send(api, "h.bin", 1, second).expect(409)
+    assert "being uploaded already" in busy.json["message"]
+    send(api, "h.bin", 2, first[1]).expect()
+    send(api, "h.bin", -1, first[2]).expect()
+    assert js3_raw.get(js3_bucket, "h.bin") == b"".join(first)
+
+
+def test_a_part_failing_in_s3_fails_the_upload_cleanly(
+    start: Any, js3_raw: RawS3, js3_bucket: str, js3_fault_proxy: FaultProxy
+) -> None:
+    api, tmp = start(max_attempts=1)
+    api.save_text("p.bin", "old").expect(201)
+
+    def fail_parts(req: RequestInfo) -> Fault | None:
+        return Fault.internal_error() if "partNumber" in req.query else None
+
+    js3_fault_proxy.configure(rule=fail_parts)
+    answers = [send(api, "p.bin", n, os.urandom(MIB)) for n in range(1, 12)]
+    failed = [a for a in answers if not a.ok]
+    assert failed, "the failed part must surface as an error of a later chunk"
+    assert failed[0].status == 503
+    assert "S3" in failed[0].json["message"]
+    assert wait_for(lambda: not js3_raw.multipart_uploads(js3_bucket))
+    assert wait_for(lambda: not spools(tmp))
+    assert js3_raw.get(js3_bucket, "p.bin") == b"old"
+
+    js3_fault_proxy.configure(rule=None)  # S3 is back: the user simply retries
+    data = os.urandom(6 * MIB + 3)
+    responses = api.upload_chunked("p.bin", data, chunk_size=MIB)
+    assert all(r.ok for r in responses)
+    assert js3_raw.get(js3_bucket, "p.bin") == data

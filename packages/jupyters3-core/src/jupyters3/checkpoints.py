@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
 from tornado.web import HTTPError
 
-from jupyters3 import errors, keys
+from jupyters3 import errors, keys, tree
 from jupyters3.http_errors import http_errors
 
 if TYPE_CHECKING:
@@ -37,27 +37,42 @@ class S3Checkpoints(AsyncCheckpoints):
         return await self.create_checkpoint_from(self.manager.keymap.file_key(path), None, path)
 
     async def create_checkpoint_from(
-        self, source_key: str, source_etag: str | None, path: str
+        self, source_key: str, source_etag: str | None, path: str, *, size: int | None = None
     ) -> dict[str, Any]:
         """A new checkpoint of ``path`` copied from ``source_key`` (pinned to
-        ``source_etag`` when given): the file itself, or the object a copy is made from."""
+        ``source_etag`` when given): the file itself, or the object a copy is made
+        from. One CopyObject; a multipart copy for objects over ``copy_threshold``
+        (found by S3's refusal when ``size`` is not known)."""
         manager = self.manager
         checkpoint_id = keys.new_checkpoint_id(datetime.now(timezone.utc), secrets.token_hex(3))
+        destination = manager.keymap.checkpoint_key(path, checkpoint_id)
+        sizes = manager._copy_sizes()
         with http_errors(path):
             try:
-                result = await manager.client.copy_object(
-                    source_key,
-                    manager.keymap.checkpoint_key(path, checkpoint_id),
-                    source_if_match=source_etag,
-                )
+                if size is None or size <= sizes.threshold:
+                    try:
+                        await manager.client.copy_object(
+                            source_key, destination, source_if_match=source_etag
+                        )
+                    except errors.InvalidRequest:  # larger than one CopyObject takes
+                        meta = await manager.client.head_object(source_key)
+                        if meta.size <= sizes.threshold:
+                            raise
+                        size, source_etag = meta.size, source_etag or meta.etag
+                if size is not None and size > sizes.threshold:
+                    await tree.copy_object(
+                        manager.client,
+                        source_key,
+                        destination,
+                        size,
+                        sizes=sizes,
+                        source_if_match=source_etag,
+                    )
             except errors.NotFound:
                 raise HTTPError(404, f"No such file: {path}") from None
             if manager.max_checkpoints > 0:
                 await self._prune(path, manager.max_checkpoints)
-        return {
-            "id": checkpoint_id,
-            "last_modified": result.last_modified or datetime.now(timezone.utc),
-        }
+        return {"id": checkpoint_id, "last_modified": datetime.now(timezone.utc)}
 
     async def _prune(self, path: str, keep: int) -> None:
         listed = await self._list(path)
@@ -96,10 +111,12 @@ class S3Checkpoints(AsyncCheckpoints):
             except errors.NotFound:
                 raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}") from None
             _, metadata = manager._now_meta()
-            await manager.client.copy_object(
+            await tree.copy_object(
+                manager.client,
                 source,
                 manager.keymap.file_key(path),
-                metadata_directive="REPLACE",
+                meta.size,
+                sizes=manager._copy_sizes(),
                 content_type=meta.content_type or None,
                 metadata=metadata,
                 source_if_match=meta.etag,

@@ -100,6 +100,14 @@ class JupyterS3(S3ContentsOps):
         16 * 1024 * 1024,
         help="Bytes per part of a multipart upload (S3: at least 5 MiB, at most 10,000 parts).",
     ).tag(config=True)
+    copy_threshold = Int(
+        5 * 1024**3,
+        help="Objects larger than this many bytes are copied (copy, rename, checkpoints) "
+        "part by part with UploadPartCopy; S3's CopyObject takes at most 5 GiB.",
+    ).tag(config=True)
+    copy_part_size = Int(
+        512 * 1024**2, help="Bytes per part when copying a large object part by part."
+    ).tag(config=True)
     upload_timeout = Float(
         3600.0, help="Seconds without a chunk after which a chunked upload is abandoned."
     ).tag(config=True)
@@ -138,11 +146,19 @@ class JupyterS3(S3ContentsOps):
     def _default_files_handler_class(self) -> type:
         return S3FilesHandler
 
-    @validate("multipart_part_size")
+    @validate("multipart_part_size", "copy_part_size")
     def _validate_part_size(self, proposal: Any) -> int:
         size = int(proposal["value"])
         if size < 5 * 1024 * 1024:
-            raise TraitError("c.JupyterS3.multipart_part_size: S3 needs at least 5 MiB per part.")
+            name = proposal["trait"].name
+            raise TraitError(f"c.JupyterS3.{name}: S3 needs at least 5 MiB per part.")
+        return size
+
+    @validate("copy_threshold")
+    def _validate_copy_threshold(self, proposal: Any) -> int:
+        size = int(proposal["value"])
+        if not 0 <= size <= 5 * 1024**3:
+            raise TraitError("c.JupyterS3.copy_threshold: between 0 and 5 GiB (S3's limit).")
         return size
 
     @validate("prefix")

@@ -62,6 +62,8 @@ class S3ContentsOps(AsyncContentsManager):
     if TYPE_CHECKING:  # provided by JupyterS3
         aws_s3_bucket: str
         max_concurrency: int
+        copy_threshold: int
+        copy_part_size: int
         multipart_threshold: int
         multipart_part_size: int
         upload_timeout: float
@@ -356,7 +358,7 @@ class S3ContentsOps(AsyncContentsManager):
             )
             if not is_file and not under:
                 raise HTTPError(404, f"File or directory does not exist: {path}")
-            doomed = ([file_key] if is_file else []) + under
+            doomed = ([file_key] if is_file else []) + list(under)
             await tree.delete_keys(self.client, doomed)
         self._has_checkpoint.discard(path)
 
@@ -382,27 +384,40 @@ class S3ContentsOps(AsyncContentsManager):
             parent = new_path.rsplit("/", 1)[0] if "/" in new_path else ""
             same_folder = parent == (old_path.rsplit("/", 1)[0] if "/" in old_path else "")
             src_file, src_tree, dst_exists, parent_ok = await asyncio.gather(
-                self.file_exists(old_path),
+                self._head_or_none(old_path),
                 tree.list_tree(self.client, keymap.dir_prefix(old_path)),
                 self.exists(new_path),
                 # The source's own folder exists if the source does.
                 _true() if same_folder else self.dir_exists(parent),
             )
-            if not src_file and not src_tree:
+            if src_file is None and not src_tree:
                 raise HTTPError(404, f"File or directory does not exist: {old_path}")
             if dst_exists:
                 raise HTTPError(409, f"File already exists: {new_path}")
             if not parent_ok:
                 raise HTTPError(404, f"No such directory: {parent}")
-            pairs = self._moved(old_path, new_path, src_file, src_tree)
+            pairs = self._moved(old_path, new_path, src_file is not None, src_tree)
+            sizes_of = dict(src_tree)
+            if src_file is not None:
+                sizes_of[keymap.file_key(old_path)] = src_file.size
             await tree.copy_keys(
-                self.client, pairs, limit=self.max_concurrency, label=f"rename {old_path}"
+                self.client,
+                pairs,
+                sizes_of,
+                limit=self.max_concurrency,
+                sizes=self._copy_sizes(),
+                label=f"rename {old_path}",
             )
             await tree.delete_keys(self.client, [source for source, _ in pairs])
         self._has_checkpoint.discard(old_path)
 
+    def _copy_sizes(self) -> tree.CopySizes:
+        return tree.CopySizes(
+            threshold=self.copy_threshold, part_size=self.copy_part_size, parallel=8
+        )
+
     def _moved(
-        self, old: str, new: str, src_file: bool, src_tree: list[str]
+        self, old: str, new: str, src_file: bool, src_tree: dict[str, int]
     ) -> list[tuple[str, str]]:
         old_key, new_key = self.keymap.file_key(old), self.keymap.file_key(new)
         pairs = [(old_key, new_key)] if src_file else []
@@ -470,7 +485,7 @@ class S3ContentsOps(AsyncContentsManager):
         except errors.NotFound:
             return None
 
-    async def _copy_folder(self, path: str, destination: str, src_tree: list[str]) -> None:
+    async def _copy_folder(self, path: str, destination: str, src_tree: dict[str, int]) -> None:
         """Every key under ``path`` except checkpoints, and the destination's marker."""
         old, new = self.keymap.dir_prefix(path), self.keymap.dir_prefix(destination)
         pairs = [
@@ -480,7 +495,16 @@ class S3ContentsOps(AsyncContentsManager):
         ]
         for _, key in pairs:
             keys.check_key_length(key)
-        jobs = [tree.copy_keys(self.client, pairs, limit=self.max_concurrency)]
+        jobs = [
+            tree.copy_keys(
+                self.client,
+                pairs,
+                src_tree,
+                limit=self.max_concurrency,
+                sizes=self._copy_sizes(),
+                label=f"copy {path}",
+            )
+        ]
         marker = self.keymap.dir_marker(destination)
         if marker and marker not in {d for _, d in pairs}:
             jobs.append(self._put_marker(marker))
@@ -495,17 +519,21 @@ class S3ContentsOps(AsyncContentsManager):
         notebook always has a checkpoint)."""
         now, metadata = self._now_meta()
         source_key = self.keymap.file_key(path)
-        copy = self.client.copy_object(
+        copy = tree.copy_object(
+            self.client,
             source_key,
             self.keymap.file_key(destination),
-            metadata_directive="REPLACE",
+            meta.size,
+            sizes=self._copy_sizes(),
             content_type=meta.content_type or None,
             metadata=metadata,
             source_if_match=meta.etag,
         )
         if models.guess_type(destination) == "notebook":
             checkpoints = cast("S3Checkpoints", self.checkpoints)
-            checkpoint = checkpoints.create_checkpoint_from(source_key, meta.etag, destination)
+            checkpoint = checkpoints.create_checkpoint_from(
+                source_key, meta.etag, destination, size=meta.size
+            )
             await asyncio.gather(copy, checkpoint)
             self._has_checkpoint.add(destination)
         else:

@@ -9,15 +9,39 @@ finishes it, since copies are idempotent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from jupyters3.errors import S3Error
 from jupyters3.s3.client import S3Client
 
-__all__ = ["bounded_gather", "copy_keys", "delete_keys", "list_tree"]
+__all__ = [
+    "COPY_LIMIT",
+    "CopySizes",
+    "bounded_gather",
+    "copy_keys",
+    "copy_object",
+    "delete_keys",
+    "list_tree",
+]
+
+#: S3's limit for one CopyObject: larger objects are copied part by part.
+COPY_LIMIT = 5 * 1024**3
+
+
+@dataclass(frozen=True)
+class CopySizes:
+    """Above ``threshold`` bytes, copy with UploadPartCopy in ``part_size`` parts,
+    ``parallel`` at a time."""
+
+    threshold: int = COPY_LIMIT
+    part_size: int = 512 * 1024**2
+    parallel: int = 8
+
 
 log = logging.getLogger("jupyters3")
 
@@ -57,23 +81,87 @@ async def bounded_gather(
         raise
 
 
-async def list_tree(client: S3Client, prefix: str) -> list[str]:
-    """Every key under ``prefix`` (which ends with ``/``), all pages."""
+async def list_tree(client: S3Client, prefix: str) -> dict[str, int]:
+    """Every key under ``prefix`` (which ends with ``/``) with its size, all pages."""
     objects, _ = await client.list_all(prefix)
-    return [o.key for o in objects]
+    return {o.key: o.size for o in objects}
+
+
+async def copy_object(
+    client: S3Client,
+    source: str,
+    destination: str,
+    size: int,
+    *,
+    sizes: CopySizes,
+    content_type: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    source_if_match: str | None = None,
+) -> None:
+    """Server-side copy of any size: one CopyObject, or a multipart copy above
+    ``sizes.threshold``. With ``metadata`` the copy gets it (and
+    ``content_type``); without, it keeps the source's."""
+    if size <= sizes.threshold:
+        replace = metadata is not None
+        await client.copy_object(
+            source,
+            destination,
+            metadata_directive="REPLACE" if replace else "COPY",
+            content_type=content_type if replace else None,
+            metadata=metadata,
+            source_if_match=source_if_match,
+        )
+        return
+    if metadata is None or source_if_match is None:
+        meta = await client.head_object(source)
+        source_if_match = source_if_match or meta.etag
+        if metadata is None:
+            metadata, content_type = meta.metadata, meta.content_type
+    upload_id = await client.create_multipart_upload(
+        destination, content_type=content_type, metadata=metadata
+    )
+    try:
+        ranges = [
+            (number, start, min(start + sizes.part_size, size) - 1)
+            for number, start in enumerate(range(0, size, sizes.part_size), start=1)
+        ]
+
+        def part(number: int, first: int, last: int) -> Callable[[], Awaitable[str]]:
+            return lambda: client.upload_part_copy(
+                destination,
+                upload_id,
+                number,
+                source,
+                byte_range=(first, last),
+                source_if_match=source_if_match,
+            )
+
+        etags = await bounded_gather(
+            [part(*r) for r in ranges], sizes.parallel, label=f"copy {source}"
+        )
+        await client.complete_multipart_upload(
+            destination, upload_id, [(r[0], etag) for r, etag in zip(ranges, etags, strict=True)]
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(client.abort_multipart_upload(destination, upload_id))
+        raise
 
 
 async def copy_keys(
     client: S3Client,
     pairs: Sequence[tuple[str, str]],
+    sizes_of: Mapping[str, int],
     *,
     limit: int,
+    sizes: CopySizes,
     label: str = "",
 ) -> None:
-    """Server-side copy each ``(source, destination)`` key pair."""
+    """Server-side copy each ``(source, destination)`` key pair, metadata kept."""
 
     def job(source: str, destination: str) -> Callable[[], Awaitable[object]]:
-        return lambda: client.copy_object(source, destination)
+        size = sizes_of.get(source, 0)
+        return lambda: copy_object(client, source, destination, size, sizes=sizes)
 
     await bounded_gather([job(s, d) for s, d in pairs], limit, label=label)
 

@@ -29,7 +29,8 @@ def dist(tmp_path_factory):
 
 
 def test_wheel_metadata_and_runtime_dependencies(dist):
-    """The only runtime dependency is jupyter_server; the wheel is typed."""
+    """The only runtime dependency is jupyter_server (pycurl only through the
+    optional ``curl`` extra); the wheel is typed."""
     wheel, _ = dist
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
@@ -37,7 +38,11 @@ def test_wheel_metadata_and_runtime_dependencies(dist):
         metadata = Parser().parsestr(zf.read(metadata_name).decode())
 
     assert metadata["Name"] == "jupyters3-core"
-    assert metadata.get_all("Requires-Dist") == ["jupyter-server>=2.11"]
+    assert metadata.get_all("Requires-Dist") == [
+        "jupyter-server>=2.11",
+        "pycurl>=7.45; extra == 'curl'",
+    ]
+    assert metadata.get_all("Provides-Extra") == ["curl"]
     assert metadata["Requires-Python"] == ">=3.10"
     assert metadata["License-Expression"] == "BSD-3-Clause"
     assert "jupyters3/py.typed" in names

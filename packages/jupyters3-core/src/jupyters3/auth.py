@@ -33,7 +33,7 @@ import time
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from jupyters3.credentials import AwsCreds
@@ -141,6 +141,14 @@ class JupyterS3RefreshingAuthentication(JupyterS3Authentication):
         help="Make requests wait for fresh credentials this many seconds before they expire.",
     ).tag(config=True)
 
+    @validate("advisory_refresh_seconds", "mandatory_refresh_seconds")
+    def _validate_window(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if value < 0:
+            name = f"c.{type(self).__name__}.{proposal['trait'].name}"
+            raise TraitError(f"{name} must be 0 or more seconds.")
+        return value
+
     def __init__(
         self,
         *,
@@ -167,6 +175,13 @@ class JupyterS3RefreshingAuthentication(JupyterS3Authentication):
     def cache(self) -> RefreshingCredentials:
         """The refreshing cache, created on first use with the traits' windows."""
         if self._cache is None:
+            if self.mandatory_refresh_seconds > self.advisory_refresh_seconds:
+                name = f"c.{type(self).__name__}"
+                raise BadConfiguration(
+                    f"{name}.mandatory_refresh_seconds ({self.mandatory_refresh_seconds:g}) "
+                    f"must not be longer than {name}.advisory_refresh_seconds "
+                    f"({self.advisory_refresh_seconds:g})."
+                )
             self._cache = RefreshingCredentials(
                 self.fetch_credentials,
                 clock=self.clock,
@@ -275,7 +290,9 @@ class JupyterS3DefaultAuthentication(JupyterS3RefreshingAuthentication):
                 container_host=self.container_host,
                 entry_points=self.entry_point_providers,
             )
-            self._chain = CredentialChain(providers, context)
+            self._chain = CredentialChain(
+                providers, context, plugins_enabled=self.entry_point_providers
+            )
         return self._chain
 
     def source_name(self) -> str:

@@ -39,6 +39,7 @@ from jupyters3.manager_ops import S3ContentsOps
 from jupyters3.s3.client import S3Client
 from jupyters3.s3.endpoint import AddressingStyle
 from jupyters3.s3.retry import RetryPolicy
+from jupyters3.s3.transport import HttpClientChoice
 
 __all__ = ["JupyterS3"]
 
@@ -110,6 +111,13 @@ class JupyterS3(S3ContentsOps):
     ).tag(config=True)
     upload_timeout = Float(
         3600.0, help="Seconds without a chunk after which a chunked upload is abandoned."
+    ).tag(config=True)
+    http_client = Enum(
+        ["auto", "curl", "simple"],
+        default_value="auto",
+        help="'curl' reuses connections to S3 (keep-alive; needs pycurl: pip install "
+        "'jupyters3-core[curl]'), 'simple' is Tornado's own client (a new connection per "
+        "request), 'auto' uses curl when pycurl is installed.",
     ).tag(config=True)
     validate_cert = Bool(
         True, help="Verify the S3 endpoint's TLS certificate. Only turn off for testing."
@@ -208,6 +216,7 @@ class JupyterS3(S3ContentsOps):
             validate_cert=self.validate_cert,
             on_credentials_rejected=self._credentials_rejected,
             blocking_dns=blocking_dns,
+            http_client=cast(HttpClientChoice, self.http_client),
         )
 
     async def _credentials(self) -> Any:
@@ -328,7 +337,7 @@ class JupyterS3(S3ContentsOps):
                 "check c.JupyterS3.endpoint_url and the network."
             )
         if isinstance(exc, errors.BadConfiguration):
-            return str(exc)
+            return exc.message
         return f"S3 check failed ({exc}): fix the c.JupyterS3 settings."
 
     # -- Jupyter hooks ---------------------------------------------------------

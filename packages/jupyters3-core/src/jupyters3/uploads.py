@@ -74,6 +74,7 @@ class _Upload:
     metadata: dict[str, str] = field(default_factory=dict)
     parts: list[tuple[int, str]] = field(default_factory=list)
     pending: asyncio.Task[None] | None = None
+    sending: IO[bytes] | None = None  # the spool of the part in flight
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -192,6 +193,7 @@ class ChunkedUploads:
         await asyncio.to_thread(spool.flush)
         number = len(upload.parts) + 1
         upload.parts.append((number, ""))
+        upload.sending = spool
         upload.pending = asyncio.ensure_future(self._upload_part(upload, number, spool, length))
 
     async def _upload_part(
@@ -281,6 +283,8 @@ class ChunkedUploads:
         doomed = []
         for upload in list(self._uploads.values()):
             _remove(upload.spool)
+            if upload.sending is not None:
+                _remove(upload.sending)
             if upload.upload_id is not None:
                 doomed.append((upload.key, upload.upload_id))
         self._uploads.clear()

@@ -272,3 +272,18 @@ async def test_access_denied_is_not_a_reason_to_refresh(js3_make_client, js3_fau
         await client.get_object("k")
     assert creds.invalidated == 0
     assert js3_fault_proxy.count("GET") == 1
+
+
+@pytest.mark.parametrize(("http_client", "most"), [("curl", 2), ("simple", 50)])
+async def test_connections_per_request(js3_make_client, js3_fault_proxy, http_client, most):
+    """libcurl keeps connections alive; Tornado's own client opens one per request."""
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url, http_client=http_client)
+    assert client.keeps_alive == (http_client == "curl")
+    await client.put_object("k.txt", b"x")
+    before = js3_fault_proxy.connections_opened
+    for _ in range(50):
+        await client.head_object("k.txt")
+    opened = js3_fault_proxy.connections_opened - before
+    assert opened <= most
+    if http_client == "simple":
+        assert opened == 50

@@ -162,6 +162,14 @@ async def test_nothing_found_lists_what_was_tried(tmp_path: Path) -> None:
         assert part in message
 
 
+async def test_nothing_found_says_when_plugins_are_turned_off(tmp_path: Path) -> None:
+    ctx = context({"HOME": str(tmp_path)})
+    chain = CredentialChain(default_providers(ctx, entry_points=False), ctx, plugins_enabled=False)
+    message = chain.nothing_found()
+    assert "5) EC2 instance role (turned off: entry_point_providers = False)" in message
+    assert "pip install" not in message
+
+
 async def test_nothing_found_quotes_skip_reasons() -> None:
     chain = CredentialChain(
         [Fake("x", None), Fake("ec2-instance-role", None, "connection refused")], context({})

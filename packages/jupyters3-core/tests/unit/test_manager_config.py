@@ -192,3 +192,19 @@ def test_multipart_part_size_has_s3s_minimum(monkeypatch: pytest.MonkeyPatch) ->
     assert cm.multipart_part_size == 5 * 2**20
     with pytest.raises(TraitError, match="at least 5 MiB"):
         make(monkeypatch, aws_s3_bucket="b", multipart_part_size=2**20)
+
+
+async def test_refresh_windows_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyters3 import JupyterS3ECSRoleAuthentication
+
+    with pytest.raises(TraitError, match="advisory_refresh_seconds must be 0 or more"):
+        JupyterS3ECSRoleAuthentication(advisory_refresh_seconds=-1)
+    auth = JupyterS3ECSRoleAuthentication(
+        advisory_refresh_seconds=60, mandatory_refresh_seconds=120
+    )
+    with pytest.raises(BadConfiguration, match=r"mandatory_refresh_seconds .120. must not be"):
+        await auth.get_credentials()
+    both_zero = JupyterS3ECSRoleAuthentication(
+        advisory_refresh_seconds=0, mandatory_refresh_seconds=0
+    )
+    assert both_zero.cache is not None

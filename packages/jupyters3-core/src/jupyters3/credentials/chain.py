@@ -32,6 +32,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "jupyters3.credential_providers"
 
 _EC2_HINT = "EC2 instance role (not installed: pip install jupyters3-auth-ec2)"
+_EC2_OFF = "EC2 instance role (turned off: entry_point_providers = False)"
 
 
 def entry_point_providers(
@@ -89,9 +90,16 @@ def default_providers(
 class CredentialChain:
     """Picks the first provider with credentials, then refreshes from that one only."""
 
-    def __init__(self, providers: Sequence[CredentialProvider], context: ProviderContext) -> None:
+    def __init__(
+        self,
+        providers: Sequence[CredentialProvider],
+        context: ProviderContext,
+        *,
+        plugins_enabled: bool = True,
+    ) -> None:
         self.providers = list(providers)
         self.context = context
+        self.plugins_enabled = plugins_enabled
         self.chosen: CredentialProvider | None = None
 
     async def load(self) -> TimedCreds:
@@ -130,7 +138,8 @@ class CredentialChain:
             reason = getattr(provider, "skip_reason", "")
             tried.append(f"{number}) {provider.description}" + (f" [{reason}]" if reason else ""))
         if not any(p.name == "ec2-instance-role" for p in self.providers):
-            tried.append(f"{len(tried) + 1}) {_EC2_HINT}")
+            hint = _EC2_HINT if self.plugins_enabled else _EC2_OFF
+            tried.append(f"{len(tried) + 1}) {hint}")
         return (
             "No AWS credentials found. Tried, in order: "
             + "; ".join(tried)

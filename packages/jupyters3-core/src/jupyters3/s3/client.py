@@ -37,6 +37,7 @@ from jupyters3.s3.transport import (
     Body,
     CredentialsSource,
     FileBody,
+    HttpClientChoice,
     IterBody,
     Request,
     Response,
@@ -154,7 +155,9 @@ class S3Client:
     credentials expired or were rotated (ExpiredToken, InvalidAccessKeyId, ...),
     ``on_credentials_rejected(creds)`` is awaited with the credentials S3
     refused (it should drop them if still cached) and the request is sent once
-    more with fresh ones.
+    more with fresh ones. ``http_client``: ``"curl"`` keeps connections alive
+    (needs pycurl: ``jupyters3-core[curl]``), ``"simple"`` opens one per
+    request (Tornado's own client), ``"auto"`` picks curl when installed.
     """
 
     def __init__(
@@ -174,6 +177,7 @@ class S3Client:
         clock: Callable[[], datetime] | None = None,
         on_credentials_rejected: Callable[[AwsCreds], Awaitable[None]] | None = None,
         blocking_dns: bool = False,
+        http_client: HttpClientChoice = "auto",
     ) -> None:
         endpoint = ep.parse_endpoint(endpoint_url) if endpoint_url else ep.aws_endpoint(region)
         extra = {"clock": clock} if clock is not None else {}
@@ -192,8 +196,14 @@ class S3Client:
             validate_cert=validate_cert,
             on_credentials_rejected=on_credentials_rejected,
             blocking_dns=blocking_dns,
+            http_client=http_client,
             **extra,
         )
+
+    @property
+    def keeps_alive(self) -> bool:
+        """Whether requests reuse connections (the curl client is in use)."""
+        return self._transport.keeps_alive
 
     @property
     def endpoint(self) -> ep.Endpoint:

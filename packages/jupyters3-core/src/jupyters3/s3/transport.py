@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 from tornado import httputil
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -26,7 +26,7 @@ from tornado.netutil import Resolver
 
 from jupyters3._version import __version__
 from jupyters3.credentials import AwsCreds
-from jupyters3.errors import NetworkError, S3Error, error_from_response
+from jupyters3.errors import BadConfiguration, NetworkError, S3Error, error_from_response
 from jupyters3.s3 import endpoint as ep
 from jupyters3.s3.retry import RetryPolicy
 from jupyters3.s3.signing import UNSIGNED_PAYLOAD, encode_query, sign_request
@@ -195,6 +195,26 @@ def _maybe_rotated(request: Request, error: S3Error) -> bool:
     return request.method == "HEAD" and error.code in ("HTTP400", "HTTP403")
 
 
+HttpClientChoice = Literal["auto", "curl", "simple"]
+_CURL_NOT_SENT = (6, 7)
+
+
+def pooled_client(choice: HttpClientChoice, max_clients: int) -> AsyncHTTPClient | None:
+    """libcurl's client (keep-alive) for ``"curl"``, or for ``"auto"`` when pycurl
+    is installed; ``None`` for ``"simple"``."""
+    if choice == "simple":
+        return None
+    try:
+        from tornado.curl_httpclient import CurlAsyncHTTPClient
+    except ImportError:
+        if choice == "curl":
+            raise BadConfiguration(
+                "http_client 'curl' needs pycurl: pip install 'jupyters3-core[curl]'."
+            ) from None
+        return None
+    return CurlAsyncHTTPClient(force_instance=True, max_clients=max_clients)
+
+
 class BlockingResolver(Resolver):
     """Resolves host names in the calling thread (no executor)."""
 
@@ -228,6 +248,7 @@ class Transport:
         clock: Callable[[], datetime] = _utcnow,
         on_credentials_rejected: Callable[[AwsCreds], Awaitable[None]] | None = None,
         blocking_dns: bool = False,
+        http_client: HttpClientChoice = "auto",
     ) -> None:
         self.bucket = bucket
         self.region = region
@@ -245,12 +266,23 @@ class Transport:
         # (which Tornado's resolver needs) may start any more.
         extra: dict[str, Any] = {"resolver": BlockingResolver()} if blocking_dns else {}
         self._http = AsyncHTTPClient(force_instance=True, max_clients=max_concurrency, **extra)
+        # Tornado's own client opens a connection per request; libcurl keeps
+        # them alive. Streamed bodies and downloads stay on Tornado's client,
+        # which supports async producers and consumers (backpressure).
+        self._pooled = None if blocking_dns else pooled_client(http_client, max_concurrency)
         # Validate the addressing now: a bad combination is a configuration error.
         ep.target(endpoint, bucket, None, style=addressing_style)
 
+    @property
+    def keeps_alive(self) -> bool:
+        """Whether requests without a streamed body reuse connections (libcurl)."""
+        return self._pooled is not None
+
     def close(self) -> None:
-        """Close the HTTP client. The transport cannot be used afterwards."""
+        """Close the HTTP clients. The transport cannot be used afterwards."""
         self._http.close()
+        if self._pooled is not None:
+            self._pooled.close()
 
     async def send(self, request: Request) -> Response:
         """Send ``request``, retrying per the policy; raise an :class:`S3Error` on failure.
@@ -371,7 +403,8 @@ class Transport:
         started = time.monotonic()
         async with self._limit:
             try:
-                response = await self._http.fetch(http_request, raise_error=False)
+                client = self._http if (producer or exchange or not self._pooled) else self._pooled
+                response = await client.fetch(http_request, raise_error=False)
             except Exception as exc:
                 raise self._network_error(exc, request) from None
         log.debug(
@@ -406,10 +439,15 @@ class Transport:
 
     def _network_error(self, exc: BaseException, request: Request) -> NetworkError:
         # Failures to connect mean the request never left: always safe to retry.
-        not_sent = isinstance(exc, (ConnectionRefusedError, socket.gaierror)) or (
-            isinstance(exc, HTTPClientError)
-            and exc.code == 599
-            and ("while connecting" in str(exc) or "request queue" in str(exc))
+        not_sent = (
+            isinstance(exc, (ConnectionRefusedError, socket.gaierror))
+            or (
+                isinstance(exc, HTTPClientError)
+                and exc.code == 599
+                and ("while connecting" in str(exc) or "request queue" in str(exc))
+            )
+            # libcurl: could not resolve the host (6), could not connect (7).
+            or (getattr(exc, "errno", None) in _CURL_NOT_SENT and type(exc).__name__ == "CurlError")
         )
         if isinstance(exc, HTTPClientError) and exc.code != 599:
             detail = f"HTTP {exc.code}"

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import itertools
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import nbformat
 from jupyter_server.services.contents.manager import AsyncContentsManager
@@ -33,11 +34,25 @@ __all__ = ["MTIME_META", "S3ContentsOps", "first_free_name"]
 MTIME_META = "jupyters3-mtime"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+T = TypeVar("T")
 _COPY_PAT = re.compile(r"\-Copy\d*\.")
 
 
 async def _true() -> bool:
     return True
+
+
+#: Inputs of this many bytes or more are parsed, encoded and validated in a
+#: worker thread, so a big notebook or file never stalls the event loop.
+OFF_LOOP_BYTES = 256 * 1024
+_BIG = OFF_LOOP_BYTES
+
+
+async def _off_loop(size: int, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``func(*args, **kwargs)``, in a worker thread when ``size`` is large."""
+    if size < OFF_LOOP_BYTES:
+        return func(*args, **kwargs)
+    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 def first_free_name(filename: str, insert: str, taken: set[str]) -> str:
@@ -216,15 +231,19 @@ class S3ContentsOps(AsyncContentsManager):
             model = models.notebook_model(path, **common)
             if content:
                 invalid: dict[str, Any] = {}
-                nb = models.read_notebook(data, path, capture_validation_error=invalid)
-                self.mark_trusted_cells(nb, path)
+                nb = await _off_loop(
+                    len(data), models.read_notebook, data, path, capture_validation_error=invalid
+                )
+                self.mark_trusted_cells(nb, path)  # the notary's SQLite stays on this thread
                 model["content"] = nb
                 model["format"] = "json"
                 self.validate_notebook_model(model, validation_error=invalid)
         else:
             model = models.file_model(path, **common)
             if content:
-                text, fmt, mimetype = models.decode_file(data, format, path)
+                text, fmt, mimetype = await _off_loop(
+                    len(data), models.decode_file, data, format, path
+                )
                 model.update(content=text, format=fmt)
                 model["mimetype"] = model["mimetype"] or mimetype
         if require_hash:
@@ -302,13 +321,14 @@ class S3ContentsOps(AsyncContentsManager):
         validation: dict[str, Any] = {}
         if model["type"] == "notebook":
             try:
-                nb = nbformat.from_dict(model["content"])
+                nb = await _off_loop(_BIG, nbformat.from_dict, model["content"])
             except Exception as exc:
                 raise HTTPError(400, f"Unreadable Notebook: {path} {exc!r}") from None
             self.check_and_sign(nb, path)
             model = {**model, "content": nb}
-        data, content_type = models.encode_for_save(
-            model, path, capture_validation_error=validation
+        size = len(model["content"]) if isinstance(model.get("content"), str) else _BIG
+        data, content_type = await _off_loop(
+            size, models.encode_for_save, model, path, capture_validation_error=validation
         )
         now, metadata = self._now_meta()
         put = self.client.put_object(

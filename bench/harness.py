@@ -1,0 +1,296 @@
+"""The measuring rig: S3 behind the fault proxy, a live Jupyter server, per-step meters.
+
+:class:`S3Backend` is one moto server with one :class:`FaultProxy` in front
+(latency injected there); :func:`start_jupyter` starts a Jupyter server on
+JupyterS3 (through the proxy) or on jupyter_server's local-disk manager.
+:class:`Meter` runs one step and returns a :class:`StepResult`: wall time, the
+proxy's log (S3 requests, bytes, new TCP connections), the worst event-loop
+stall (:class:`StallMonitor`, a separate process) and the server's RSS
+(:class:`RssSampler`, a thread polling psutil).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+from stallmon import StallMonitor
+
+from jupyters3_testing import (
+    FaultProxy,
+    JupyterServer,
+    MotoServer,
+    ProxyRecord,
+    RawS3,
+    jupyters3_config,
+    merge_config,
+)
+
+__all__ = [
+    "JUPYTER_ENV",
+    "LOCAL_MANAGER",
+    "Meter",
+    "RssSampler",
+    "S3Backend",
+    "StepResult",
+    "operation",
+    "start_jupyter",
+    "write_local_files",
+]
+
+MIB = 1024 * 1024
+LOCAL_MANAGER = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
+BUCKET = "bench"
+
+#: The Jupyter server's environment: dummy keys (moto accepts any signature) and
+#: no credential source of this machine (as ``js3_jupyter_env`` in jupyters3-testing).
+JUPYTER_ENV: Mapping[str, str | None] = {
+    "AWS_ACCESS_KEY_ID": "AKIAJS3BENCH00000000",
+    "AWS_SECRET_ACCESS_KEY": "js3-bench-secret-key",
+    "AWS_SESSION_TOKEN": None,
+    "AWS_SECURITY_TOKEN": None,
+    "AWS_PROFILE": None,
+    "AWS_DEFAULT_PROFILE": None,
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/jupyters3-bench/credentials",
+    "AWS_CONFIG_FILE": "/nonexistent/jupyters3-bench/config",
+    "AWS_WEB_IDENTITY_TOKEN_FILE": None,
+    "AWS_ROLE_ARN": None,
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None,
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI": None,
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN": None,
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": None,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ENDPOINT_URL": None,
+    "AWS_ENDPOINT_URL_S3": None,
+}
+
+
+class S3Backend:
+    """A moto S3 server with a fault proxy in front; both on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.moto = MotoServer()
+        self.proxy: FaultProxy | None = None
+
+    def start(self) -> S3Backend:
+        self.moto.start()
+        self.proxy = FaultProxy(self.moto.endpoint_url).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the proxy thread and the moto process. Idempotent."""
+        try:
+            if self.proxy is not None:
+                self.proxy.stop()
+        finally:
+            self.moto.stop()
+
+    def fresh(self, latency: float) -> FaultProxy:
+        """An empty bucket, a cleared proxy log and ``latency`` seconds per request."""
+        assert self.proxy is not None
+        self.moto.reset()
+        self.moto.create_bucket(BUCKET)
+        self.proxy.reset()
+        self.proxy.configure(latency=latency)
+        return self.proxy
+
+    def seed(self, keys: list[str], body: Callable[[int], bytes]) -> None:
+        """Write objects straight into moto (not through the proxy): setup, not measured."""
+        client = RawS3(self.moto.endpoint_url).client
+
+        def put(index: int) -> None:
+            client.put_object(
+                Bucket=BUCKET, Key=keys[index], Body=body(index), ContentType="text/plain"
+            )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(put, range(len(keys))))
+
+
+def start_jupyter(
+    manager: str, endpoint_url: str | None, overrides: Mapping[str, Any]
+) -> JupyterServer:
+    """Start a Jupyter server on JupyterS3 (``manager="s3"``) or on local disk."""
+    if manager == "s3":
+        assert endpoint_url is not None
+        config = jupyters3_config(bucket=BUCKET, endpoint_url=endpoint_url)
+    else:
+        config = {
+            "ServerApp": {"contents_manager_class": LOCAL_MANAGER},
+            # Deletes really delete (no trash in the home directory), folders included.
+            "FileContentsManager": {"delete_to_trash": False, "always_delete_dir": True},
+        }
+    server = JupyterServer(config=merge_config(config, overrides), env=JUPYTER_ENV)
+    try:
+        return server.start()
+    except BaseException:
+        server.close()
+        raise
+
+
+class RssSampler:
+    """Polls a process's resident set size every ``interval`` seconds in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.020) -> None:
+        self._process = psutil.Process(pid)
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def start(self) -> RssSampler:
+        self.mark()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _rss(self) -> int:
+        try:
+            return int(self._process.memory_info().rss)
+        except psutil.Error:  # the server exited; the step will report its error
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            rss = self._rss()
+            with self._lock:
+                self._peak = max(self._peak, rss)
+
+    def mark(self) -> int:
+        """Start a new window: the peak restarts from the current RSS, which is returned."""
+        rss = self._rss()
+        with self._lock:
+            self._peak = rss
+        return rss
+
+    def peak(self) -> int:
+        """Highest RSS seen since :meth:`mark` (a last sample is taken now)."""
+        rss = self._rss()
+        with self._lock:
+            self._peak = max(self._peak, rss)
+            return self._peak
+
+
+@dataclasses.dataclass
+class StepResult:
+    """The figures of one step. S3 fields are None for the local-disk manager."""
+
+    manager: str
+    latency_ms: float | None
+    step: str
+    label: str
+    ops: int
+    wall_s: float
+    stall_ms: float
+    rss_start_mib: float
+    rss_peak_mib: float
+    requests: int | None = None
+    #: Request body bytes the server sent to S3 (the proxy's ``bytes_in``).
+    bytes_to_s3: int | None = None
+    #: Response body bytes the server got from S3 (the proxy's ``bytes_out``).
+    bytes_from_s3: int | None = None
+    s3_errors: int | None = None
+    connections: int | None = None
+    by_operation: dict[str, int] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def rss_growth_mib(self) -> float:
+        return self.rss_peak_mib - self.rss_start_mib
+
+    @property
+    def requests_per_op(self) -> float | None:
+        return None if self.requests is None else self.requests / max(1, self.ops)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["rss_growth_mib"] = round(self.rss_growth_mib, 2)
+        data["requests_per_op"] = self.requests_per_op
+        return data
+
+
+def operation(record: ProxyRecord) -> str:
+    """A short name for an S3 request: method plus the query's parameter names."""
+    params = sorted(k for k in record.query if k not in ("X-Amz-Date", "x-id"))
+    what = "object" if record.key else "bucket"
+    name = f"{record.method} {what}" + (f" ?{'&'.join(params)}" if params else "")
+    if record.fault is not None or (record.status or 0) >= 400:
+        name += f" -> {record.fault or record.status}"
+    return name
+
+
+class Meter:
+    """Measures steps against one Jupyter server (and its proxy, for JupyterS3)."""
+
+    def __init__(
+        self,
+        manager: str,
+        latency_ms: float | None,
+        monitor: StallMonitor,
+        rss: RssSampler,
+        proxy: FaultProxy | None,
+    ) -> None:
+        self.manager = manager
+        self.latency_ms = latency_ms
+        self.monitor = monitor
+        self.rss = rss
+        self.proxy = proxy
+
+    def measure(self, step: str, label: str, ops: int, work: Callable[[], None]) -> StepResult:
+        """Run ``work`` once and collect its figures; its exception becomes ``error``."""
+        if self.proxy is not None:
+            self.proxy.clear()
+            opened = self.proxy.connections_opened
+        rss_start = self.rss.mark()
+        error: str | None = None
+        start = time.monotonic()
+        try:
+            work()
+        except Exception as exc:  # reported in the table; the next steps still run
+            error = f"{type(exc).__name__}: {exc}"[:300]
+        end = time.monotonic()
+        rss_peak = self.rss.peak()
+        stall = self.monitor.worst(start, end)
+        result = StepResult(
+            manager=self.manager,
+            latency_ms=self.latency_ms,
+            step=step,
+            label=label,
+            ops=ops,
+            wall_s=end - start,
+            stall_ms=stall * 1000,
+            rss_start_mib=rss_start / MIB,
+            rss_peak_mib=rss_peak / MIB,
+            error=error,
+        )
+        if self.proxy is not None:
+            records = self.proxy.records()
+            result.requests = len(records)
+            result.bytes_to_s3 = sum(r.bytes_in for r in records)
+            result.bytes_from_s3 = sum(r.bytes_out for r in records)
+            result.s3_errors = sum(
+                1 for r in records if r.fault is not None or (r.status or 0) >= 400
+            )
+            result.connections = self.proxy.connections_opened - opened
+            result.by_operation = dict(Counter(operation(r) for r in records).most_common())
+        return result
+
+
+def write_local_files(root: Path, paths: list[str], body: Callable[[int], bytes]) -> None:
+    """Write files under a local server's root_dir directly: setup, not measured."""
+    for index, path in enumerate(paths):
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body(index))

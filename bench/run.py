@@ -1,0 +1,252 @@
+"""Benchmark JupyterS3 against jupyter_server's local-disk manager on a live server.
+
+    hatch run bench:run --sizes small
+    hatch run bench:run --sizes full --json bench.json
+
+One moto S3 server with the fault proxy in front serves every JupyterS3 run
+(emptied between runs); each (manager, latency) gets a fresh Jupyter server, a
+stall monitor process and an RSS sampler. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import math
+import platform
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jupyter_server
+from harness import Meter, RssSampler, S3Backend, StepResult, start_jupyter, write_local_files
+from report import Run, check_targets, header, print_checks, row_figures, row_label, write_json
+from stallmon import StallMonitor
+from steps import SIZES, STEPS, Context, Seed, Sizes, Step, ensure
+
+from jupyters3_testing import ContentsClient, JupyterServer, JupyterServerError, merge_config
+
+MANAGERS = ("s3", "local")
+HTTP_CLIENTS = ("auto", "curl", "simple")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``Section.trait=value`` (value parsed as JSON when it parses) -> a config dict."""
+    config: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        section, dot, trait = name.partition(".")
+        if not sep or not dot or not section or not trait:
+            raise SystemExit(f"--set {item!r}: expected Section.trait=value")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        config.setdefault(section, {})[trait] = value
+    return config
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="hatch run bench:run",
+        description="Benchmark JupyterS3 and the local-disk manager through a live Jupyter server.",
+    )
+    parser.add_argument(
+        "--sizes",
+        choices=sorted(SIZES),
+        default="small",
+        help="chunked upload sizes: small = 50 MB and 200 MB, full = 50 MB and 1 GB",
+    )
+    parser.add_argument("--latency", default="0,20", help="S3 latencies in ms (default 0,20)")
+    parser.add_argument("--managers", default="s3,local", help="s3, local or both")
+    parser.add_argument(
+        "--steps",
+        default="",
+        help="a subset of the steps, comma-separated (default: all): "
+        + ", ".join(s.name for s in STEPS),
+    )
+    parser.add_argument(
+        "--http-client",
+        default="",
+        help="JupyterS3.http_client values to compare, e.g. curl,simple: one JupyterS3 run "
+        "per value and latency (default: the manager's own default, not set)",
+    )
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="Section.trait=VALUE",
+        help="extra Jupyter config for every server, e.g. JupyterS3.max_concurrency=8 "
+        "(repeatable; VALUE is JSON when it parses)",
+    )
+    parser.add_argument(
+        "--log-lines",
+        type=int,
+        default=15,
+        help="lines of the Jupyter server's log shown when a step fails (default 15)",
+    )
+    args = parser.parse_args(argv)
+    args.latencies = [float(v) for v in _csv(args.latency)]
+    if any(not 0 <= v <= 1000 for v in args.latencies) or not args.latencies:
+        parser.error("--latency: milliseconds between 0 and 1000")
+    args.manager_list = _csv(args.managers)
+    if not args.manager_list or any(m not in MANAGERS for m in args.manager_list):
+        parser.error(f"--managers: choose from {', '.join(MANAGERS)}")
+    wanted = set(_csv(args.steps))
+    unknown = wanted - {s.name for s in STEPS}
+    if unknown:
+        parser.error(f"--steps: unknown {', '.join(sorted(unknown))}")
+    args.step_list = [s for s in STEPS if not wanted or s.name in wanted]
+    args.clients = _csv(args.http_client) or [""]
+    if any(c and c not in HTTP_CLIENTS for c in args.clients):
+        parser.error(f"--http-client: choose from {', '.join(HTTP_CLIENTS)}")
+    args.config = _overrides(args.set)
+    return args
+
+
+def _seeder(server: JupyterServer, backend: S3Backend | None) -> Seed:
+    if backend is not None:
+        return backend.seed
+    return lambda paths, body: write_local_files(server.root_dir, paths, body)
+
+
+def _failed(run: Run, step: Step, sizes: Sizes, error: str) -> StepResult:
+    nan = math.nan
+    return StepResult(
+        run.manager, run.latency_ms, step.name, step.title(sizes), step.ops, nan, nan, nan, nan,
+        error=error[:300],
+    )  # fmt: skip
+
+
+def run_steps(
+    run: Run, server: JupyterServer, backend: S3Backend | None, args: argparse.Namespace
+) -> None:
+    """Measure every selected step on ``server``, printing each row as it completes."""
+    sizes: Sizes = SIZES[args.sizes]
+    monitor = StallMonitor(server.port, server.token).start()
+    rss: RssSampler | None = None
+    try:
+        rss = RssSampler(server.pid).start()
+        client = ContentsClient(server.url, server.token, timeout=300.0)
+        ctx = Context(client, server, sizes, seed=_seeder(server, backend))
+        run.baseline_ms = monitor.measure_baseline(1.0) * 1000
+        proxy = backend.proxy if backend is not None else None
+        meter = Meter(run.manager, run.latency_ms, monitor, rss, proxy)
+        print(f"\n== {run.title}; idle GET /api/status {run.baseline_ms:.1f} ms ==")
+        print(header(), flush=True)
+        for step in args.step_list:
+            print(row_label(step.title(sizes)), end="", flush=True)
+            deadline = time.monotonic() + step.timeout
+            if not server.running:
+                result = _failed(run, step, sizes, "the Jupyter server is not running")
+            else:
+                try:
+                    for need in step.needs:
+                        ensure(ctx, need, deadline)
+                except Exception as exc:
+                    result = _failed(run, step, sizes, f"setup failed: {exc!r}")
+                else:
+                    work = functools.partial(step.run, ctx, deadline)
+                    result = meter.measure(step.name, step.title(sizes), step.ops, work)
+                    ctx.have.difference_update(step.removes)
+                    if result.error is None:
+                        ctx.have.update(step.makes)
+            run.steps.append(result)
+            print(row_figures(result), flush=True)
+        if not server.running or any(r.error for r in run.steps):
+            state = "running" if server.running else "exited"
+            print(f"-- a step failed; the Jupyter server ({state}) logged last:")
+            print(server.log_tail(args.log_lines))
+    finally:
+        if rss is not None:
+            rss.stop()
+        monitor.stop()
+
+
+def run_one(run: Run, backend: S3Backend | None, args: argparse.Namespace) -> None:
+    """Start a Jupyter server for ``run.manager``, measure the steps into ``run``, stop it."""
+    endpoint = None
+    if backend is not None:
+        assert run.latency_ms is not None
+        endpoint = backend.fresh(run.latency_ms / 1000).endpoint_url
+    config = args.config
+    if run.http_client:
+        config = merge_config(config, {"JupyterS3": {"http_client": run.http_client}})
+    try:
+        server = start_jupyter(run.manager, endpoint, config)
+    except JupyterServerError as exc:
+        print(f"\n== {run.title}: the Jupyter server did not start ==\n{exc}")
+        return
+    try:
+        run_steps(run, server, backend, args)
+    finally:
+        server.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes: Sizes = SIZES[args.sizes]
+    started = time.monotonic()
+    when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    runs: list[Run] = []
+    backend: S3Backend | None = None
+    interrupted = False
+    plan: list[Run] = []
+    if "s3" in args.manager_list:
+        plan += [Run("s3", ms, client) for client in args.clients for ms in args.latencies]
+    if "local" in args.manager_list:
+        plan.append(Run("local", None))
+    try:
+        if "s3" in args.manager_list:
+            backend = S3Backend()
+            backend.start()
+        for run in plan:
+            runs.append(run)
+            run_one(run, backend if run.manager == "s3" else None, args)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\n-- interrupted: stopping every process started, reporting what was measured")
+    finally:
+        if backend is not None:
+            backend.stop()
+    duration = time.monotonic() - started
+    checks = check_targets(runs, Sizes.label(sizes.large))
+    print_checks(checks)
+    # Linux reports ru_maxrss in KiB.
+    own_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"-- benchmark took {duration:.0f} s (--sizes {args.sizes}); "
+        f"the benchmark process itself peaked at {own_peak_mib:.0f} MiB RSS"
+    )
+    if args.json is not None:
+        meta = {
+            "started": when,
+            "duration_s": round(duration, 1),
+            "argv": sys.argv[1:] if argv is None else list(argv),
+            "sizes": {"medium": sizes.medium, "large": sizes.large},
+            "latencies_ms": args.latencies,
+            "http_clients": [c for c in args.clients if c],
+            "config": args.config,
+            "python": platform.python_version(),
+            "jupyter_server": jupyter_server.__version__,
+            "machine": platform.platform(),
+            "interrupted": interrupted,
+            "benchmark_peak_rss_mib": round(own_peak_mib, 1),
+        }
+        write_json(args.json, meta, runs, checks)
+        print(f"-- figures written to {args.json}")
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

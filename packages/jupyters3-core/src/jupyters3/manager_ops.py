@@ -117,10 +117,14 @@ class S3ContentsOps(AsyncContentsManager):
     # -- existence -----------------------------------------------------------
 
     async def file_exists(self, path: str = "") -> bool:
-        """One HEAD."""
+        """One HEAD; none for a path with a chunked upload in progress here, which
+        counts as existing (jupyter_server asks before every chunk; the reference's
+        file exists from the first chunk on)."""
         path = self._path(path)
         if not path:
             return False
+        if self._uploads is not None and self._uploads.busy(path):
+            return True
         with http_errors(path):
             try:
                 await self.client.head_object(self.keymap.file_key(path))

@@ -276,6 +276,10 @@ class ChunkedUploads:
         """API paths with an upload in progress."""
         return list(self._uploads)
 
+    def busy(self, path: str) -> bool:
+        """Whether ``path`` has an upload in progress."""
+        return path in self._uploads
+
     def close_at_exit(self, abort: Callable[[list[tuple[str, str]]], None]) -> None:
         """The process is exiting (the event loop has stopped): remove every
         temporary file now, and pass ``(key, upload_id)`` of every multipart

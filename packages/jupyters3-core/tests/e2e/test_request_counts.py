@@ -129,8 +129,8 @@ OPERATIONS: list[tuple[str, Callable[[ContentsClient, str], Response], int, int]
     (
         "upload 2 MiB chunked (3 chunks)",
         lambda a, d: a.upload_chunked(f"{d}/big-{uuid.uuid4().hex[:6]}.bin", BIG, 1024 * 1024)[-1],
-        4,
-        4,
+        2,
+        2,
     ),
     ("mkdir", lambda a, d: a.mkdir(f"{d}/new-{uuid.uuid4().hex[:6]}"), 3, 3),
     ("new_untitled notebook", lambda a, d: a.new_untitled(d, type="notebook"), 5, 4),

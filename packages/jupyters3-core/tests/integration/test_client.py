@@ -315,3 +315,25 @@ async def test_create_and_head_bucket(js3_make_client, js3_bucket_name):
     await client.create_bucket()
 
     await client.head_bucket()
+
+
+async def test_streams_objects_over_100_mib(js3_make_client, js3_raw, js3_bucket):
+    """Tornado caps bodies at 100 MiB by default; a streamed download is not capped."""
+    import hashlib
+
+    size = 100 * 1024 * 1024 + 12345
+    block = os.urandom(1024 * 1024)
+    data = (block * 101)[:size]
+    js3_raw.put(js3_bucket, "huge.bin", data)
+    client = js3_make_client()
+    digest = hashlib.sha256()
+    received = 0
+
+    def sink(chunk: bytes) -> None:
+        nonlocal received
+        received += len(chunk)
+        digest.update(chunk)
+
+    meta = await client.get_object_stream("huge.bin", sink)
+    assert meta.size == received == size
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()

@@ -196,6 +196,8 @@ def _maybe_rotated(request: Request, error: S3Error) -> bool:
 
 
 HttpClientChoice = Literal["auto", "curl", "simple"]
+#: S3's largest object (5 TiB).
+MAX_OBJECT_SIZE = 5 * 1024**4
 _CURL_NOT_SENT = (6, 7)
 
 
@@ -212,7 +214,9 @@ def pooled_client(choice: HttpClientChoice, max_clients: int) -> AsyncHTTPClient
                 "http_client 'curl' needs pycurl: pip install 'jupyters3-core[curl]'."
             ) from None
         return None
-    return CurlAsyncHTTPClient(force_instance=True, max_clients=max_clients)
+    return CurlAsyncHTTPClient(
+        force_instance=True, max_clients=max_clients, max_body_size=MAX_OBJECT_SIZE
+    )
 
 
 class BlockingResolver(Resolver):
@@ -265,7 +269,14 @@ class Transport:
         # blocking_dns: for use while the interpreter exits, when no thread pool
         # (which Tornado's resolver needs) may start any more.
         extra: dict[str, Any] = {"resolver": BlockingResolver()} if blocking_dns else {}
-        self._http = AsyncHTTPClient(force_instance=True, max_clients=max_concurrency, **extra)
+        # Bodies are streamed to sinks, so Tornado's 100 MiB default must not cap
+        # them: S3's own limit for one object is 5 TiB.
+        self._http = AsyncHTTPClient(
+            force_instance=True,
+            max_clients=max_concurrency,
+            max_body_size=MAX_OBJECT_SIZE,
+            **extra,
+        )
         # Tornado's own client opens a connection per request; libcurl keeps
         # them alive. Streamed bodies and downloads stay on Tornado's client,
         # which supports async producers and consumers (backpressure).

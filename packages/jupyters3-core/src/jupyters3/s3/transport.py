@@ -199,6 +199,14 @@ HttpClientChoice = Literal["auto", "curl", "simple"]
 #: S3's largest object (5 TiB).
 MAX_OBJECT_SIZE = 5 * 1024**4
 _CURL_NOT_SENT = (6, 7)
+_CURL_TIMEOUT = 28
+
+
+def _curl_options(curl: Any) -> None:
+    """S3 keys may hold ``.`` and ``..`` segments: libcurl must not squash them."""
+    import pycurl  # type: ignore[import-not-found,unused-ignore]
+
+    curl.setopt(pycurl.PATH_AS_IS, 1)
 
 
 def pooled_client(choice: HttpClientChoice, max_clients: int) -> AsyncHTTPClient | None:
@@ -414,8 +422,11 @@ class Transport:
         started = time.monotonic()
         async with self._limit:
             try:
-                client = self._http if (producer or exchange or not self._pooled) else self._pooled
-                response = await client.fetch(http_request, raise_error=False)
+                if producer or exchange or self._pooled is None:
+                    response = await self._http.fetch(http_request, raise_error=False)
+                else:
+                    http_request.prepare_curl_callback = _curl_options
+                    response = await self._pooled.fetch(http_request, raise_error=False)
             except Exception as exc:
                 raise self._network_error(exc, request) from None
         log.debug(
@@ -464,6 +475,8 @@ class Transport:
             detail = f"HTTP {exc.code}"
         elif isinstance(exc, StreamClosedError):
             detail = "connection closed"
+        elif type(exc).__name__ == "CurlError" and getattr(exc, "errno", None) == _CURL_TIMEOUT:
+            detail = f"Timeout ({exc})"
         else:
             detail = str(exc) or type(exc).__name__
         where = self.endpoint.netloc

@@ -204,7 +204,7 @@ _CURL_TIMEOUT = 28
 
 def _curl_options(curl: Any) -> None:
     """S3 keys may hold ``.`` and ``..`` segments: libcurl must not squash them."""
-    import pycurl  # type: ignore[import-not-found,unused-ignore]
+    import pycurl  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     curl.setopt(pycurl.PATH_AS_IS, 1)
 

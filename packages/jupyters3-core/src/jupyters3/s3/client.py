@@ -146,6 +146,10 @@ def _put_headers(
     return headers
 
 
+#: XML bodies larger than this are parsed in a worker thread.
+_PARSE_OFF_LOOP = 64 * 1024
+
+
 class S3Client:
     """Async client for one S3 bucket. Create it on the event loop that uses it.
 
@@ -262,7 +266,10 @@ class S3Client:
             if token is not None:
                 query.append(("continuation-token", token))
             response = await self._send(Request("ListObjectsV2", "GET", None, query=query))
-            page = xml.parse_list_objects_v2(response.body)
+            if len(response.body) > _PARSE_OFF_LOOP:  # a full page is ~300 KB of XML
+                page = await asyncio.to_thread(xml.parse_list_objects_v2, response.body)
+            else:
+                page = xml.parse_list_objects_v2(response.body)
             yield page
             if not page.is_truncated or not page.next_continuation_token:
                 return

@@ -70,6 +70,15 @@ class FileBody:
     block_size: int = 1024 * 1024
     replayable: bool = field(default=True, init=False)
 
+    def read_all(self) -> bytes:
+        """The whole range at once (blocking: call it in a worker thread)."""
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(self.length)
+        if len(data) != self.length:
+            raise OSError(f"{self.path} ended {self.length - len(data)} bytes early")
+        return data
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """Read the range block by block without blocking the event loop."""
         with open(self.path, "rb") as fh:  # noqa: ASYNC230 - reads below run in a thread
@@ -199,6 +208,8 @@ HttpClientChoice = Literal["auto", "curl", "simple"]
 #: S3's largest object (5 TiB).
 MAX_OBJECT_SIZE = 5 * 1024**4
 _CURL_NOT_SENT = (6, 7)
+#: Streamed bodies up to this size are sent from memory over a kept-alive connection.
+_POOLED_BODY_LIMIT = 32 * 1024 * 1024
 _CURL_TIMEOUT = 28
 
 
@@ -372,6 +383,15 @@ class Transport:
         )
         headers = {"user-agent": _USER_AGENT, **{k.lower(): v for k, v in request.headers.items()}}
         body = request.body
+        if (
+            isinstance(body, FileBody)
+            and self._pooled is not None
+            and exchange is None
+            and body.length <= _POOLED_BODY_LIMIT
+        ):
+            # A part-sized body is read into memory (in a thread) so that it can
+            # go over a kept-alive connection: libcurl takes bytes only.
+            body = await asyncio.to_thread(body.read_all)
         body_bytes: bytes | None = None
         producer: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]] | None = None
         if isinstance(body, bytes) or body is None:

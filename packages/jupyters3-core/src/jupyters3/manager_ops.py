@@ -111,6 +111,31 @@ class S3ContentsOps(AsyncContentsManager):
         now = datetime.now(timezone.utc)
         return now, {MTIME_META: now.isoformat()}
 
+    async def _mark_trusted(self, nb: Any, path: str, size: int) -> None:
+        """``mark_trusted_cells``, with a big notebook's signature (an HMAC over
+        all of it) computed in a worker thread; the notary's SQLite store is
+        only touched from this thread."""
+        notary = self.notary
+        if size < OFF_LOOP_BYTES or nb.nbformat < 3:
+            self.mark_trusted_cells(nb, path)
+            return
+        signature = await asyncio.to_thread(notary.compute_signature, nb)
+        trusted = bool(notary.store.check_signature(signature, notary.algorithm))
+        if not trusted:
+            self.log.warning("Notebook %s is not trusted", path)
+        notary.mark_cells(nb, trusted)
+
+    async def _check_and_sign(self, nb: Any, path: str) -> None:
+        """``check_and_sign``, with the signature computed in a worker thread."""
+        notary = self.notary
+        if nb.nbformat < 3:
+            self.check_and_sign(nb, path)
+        elif notary.check_cells(nb):
+            signature = await asyncio.to_thread(notary.compute_signature, nb)
+            notary.store.store_signature(signature, notary.algorithm)
+        else:
+            self.log.warning("Notebook %s is not trusted", path)
+
     def _s3_url(self, path: str) -> str:
         return f"s3://{self.aws_s3_bucket}/{self.keymap.file_key(path) if path else ''}"
 
@@ -238,7 +263,7 @@ class S3ContentsOps(AsyncContentsManager):
                 nb = await _off_loop(
                     len(data), models.read_notebook, data, path, capture_validation_error=invalid
                 )
-                self.mark_trusted_cells(nb, path)  # the notary's SQLite stays on this thread
+                await self._mark_trusted(nb, path, len(data))
                 model["content"] = nb
                 model["format"] = "json"
                 self.validate_notebook_model(model, validation_error=invalid)
@@ -328,7 +353,7 @@ class S3ContentsOps(AsyncContentsManager):
                 nb = await _off_loop(_BIG, nbformat.from_dict, model["content"])
             except Exception as exc:
                 raise HTTPError(400, f"Unreadable Notebook: {path} {exc!r}") from None
-            self.check_and_sign(nb, path)
+            await self._check_and_sign(nb, path)
             model = {**model, "content": nb}
         size = len(model["content"]) if isinstance(model.get("content"), str) else _BIG
         data, content_type = await _off_loop(

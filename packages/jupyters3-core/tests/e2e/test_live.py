@@ -444,3 +444,27 @@ def test_chunked_upload_above_the_threshold_streams_a_multipart_upload(
     assert [r.method for r in records if "uploads" in r.query] == ["POST"]
     assert len([r for r in records if r.method == "POST" and "uploadId" in r.query]) == 1
     assert js3_raw.multipart_uploads(js3_bucket) == []
+
+
+def test_trust_of_a_big_notebook(s3: Live) -> None:
+    """Over 256 KiB the signature is computed off the event loop: same result."""
+    d = s3.folder()
+    nb = notebook("x = 1")
+    nb["cells"][0]["outputs"] = [
+        {
+            "output_type": "display_data",
+            "data": {"text/html": "<b>" + "y" * 400_000 + "</b>"},
+            "metadata": {},
+        }
+    ]
+    nb["cells"][0]["metadata"]["trusted"] = True
+    s3.api.save(f"{d}/big.ipynb", {"type": "notebook", "content": nb}).expect(201)
+    got = s3.api.get(f"{d}/big.ipynb").expect(200).json
+    assert got["content"]["cells"][0]["metadata"]["trusted"] is True
+
+    # The same notebook written by someone else is not trusted here.
+    stored = json.loads(s3.raw.get(s3.bucket, f"{d}/big.ipynb"))
+    stored["cells"][0]["outputs"][0]["data"]["text/html"] += "<script>evil()</script>"
+    s3.raw.put(s3.bucket, f"{d}/big.ipynb", json.dumps(stored).encode())
+    got = s3.api.get(f"{d}/big.ipynb").expect(200).json
+    assert got["content"]["cells"][0]["metadata"]["trusted"] is False

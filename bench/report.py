@@ -142,11 +142,17 @@ def _check(
 
 
 def _keep_alive(run: Run, at: str) -> Check:
-    """Connections per request over every step but the first (the warm-up)."""
-    steady = [s for s in run.steps[1:] if s.requests]
+    """Connections per request in the steady-state step (run last, once the
+    connection pool has grown to the concurrency the workload uses); without
+    it, over every step but the first."""
+    steady = [s for s in run.steps if s.step == "steady" and s.requests]
+    where = "in the steady-state step"
+    if not steady:
+        steady = [s for s in run.steps[1:] if s.requests]
+        where = "after the first step"
     requests = sum(s.requests or 0 for s in steady)
     connections = sum(s.connections or 0 for s in steady)
-    name = f"keep-alive, new connections per S3 request after the first step{at}"
+    name = f"keep-alive, new connections per S3 request {where}{at}"
     if not requests:
         return Check(name, "not measured", "<= 1 per 50", "SKIP")
     figure = f"{connections} per {requests} (1 per {requests / max(1, connections):.1f})"

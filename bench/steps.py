@@ -283,6 +283,25 @@ def _delete_folder(ctx: Context, deadline: float) -> None:
     _ok(ctx.client.delete(FOLDER_200_RENAMED), 204)
 
 
+STEADY_FILES = 100
+
+
+def _steady(ctx: Context, deadline: float) -> None:
+    """Everyday small operations once the connection pool has warmed up: uploads,
+    listings, notebook gets and saves, a folder renamed there and back, deleted."""
+    for i in range(STEADY_FILES):
+        _check_deadline(deadline, "steady")
+        _ok(ctx.client.upload_chunked(f"steady/f{i:04d}.txt", _small_file(i))[-1])
+    for _ in range(5):
+        _ok(ctx.client.get("steady"))
+        _ok(ctx.client.get(NOTEBOOK))
+        _ok(ctx.client.get(NOTEBOOK, content=False))
+    _ok(ctx.client.rename("steady", "steady2"))
+    _ok(ctx.client.rename("steady2", "steady"))
+    _ok(_nb_save(ctx))
+    _ok(ctx.client.delete("steady"), 204)
+
+
 def _download_medium(ctx: Context, deadline: float) -> None:
     _download(ctx, MEDIUM, ctx.sizes.medium, deadline)
 
@@ -324,4 +343,6 @@ STEPS: tuple[Step, ...] = (
          _upload_large, needs=("big",), makes=("large",), timeout=3600.0),
     Step("download_large", "/files/ download {large}", 1,
          _download_large, needs=("large",), timeout=3600.0),
+    Step("steady", "steady state: 100 uploads, 15 gets, 2 folder renames", 1,
+         _steady, needs=("notebook",), timeout=600.0),
 )  # fmt: skip

@@ -297,7 +297,9 @@ class S3ContentsOps(AsyncContentsManager):
         when = marker.last_modified if marker else _EPOCH
         model = models.directory_model(path, last_modified=when, created=when)
         if content:
-            model["content"] = models.directory_listing(
+            model["content"] = await _off_loop(
+                len(objects) * 256,  # a thousand entries or more: in a worker thread
+                models.directory_listing,
                 path,
                 objects,
                 prefixes,

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
+import functools
 import mimetypes
+import os
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from fnmatch import fnmatch
 from typing import Any, Literal
 
 import nbformat
@@ -304,7 +307,15 @@ def directory_times(objects: Iterable[ListedObject], dir_marker_key: str | None)
     return None
 
 
-def _listable(name: str, allow_hidden: bool, hide_globs: Iterable[str]) -> bool:
+@functools.lru_cache(maxsize=32)
+def _globs_pattern(hide_globs: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for all of ``hide_globs`` (as ``fnmatch`` reads each, case-normalised)."""
+    if not hide_globs:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in hide_globs))
+
+
+def _listable(name: str, allow_hidden: bool, hidden: re.Pattern[str] | None) -> bool:
     """A child name that maps to a valid API path and is not filtered out."""
     try:
         if not name or normalize_path(name) != name:
@@ -313,7 +324,7 @@ def _listable(name: str, allow_hidden: bool, hide_globs: Iterable[str]) -> bool:
         return False
     if not allow_hidden and is_hidden_name(name):
         return False
-    return not any(fnmatch(name, glob) for glob in hide_globs)
+    return hidden is None or hidden.match(os.path.normcase(name)) is None
 
 
 def directory_listing(
@@ -350,6 +361,7 @@ def directory_listing(
     ``os.listdir`` order; JupyterLab sorts on the client.
     """
     base = keymap.dir_prefix(dir_path)
+    hidden = _globs_pattern(tuple(hide_globs))
     files: dict[str, ListedObject] = {}
     folders: dict[str, datetime | None] = {}
     for obj in objects:
@@ -368,13 +380,13 @@ def directory_listing(
 
     entries: list[tuple[bytes, Model]] = []
     for name, obj in files.items():
-        if _listable(name, allow_hidden, hide_globs):
+        if _listable(name, allow_hidden, hidden):
             path = join(dir_path, name)
             build = notebook_model if guess_type(name) == "notebook" else file_model
             model = build(path, size=obj.size, last_modified=obj.last_modified, writable=writable)
             entries.append((name.encode("utf-8"), model))
     for name, time in folders.items():
-        if name not in files and _listable(name, allow_hidden, hide_globs):
+        if name not in files and _listable(name, allow_hidden, hidden):
             model = directory_model(
                 join(dir_path, name), last_modified=time or default_time, writable=writable
             )

@@ -307,3 +307,17 @@ async def test_file_parts_reuse_connections_with_curl(js3_make_client, js3_fault
     assert js3_fault_proxy.connections_opened - before <= 1
     _, data = await client.get_object("parts.bin")
     assert data == spool.read_bytes()
+
+
+async def test_connection_pool_survives_quiet_periods(js3_make_client, js3_fault_proxy):
+    """After a burst, single requests must not shrink libcurl's connection cache."""
+    client = js3_make_client(
+        endpoint_url=js3_fault_proxy.endpoint_url, http_client="curl", max_concurrency=16
+    )
+    await client.put_object("k.txt", b"x")
+    await asyncio.gather(*(client.head_object("k.txt") for _ in range(32)))
+    for _ in range(10):
+        await client.head_object("k.txt")
+    before = js3_fault_proxy.connections_opened
+    await asyncio.gather(*(client.head_object("k.txt") for _ in range(32)))
+    assert js3_fault_proxy.connections_opened - before <= 1

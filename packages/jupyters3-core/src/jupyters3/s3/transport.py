@@ -233,9 +233,17 @@ def pooled_client(choice: HttpClientChoice, max_clients: int) -> AsyncHTTPClient
                 "http_client 'curl' needs pycurl: pip install 'jupyters3-core[curl]'."
             ) from None
         return None
-    return CurlAsyncHTTPClient(
+    client = CurlAsyncHTTPClient(
         force_instance=True, max_clients=max_clients, max_body_size=MAX_OBJECT_SIZE
     )
+    # libcurl sizes its connection cache from the handles in use at the moment,
+    # so after a burst a single request would close all but a few connections.
+    multi = getattr(client, "_multi", None)
+    if multi is not None:
+        import pycurl  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        multi.setopt(pycurl.M_MAXCONNECTS, max_clients)
+    return client
 
 
 class BlockingResolver(Resolver):

@@ -289,6 +289,7 @@ STEADY_FILES = 100
 def _steady(ctx: Context, deadline: float) -> None:
     """Everyday small operations once the connection pool has warmed up: uploads,
     listings, notebook gets and saves, a folder renamed there and back, deleted."""
+    _ok(ctx.client.mkdir("steady"))
     for i in range(STEADY_FILES):
         _check_deadline(deadline, "steady")
         _ok(ctx.client.upload_chunked(f"steady/f{i:04d}.txt", _small_file(i))[-1])

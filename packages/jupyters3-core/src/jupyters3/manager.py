@@ -35,7 +35,7 @@ from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthenticati
 from jupyters3.checkpoints import S3Checkpoints
 from jupyters3.credentials import AwsCreds
 from jupyters3.files import S3FilesHandler
-from jupyters3.manager_ops import S3ContentsOps
+from jupyters3.manager_moves import S3MovesOps
 from jupyters3.s3.client import S3Client
 from jupyters3.s3.endpoint import AddressingStyle
 from jupyters3.s3.retry import RetryPolicy
@@ -44,7 +44,7 @@ from jupyters3.s3.transport import HttpClientChoice
 __all__ = ["JupyterS3"]
 
 
-class JupyterS3(S3ContentsOps):
+class JupyterS3(S3MovesOps):
     """Jupyter contents (notebooks, files, folders, checkpoints) in an S3 bucket."""
 
     # -- configuration (the original design's names first) -------------------

@@ -1,0 +1,231 @@
+"""Delete, rename and copy in JupyterS3: whole key trees, server-side.
+
+A file goes with its checkpoints (``<key>/.checkpoints/``), a folder with
+every key under it. Copies are server-side (CopyObject, or UploadPartCopy
+above ``copy_threshold``) and fan out up to ``max_concurrency``; sources of a
+rename are deleted only once every copy succeeded, so a failure midway loses
+nothing (see :mod:`jupyters3.tree`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, cast
+
+from tornado.web import HTTPError
+
+from jupyters3 import errors, keys, models, tree
+from jupyters3.http_errors import http_errors
+from jupyters3.manager_ops import _COPY_PAT, S3ContentsOps, _true, first_free_name
+from jupyters3.s3.client import ObjectMeta
+
+if TYPE_CHECKING:
+    from jupyters3.checkpoints import S3Checkpoints
+
+__all__ = ["S3MovesOps"]
+
+
+class S3MovesOps(S3ContentsOps):
+    """delete, rename and copy; :class:`jupyters3.manager.JupyterS3` is the concrete class."""
+
+    # -- delete --------------------------------------------------------------
+
+    async def delete_file(self, path: str) -> None:
+        """Delete a file with its checkpoints, or a folder with everything under it."""
+        path = self._path(path)
+        if not path:
+            raise HTTPError(400, "Can't delete root")
+        if not self.allow_hidden and keys.is_hidden_path(path):
+            raise HTTPError(400, f"Cannot delete file or directory {path!r}")
+        with http_errors(path):
+            file_key = self.keymap.file_key(path)
+            is_file, under = await asyncio.gather(
+                self.file_exists(path), tree.list_tree(self.client, self.keymap.dir_prefix(path))
+            )
+            if not is_file and not under:
+                raise HTTPError(404, f"File or directory does not exist: {path}")
+            doomed = ([file_key] if is_file else []) + list(under)
+            await tree.delete_keys(self.client, doomed)
+        self._has_checkpoint.discard(path)
+
+    async def delete(self, path: str) -> None:
+        """HEAD + LIST (one round trip), then DeleteObjects per 1,000 keys."""
+        path = self._path(path)
+        await self.delete_file(path)
+        self.emit(data={"action": "delete", "path": path})
+
+    # -- rename and copy -----------------------------------------------------
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        """Server-side copy of every key, then delete the sources."""
+        old_path, new_path = self._path(old_path), self._path(new_path)
+        if not old_path or not new_path:
+            raise HTTPError(400, "Can't rename the root directory")
+        if old_path == new_path:
+            return
+        if new_path.startswith(old_path + "/"):
+            raise HTTPError(400, f"Cannot move {old_path} into itself")
+        with http_errors(old_path):
+            keymap = self.keymap
+            parent = new_path.rsplit("/", 1)[0] if "/" in new_path else ""
+            same_folder = parent == (old_path.rsplit("/", 1)[0] if "/" in old_path else "")
+            src_file, src_tree, dst_exists, parent_ok = await asyncio.gather(
+                self._head_or_none(old_path),
+                tree.list_tree(self.client, keymap.dir_prefix(old_path)),
+                self.exists(new_path),
+                # The source's own folder exists if the source does.
+                _true() if same_folder else self.dir_exists(parent),
+            )
+            if src_file is None and not src_tree:
+                raise HTTPError(404, f"File or directory does not exist: {old_path}")
+            if dst_exists:
+                raise HTTPError(409, f"File already exists: {new_path}")
+            if not parent_ok:
+                raise HTTPError(404, f"No such directory: {parent}")
+            pairs = self._moved(old_path, new_path, src_file is not None, src_tree)
+            sizes_of = dict(src_tree)
+            if src_file is not None:
+                sizes_of[keymap.file_key(old_path)] = src_file.size
+            await tree.copy_keys(
+                self.client,
+                pairs,
+                sizes_of,
+                limit=self.max_concurrency,
+                sizes=self._copy_sizes(),
+                label=f"rename {old_path}",
+            )
+            await tree.delete_keys(self.client, [source for source, _ in pairs])
+        self._has_checkpoint.discard(old_path)
+
+    def _copy_sizes(self) -> tree.CopySizes:
+        return tree.CopySizes(
+            threshold=self.copy_threshold, part_size=self.copy_part_size, parallel=8
+        )
+
+    def _moved(
+        self, old: str, new: str, src_file: bool, src_tree: dict[str, int]
+    ) -> list[tuple[str, str]]:
+        old_key, new_key = self.keymap.file_key(old), self.keymap.file_key(new)
+        pairs = [(old_key, new_key)] if src_file else []
+        pairs += [(k, new_key + k[len(old_key) :]) for k in src_tree]
+        for _, destination in pairs:
+            keys.check_key_length(destination)
+        return pairs
+
+    async def rename(self, old_path: str, new_path: str) -> None:
+        """Rename a file or folder (with checkpoints) and emit the event."""
+        await self.rename_file(old_path, new_path)
+        self.emit(
+            data={
+                "action": "rename",
+                "path": new_path.strip("/"),
+                "source_path": old_path.strip("/"),
+            }
+        )
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        """Server-side copy of a file (one CopyObject) or a folder (one per key).
+
+        One round trip finds the source (HEAD and LIST) and the names taken in
+        the target folder (LIST); then the copies run concurrently.
+        """
+        path = self._path(from_path)
+        to = self._path(to_path) if to_path is not None else None
+        from_dir, from_name = path.rsplit("/", 1) if "/" in path else ("", path)
+        target_dir = from_dir if to is None else to
+        with http_errors(path):
+            source, src_tree, taken = await asyncio.gather(
+                self._head_or_none(path),
+                tree.list_tree(self.client, self.keymap.dir_prefix(path)),
+                self._child_names(target_dir),
+            )
+            if source is None and not src_tree:
+                raise HTTPError(404, f"No such file or directory: {path}")
+            if taken is not None:
+                name = first_free_name(_COPY_PAT.sub(".", from_name), "-Copy", taken)
+                destination = f"{target_dir}/{name}".strip("/")
+            elif to is not None and source is None:
+                # A folder goes *into* a missing target, as the reference's copytree does.
+                destination = f"{to}/{_COPY_PAT.sub('.', from_name)}"
+            elif to is not None:
+                parent = to.rsplit("/", 1)[0] if "/" in to else ""
+                if parent and not await self._dir_exists(parent):
+                    raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
+                destination = to
+            else:
+                raise HTTPError(404, f"No such directory: {target_dir}")
+            if source is not None:
+                model = await self._copy_file(path, destination, source)
+            else:
+                await self._copy_folder(path, destination, src_tree)
+                now = datetime.now(timezone.utc)
+                model = models.directory_model(destination, last_modified=now, created=now)
+        self.emit(data={"action": "copy", "path": destination, "source_path": path})
+        return model
+
+    async def _head_or_none(self, path: str) -> ObjectMeta | None:
+        if not path:
+            return None
+        try:
+            return await self.client.head_object(self.keymap.file_key(path))
+        except errors.NotFound:
+            return None
+
+    async def _copy_folder(self, path: str, destination: str, src_tree: dict[str, int]) -> None:
+        """Every key under ``path`` except checkpoints, and the destination's marker."""
+        old, new = self.keymap.dir_prefix(path), self.keymap.dir_prefix(destination)
+        pairs = [
+            (k, new + k[len(old) :])
+            for k in src_tree
+            if f"/{keys.CHECKPOINTS}/" not in "/" + k[len(old) :]
+        ]
+        for _, key in pairs:
+            keys.check_key_length(key)
+        jobs = [
+            tree.copy_keys(
+                self.client,
+                pairs,
+                src_tree,
+                limit=self.max_concurrency,
+                sizes=self._copy_sizes(),
+                label=f"copy {path}",
+            )
+        ]
+        marker = self.keymap.dir_marker(destination)
+        if marker and marker not in {d for _, d in pairs}:
+            jobs.append(self._put_marker(marker))
+        await asyncio.gather(*jobs)
+
+    async def _put_marker(self, marker: str) -> None:
+        await self.client.put_object(marker, b"", content_type="application/x-directory")
+
+    async def _copy_file(self, path: str, destination: str, meta: ObjectMeta) -> dict[str, Any]:
+        """One CopyObject; for a notebook, its first checkpoint copied from the same
+        source version at the same time (the reference's copy saves, and a saved
+        notebook always has a checkpoint)."""
+        now, metadata = self._now_meta()
+        source_key = self.keymap.file_key(path)
+        copy = tree.copy_object(
+            self.client,
+            source_key,
+            self.keymap.file_key(destination),
+            meta.size,
+            sizes=self._copy_sizes(),
+            content_type=meta.content_type or None,
+            metadata=metadata,
+            source_if_match=meta.etag,
+        )
+        if models.guess_type(destination) == "notebook":
+            checkpoints = cast("S3Checkpoints", self.checkpoints)
+            checkpoint = checkpoints.create_checkpoint_from(
+                source_key, meta.etag, destination, size=meta.size
+            )
+            await asyncio.gather(copy, checkpoint)
+            self._has_checkpoint.add(destination)
+        else:
+            await copy
+        common: dict[str, Any] = {"last_modified": now, "created": now, "size": meta.size}
+        if models.guess_type(destination) == "notebook":
+            return models.notebook_model(destination, **common)
+        return models.file_model(destination, **common)

@@ -20,18 +20,25 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import email.utils
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from urllib.parse import quote
-
-from tornado import httputil
+from datetime import datetime
 
 from jupyters3.credentials import AwsCreds
 from jupyters3.errors import S3Error
 from jupyters3.s3 import endpoint as ep
 from jupyters3.s3 import xml
+from jupyters3.s3.objects import (
+    DELETE_BATCH,
+    ObjectMeta,
+    PutResult,
+    check_part_number,
+    copy_source,
+    meta_from_headers,
+    put_headers,
+    quote_etag,
+    range_header,
+    unquote_etag,
+)
 from jupyters3.s3.retry import RetryPolicy
 from jupyters3.s3.transport import (
     Body,
@@ -45,6 +52,7 @@ from jupyters3.s3.transport import (
 )
 
 __all__ = [
+    "DELETE_BATCH",
     "Body",
     "FileBody",
     "IterBody",
@@ -52,99 +60,10 @@ __all__ = [
     "ObjectMeta",
     "PutResult",
     "S3Client",
+    "copy_source",
 ]
 
 ListPage = xml.ListPage
-
-#: DeleteObjects accepts at most this many keys per request.
-DELETE_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class ObjectMeta:
-    """What HeadObject / GetObject say about an object. ``etag`` is unquoted."""
-
-    key: str
-    size: int
-    etag: str
-    last_modified: datetime
-    content_type: str = ""
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    version_id: str | None = None
-
-
-@dataclass(frozen=True)
-class PutResult:
-    """The result of PutObject or CompleteMultipartUpload. ``etag`` is unquoted."""
-
-    etag: str
-    version_id: str | None = None
-
-
-def _unquote_etag(etag: str) -> str:
-    return etag.strip().strip('"')
-
-
-def _quote_etag(etag: str) -> str:
-    return etag if etag.startswith('"') or etag == "*" else f'"{etag}"'
-
-
-def _http_date(value: str) -> datetime:
-    if not value:
-        return datetime.now(timezone.utc)
-    parsed = email.utils.parsedate_to_datetime(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def _meta(key: str, headers: httputil.HTTPHeaders) -> ObjectMeta:
-    size = headers.get("Content-Length", "0")
-    content_range = headers.get("Content-Range", "")
-    if content_range and "/" in content_range:
-        total = content_range.rsplit("/", 1)[1]
-        if total.isdigit():
-            size = total
-    return ObjectMeta(
-        key=key,
-        size=int(size or 0),
-        etag=_unquote_etag(headers.get("ETag", "")),
-        last_modified=_http_date(headers.get("Last-Modified", "")),
-        content_type=headers.get("Content-Type", ""),
-        metadata={
-            name[len("x-amz-meta-") :].lower(): value
-            for name, value in headers.get_all()
-            if name.lower().startswith("x-amz-meta-")
-        },
-        version_id=headers.get("x-amz-version-id"),
-    )
-
-
-def copy_source(bucket: str, key: str) -> str:
-    """The ``x-amz-copy-source`` value: ``bucket/key`` URL-encoded as botocore does."""
-    return quote(f"{bucket}/{key}", safe="-._~/")
-
-
-def _put_headers(
-    content_type: str | None,
-    metadata: Mapping[str, str] | None,
-    if_match: str | None,
-    if_none_match: bool,
-) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if content_type:
-        headers["content-type"] = content_type
-    for name, value in (metadata or {}).items():
-        if not (name + value).isascii() or not (name + value).isprintable():
-            # S3 stores user metadata as US-ASCII; callers encode anything else.
-            raise ValueError(f"metadata {name!r} must be printable ASCII")
-        headers[f"x-amz-meta-{name.lower()}"] = value
-    if if_match:
-        headers["if-match"] = _quote_etag(if_match)
-    if if_none_match:
-        headers["if-none-match"] = "*"
-    return headers
-
 
 #: XML bodies larger than this are parsed in a worker thread.
 _PARSE_OFF_LOOP = 64 * 1024
@@ -290,9 +209,9 @@ class S3Client:
 
     async def head_object(self, key: str, *, if_match: str | None = None) -> ObjectMeta:
         """HeadObject: the metadata, no body."""
-        headers = {"if-match": _quote_etag(if_match)} if if_match else {}
+        headers = {"if-match": quote_etag(if_match)} if if_match else {}
         response = await self._send(Request("HeadObject", "HEAD", key, headers=headers))
-        return _meta(key, response.headers)
+        return meta_from_headers(key, response.headers)
 
     async def get_object(
         self, key: str, *, byte_range: tuple[int, int | None] | None = None
@@ -301,9 +220,9 @@ class S3Client:
         ``last=None`` means to the end."""
         headers = {}
         if byte_range is not None:
-            headers["range"] = _range_header(*byte_range)
+            headers["range"] = range_header(*byte_range)
         response = await self._send(Request("GetObject", "GET", key, headers=headers))
-        return _meta(key, response.headers), response.body
+        return meta_from_headers(key, response.headers), response.body
 
     async def get_object_stream(
         self,
@@ -337,9 +256,9 @@ class S3Client:
             headers = {}
             start = first + received
             if byte_range is not None or received:
-                headers["range"] = _range_header(start, last)
+                headers["range"] = range_header(start, last)
             if etag is not None:
-                headers["if-match"] = _quote_etag(etag)
+                headers["if-match"] = quote_etag(etag)
             before = received
             try:
                 response = await self._send(
@@ -350,7 +269,7 @@ class S3Client:
                     raise
                 resumes += 1
                 continue
-            current = _meta(key, response.headers)
+            current = meta_from_headers(key, response.headers)
             if meta is None:
                 meta = current
                 etag = current.etag
@@ -381,14 +300,14 @@ class S3Client:
                 "PutObject",
                 "PUT",
                 key,
-                headers=_put_headers(content_type, metadata, if_match, if_none_match),
+                headers=put_headers(content_type, metadata, if_match, if_none_match),
                 body=body,
                 content_md5=isinstance(body, bytes),
                 idempotent=not conditional,
             )
         )
         return PutResult(
-            etag=_unquote_etag(response.headers.get("ETag", "")),
+            etag=unquote_etag(response.headers.get("ETag", "")),
             version_id=response.headers.get("x-amz-version-id"),
         )
 
@@ -405,7 +324,7 @@ class S3Client:
         if_none_match: bool = False,
     ) -> xml.CopyResult:
         """CopyObject (server side, sources up to 5 GB)."""
-        headers = _put_headers(
+        headers = put_headers(
             content_type if metadata_directive == "REPLACE" else None,
             metadata if metadata_directive == "REPLACE" else None,
             None,
@@ -414,7 +333,7 @@ class S3Client:
         headers["x-amz-copy-source"] = copy_source(source_bucket or self.bucket, source_key)
         headers["x-amz-metadata-directive"] = metadata_directive
         if source_if_match:
-            headers["x-amz-copy-source-if-match"] = _quote_etag(source_if_match)
+            headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
         response = await self._send(
             Request(
                 "CopyObject",
@@ -426,11 +345,11 @@ class S3Client:
             )
         )
         result = xml.parse_copy_result(response.body)
-        return xml.CopyResult(etag=_unquote_etag(result.etag), last_modified=result.last_modified)
+        return xml.CopyResult(etag=unquote_etag(result.etag), last_modified=result.last_modified)
 
     async def delete_object(self, key: str, *, if_match: str | None = None) -> None:
         """DeleteObject (S3 answers success for a missing key too)."""
-        headers = {"if-match": _quote_etag(if_match)} if if_match else {}
+        headers = {"if-match": quote_etag(if_match)} if if_match else {}
         await self._send(
             Request("DeleteObject", "DELETE", key, headers=headers, idempotent=not if_match)
         )
@@ -478,7 +397,7 @@ class S3Client:
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         """CreateMultipartUpload; returns the upload id."""
-        headers = _put_headers(content_type or "application/octet-stream", metadata, None, False)
+        headers = put_headers(content_type or "application/octet-stream", metadata, None, False)
         response = await self._send(
             Request("CreateMultipartUpload", "POST", key, query=[("uploads", "")], headers=headers)
         )
@@ -488,7 +407,7 @@ class S3Client:
         self, key: str, upload_id: str, part_number: int, body: bytes | Body
     ) -> str:
         """UploadPart (numbers 1..10,000); returns the part's unquoted ETag."""
-        _check_part_number(part_number)
+        check_part_number(part_number)
         response = await self._send(
             Request(
                 "UploadPart",
@@ -499,7 +418,7 @@ class S3Client:
                 content_md5=isinstance(body, bytes),
             )
         )
-        return _unquote_etag(response.headers.get("ETag", ""))
+        return unquote_etag(response.headers.get("ETag", ""))
 
     async def upload_part_copy(
         self,
@@ -513,12 +432,12 @@ class S3Client:
         source_if_match: str | None = None,
     ) -> str:
         """UploadPartCopy from ``source_key`` (``byte_range`` inclusive); returns the ETag."""
-        _check_part_number(part_number)
+        check_part_number(part_number)
         headers = {"x-amz-copy-source": copy_source(source_bucket or self.bucket, source_key)}
         if byte_range is not None:
             headers["x-amz-copy-source-range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
         if source_if_match:
-            headers["x-amz-copy-source-if-match"] = _quote_etag(source_if_match)
+            headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
         response = await self._send(
             Request(
                 "UploadPartCopy",
@@ -529,7 +448,7 @@ class S3Client:
                 may_fail_with_200=True,
             )
         )
-        return _unquote_etag(xml.parse_copy_result(response.body).etag)
+        return unquote_etag(xml.parse_copy_result(response.body).etag)
 
     async def complete_multipart_upload(
         self,
@@ -541,9 +460,9 @@ class S3Client:
         if_none_match: bool = False,
     ) -> PutResult:
         """CompleteMultipartUpload with ``(part_number, etag)`` pairs."""
-        headers = _put_headers(None, None, if_match, if_none_match)
+        headers = put_headers(None, None, if_match, if_none_match)
         headers["content-type"] = "application/xml"
-        body = xml.build_complete_multipart([(n, _quote_etag(etag)) for n, etag in parts])
+        body = xml.build_complete_multipart([(n, quote_etag(etag)) for n, etag in parts])
         response = await self._send(
             Request(
                 "CompleteMultipartUpload",
@@ -557,7 +476,7 @@ class S3Client:
             )
         )
         return PutResult(
-            etag=_unquote_etag(xml.parse_complete_multipart(response.body)),
+            etag=unquote_etag(xml.parse_complete_multipart(response.body)),
             version_id=response.headers.get("x-amz-version-id"),
         )
 
@@ -582,14 +501,3 @@ class S3Client:
             uploads.extend(page)
             if not truncated or not key_marker:
                 return uploads
-
-
-def _range_header(first: int, last: int | None) -> str:
-    if first < 0 or (last is not None and last < first):
-        raise ValueError(f"invalid byte range {first}-{last}")
-    return f"bytes={first}-{'' if last is None else last}"
-
-
-def _check_part_number(part_number: int) -> None:
-    if not 1 <= part_number <= 10_000:
-        raise ValueError(f"part number {part_number} is outside 1..10000")

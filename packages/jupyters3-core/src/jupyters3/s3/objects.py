@@ -1,0 +1,125 @@
+"""What S3 objects look like on the wire: metadata from response headers, the
+headers of a write, ETag quoting, byte ranges. Pure functions and types."""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from tornado import httputil
+
+__all__ = [
+    "DELETE_BATCH",
+    "ObjectMeta",
+    "PutResult",
+    "check_part_number",
+    "copy_source",
+    "meta_from_headers",
+    "put_headers",
+    "quote_etag",
+    "range_header",
+    "unquote_etag",
+]
+
+#: DeleteObjects accepts at most this many keys per request.
+DELETE_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    """What HeadObject / GetObject say about an object. ``etag`` is unquoted."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+    content_type: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """The result of PutObject or CompleteMultipartUpload. ``etag`` is unquoted."""
+
+    etag: str
+    version_id: str | None = None
+
+
+def unquote_etag(etag: str) -> str:
+    return etag.strip().strip('"')
+
+
+def quote_etag(etag: str) -> str:
+    return etag if etag.startswith('"') or etag == "*" else f'"{etag}"'
+
+
+def _http_date(value: str) -> datetime:
+    if not value:
+        return datetime.now(timezone.utc)
+    parsed = email.utils.parsedate_to_datetime(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def meta_from_headers(key: str, headers: httputil.HTTPHeaders) -> ObjectMeta:
+    size = headers.get("Content-Length", "0")
+    content_range = headers.get("Content-Range", "")
+    if content_range and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        if total.isdigit():
+            size = total
+    return ObjectMeta(
+        key=key,
+        size=int(size or 0),
+        etag=unquote_etag(headers.get("ETag", "")),
+        last_modified=_http_date(headers.get("Last-Modified", "")),
+        content_type=headers.get("Content-Type", ""),
+        metadata={
+            name[len("x-amz-meta-") :].lower(): value
+            for name, value in headers.get_all()
+            if name.lower().startswith("x-amz-meta-")
+        },
+        version_id=headers.get("x-amz-version-id"),
+    )
+
+
+def copy_source(bucket: str, key: str) -> str:
+    """The ``x-amz-copy-source`` value: ``bucket/key`` URL-encoded as botocore does."""
+    return quote(f"{bucket}/{key}", safe="-._~/")
+
+
+def put_headers(
+    content_type: str | None,
+    metadata: Mapping[str, str] | None,
+    if_match: str | None,
+    if_none_match: bool,
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if content_type:
+        headers["content-type"] = content_type
+    for name, value in (metadata or {}).items():
+        if not (name + value).isascii() or not (name + value).isprintable():
+            # S3 stores user metadata as US-ASCII; callers encode anything else.
+            raise ValueError(f"metadata {name!r} must be printable ASCII")
+        headers[f"x-amz-meta-{name.lower()}"] = value
+    if if_match:
+        headers["if-match"] = quote_etag(if_match)
+    if if_none_match:
+        headers["if-none-match"] = "*"
+    return headers
+
+
+def range_header(first: int, last: int | None) -> str:
+    if first < 0 or (last is not None and last < first):
+        raise ValueError(f"invalid byte range {first}-{last}")
+    return f"bytes={first}-{'' if last is None else last}"
+
+
+def check_part_number(part_number: int) -> None:
+    if not 1 <= part_number <= 10_000:
+        raise ValueError(f"part number {part_number} is outside 1..10000")

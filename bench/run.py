@@ -15,6 +15,7 @@ import datetime
 import functools
 import json
 import math
+import os
 import platform
 import resource
 import sys
@@ -90,6 +91,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(repeatable; VALUE is JSON when it parses)",
     )
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="Linux, 2+ CPUs: pin the Jupyter server and the stall monitor to CPU 0 and "
+        "moto, the proxy and the clients to the others, so the stall figure is the "
+        "server's own and not CPU contention with the S3 stand-in",
+    )
+    parser.add_argument(
         "--log-lines",
         type=int,
         default=15,
@@ -128,6 +136,28 @@ def _failed(run: Run, step: Step, sizes: Sizes, error: str) -> StepResult:
     )  # fmt: skip
 
 
+#: The CPUs this process may use at start (pinning later narrows its own affinity).
+_CPUS = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+
+
+def pin_processes(server_pid: int, monitor_pid: int | None, moto_pid: int | None) -> None:
+    """CPU 0 for the Jupyter server (all its threads) and the stall monitor; the
+    other CPUs for moto and this process (proxy, REST clients, RSS sampler)."""
+    cpus = sorted(_CPUS)
+    if len(cpus) < 2:
+        print("--pin: needs 2 CPUs or more; not pinning", flush=True)
+        return
+    first, rest = {cpus[0]}, set(cpus[1:])
+    for pid in (server_pid, monitor_pid):
+        if pid is not None:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                os.sched_setaffinity(int(task), first)
+    for pid in (moto_pid, os.getpid()):
+        if pid is not None:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                os.sched_setaffinity(int(task), rest)
+
+
 def run_steps(
     run: Run, server: JupyterServer, backend: S3Backend | None, args: argparse.Namespace
 ) -> None:
@@ -139,6 +169,8 @@ def run_steps(
         rss = RssSampler(server.pid).start()
         client = ContentsClient(server.url, server.token, timeout=300.0)
         ctx = Context(client, server, sizes, seed=_seeder(server, backend))
+        if args.pin:
+            pin_processes(server.pid, monitor.pid, backend.moto.pid if backend else None)
         run.baseline_ms = monitor.measure_baseline(1.0) * 1000
         proxy = backend.proxy if backend is not None else None
         meter = Meter(run.manager, run.latency_ms, monitor, rss, proxy)

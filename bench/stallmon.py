@@ -88,6 +88,11 @@ class StallMonitor:
         self._reader.start()
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The ping process's PID (None before start)."""
+        return self._proc.pid if self._proc is not None else None
+
     def _read(self) -> None:
         proc = self._proc
         assert proc is not None and proc.stdout is not None

@@ -208,8 +208,10 @@ HttpClientChoice = Literal["auto", "curl", "simple"]
 #: S3's largest object (5 TiB).
 MAX_OBJECT_SIZE = 5 * 1024**4
 _CURL_NOT_SENT = (6, 7)
-#: Streamed bodies up to this size are sent from memory over a kept-alive connection.
-_POOLED_BODY_LIMIT = 32 * 1024 * 1024
+#: File bodies up to this size are sent from memory over a kept-alive connection;
+#: larger ones (multipart parts) are streamed from disk over a connection of their
+#: own: a handshake per part costs little, and memory stays flat.
+_POOLED_BODY_LIMIT = 1024 * 1024
 _CURL_TIMEOUT = 28
 
 
@@ -397,7 +399,7 @@ class Transport:
             and exchange is None
             and body.length <= _POOLED_BODY_LIMIT
         ):
-            # A part-sized body is read into memory (in a thread) so that it can
+            # A small file body is read into memory (in a thread) so that it can
             # go over a kept-alive connection: libcurl takes bytes only.
             body = await asyncio.to_thread(body.read_all)
         body_bytes: bytes | None = None

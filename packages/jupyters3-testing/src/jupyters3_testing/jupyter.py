@@ -8,16 +8,15 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
+from jupyters3_testing._process import ServerProcess
 from jupyters3_testing.s3server import free_port
 
 __all__ = ["APPS", "JUPYTERS3_MANAGER", "JupyterServer", "JupyterServerError", "merge_config"]
@@ -56,7 +55,7 @@ def merge_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[s
     return merged
 
 
-class JupyterServer:
+class JupyterServer(ServerProcess):
     """``python -m jupyter_server`` (or ``jupyterlab`` / ``notebook``) as a subprocess.
 
     The server listens on 127.0.0.1 on a free port, with a random token and
@@ -81,6 +80,8 @@ class JupyterServer:
     :meth:`log_text` still work after it.
     """
 
+    error = JupyterServerError
+
     def __init__(
         self,
         *,
@@ -101,13 +102,11 @@ class JupyterServer:
         self.env: dict[str, str | None] = dict(env or {})
         self.token: str = token or secrets.token_hex(24)
         self.extra_args = list(extra_args)
-        self._startup_timeout = startup_timeout
-        self._stop_timeout = stop_timeout
-        self._port_attempts = max(1, port_attempts)
+        super().__init__(
+            startup_timeout=startup_timeout, stop_timeout=stop_timeout, port_attempts=port_attempts
+        )
         self._user_root = Path(root_dir) if root_dir is not None else None
         self._dir: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._port: int | None = None
         self.log_path: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -124,15 +123,8 @@ class JupyterServer:
         if not self.available(self.app):
             raise JupyterServerError(f"app={self.app!r} needs {APPS[self.app]!r}, not installed")
         self._prepare_dir()
-        last_error = ""
-        for _ in range(self._port_attempts):
-            error = self._try_start(free_port())
-            if error is None:
-                return self
-            last_error = error
-            if "already in use" not in error:
-                break
-        raise JupyterServerError(last_error)
+        self._start_on_free_ports(lambda _: self._try_start(free_port()))
+        return self
 
     def restart(self) -> JupyterServer:
         """Stop (if running) and start again on the same port, token, config and root_dir.
@@ -149,18 +141,6 @@ class JupyterServer:
             raise JupyterServerError(error)
         return self
 
-    def stop(self) -> None:
-        """SIGTERM by PID, then SIGKILL after ``stop_timeout``. Idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=self._stop_timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=self._stop_timeout)
-
     def kill(self) -> None:
         """SIGKILL by PID at once (a crash: no shutdown hooks run). Idempotent."""
         proc, self._proc = self._proc, None
@@ -169,44 +149,14 @@ class JupyterServer:
             proc.wait(timeout=self._stop_timeout)
 
     def close(self) -> None:
-        """:meth:`stop`, then remove the private directory (logs included)."""
+        """:meth:`stop` (SIGTERM by PID), then remove the private directory (logs included)."""
         self.stop()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
             self.log_path = None
 
-    def __enter__(self) -> JupyterServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- properties --------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """True while the subprocess is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int:
-        """PID of the server process."""
-        if self._proc is None:
-            raise JupyterServerError("JupyterServer is not running")
-        return self._proc.pid
-
-    @property
-    def port(self) -> int:
-        """TCP port (kept across :meth:`restart`)."""
-        if self._port is None:
-            raise JupyterServerError("JupyterServer was never started")
-        return self._port
 
     @property
     def url(self) -> str:

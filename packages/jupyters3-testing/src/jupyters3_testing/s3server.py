@@ -12,8 +12,9 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from xml.sax.saxutils import escape
+
+from jupyters3_testing._process import ServerProcess
 
 __all__ = ["DUMMY_AUTH_HEADERS", "MotoServer", "MotoServerError", "free_port"]
 
@@ -42,7 +43,7 @@ def free_port(host: str = _HOST) -> int:
         return port
 
 
-class MotoServer:
+class MotoServer(ServerProcess):
     """``python -m moto.server`` as a subprocess on 127.0.0.1.
 
     ``env`` adds variables to the server's environment (for example
@@ -50,6 +51,8 @@ class MotoServer:
     output goes to ``log_path`` in a private temporary directory, which is
     removed by :meth:`stop`.
     """
+
+    error = MotoServerError
 
     def __init__(
         self,
@@ -59,12 +62,10 @@ class MotoServer:
         stop_timeout: float = 10.0,
         port_attempts: int = 3,
     ) -> None:
+        super().__init__(
+            startup_timeout=startup_timeout, stop_timeout=stop_timeout, port_attempts=port_attempts
+        )
         self._extra_env = dict(env or {})
-        self._startup_timeout = startup_timeout
-        self._stop_timeout = stop_timeout
-        self._port_attempts = max(1, port_attempts)
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._port: int | None = None
         self._log_dir: Path | None = None
         self.log_path: Path | None = None
 
@@ -75,17 +76,12 @@ class MotoServer:
         if self._proc is not None:
             raise MotoServerError("MotoServer already started")
         self._log_dir = Path(tempfile.mkdtemp(prefix="js3-moto-"))
-        last_error = ""
-        for attempt in range(self._port_attempts):
-            port = free_port()
-            error = self._try_start(port, attempt)
-            if error is None:
-                return self
-            last_error = error
-            if "address already in use" not in error.lower():
-                break
-        self._cleanup_dir()
-        raise MotoServerError(last_error)
+        try:
+            self._start_on_free_ports(lambda attempt: self._try_start(free_port(), attempt))
+        except MotoServerError:
+            self._cleanup_dir()
+            raise
+        return self
 
     def _try_start(self, port: int, attempt: int) -> str | None:
         assert self._log_dir is not None
@@ -131,56 +127,15 @@ class MotoServer:
 
     def stop(self) -> None:
         """Terminate the server (then kill it after a timeout). Idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            self._terminate(proc)
+        super().stop()
         self._cleanup_dir()
-
-    def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=self._stop_timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=self._stop_timeout)
 
     def _cleanup_dir(self) -> None:
         if self._log_dir is not None:
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir = None
 
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # -- properties --------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """True while the subprocess is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int:
-        """PID of the moto subprocess."""
-        if self._proc is None:
-            raise MotoServerError("MotoServer is not running")
-        return self._proc.pid
-
-    @property
-    def port(self) -> int:
-        """TCP port the server listens on."""
-        if self._port is None:
-            raise MotoServerError("MotoServer was never started")
-        return self._port
 
     @property
     def host(self) -> str:

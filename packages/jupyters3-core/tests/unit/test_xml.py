@@ -67,6 +67,85 @@ def test_list_objects_v2_rejects_other_documents():
         xml.parse_list_objects_v2(b"not xml at all")
 
 
+def test_list_objects_v2_reads_encoding_type_wherever_it_appears():
+    """Some stores put EncodingType after the entries; keys are still decoded,
+    and a namespace prefix on the tags is ignored."""
+    body = b"""<s3:ListBucketResult xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/">
+      <s3:Contents><s3:Key>a%20b</s3:Key><s3:LastModified>2020-01-01T00:00:00Z</s3:LastModified>
+      <s3:ETag>"x"</s3:ETag><s3:Size>7</s3:Size></s3:Contents>
+      <s3:CommonPrefixes><s3:Prefix>c%2Fd/</s3:Prefix></s3:CommonPrefixes>
+      <s3:IsTruncated>false</s3:IsTruncated><s3:EncodingType>url</s3:EncodingType>
+      </s3:ListBucketResult>"""
+
+    page = xml.parse_list_objects_v2(body)
+
+    assert page.objects == [
+        xml.ListedObject("a b", 7, "x", datetime(2020, 1, 1, tzinfo=timezone.utc))
+    ]
+    assert page.common_prefixes == ["c/d/"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"<ListBucketResult><Contents><Key>a</Key>",  # cut short
+        b"<ListBucketResult><Contents><Size>ten</Size></Contents></ListBucketResult>",
+        b"<ListBucketResult><Contents><LastModified>yesterday</LastModified>"
+        b"</Contents></ListBucketResult>",
+    ],
+)
+def test_list_objects_v2_rejects_broken_pages(body: bytes):
+    """A truncated body, a non-numeric Size or a bad timestamp is an XMLError,
+    never a partial listing."""
+    with pytest.raises(xml.XMLError):
+        xml.parse_list_objects_v2(body)
+
+
+_KEY_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+    min_size=1,
+    max_size=40,
+)
+
+
+@given(
+    entries=st.lists(
+        st.tuples(_KEY_TEXT, st.integers(0, 2**45), st.text("0123456789abcdef", max_size=32)),
+        max_size=60,
+    ),
+    prefixes=st.lists(_KEY_TEXT, max_size=10),
+    truncated=st.booleans(),
+)
+def test_list_objects_v2_matches_an_element_tree_reading(
+    entries: list[tuple[str, int, str]], prefixes: list[str], truncated: bool
+):
+    """Any page built with ElementTree (escaping included) parses back to the
+    same entries, across the 16 KiB pieces the parser is fed in."""
+    root = ET.Element("ListBucketResult", xmlns="http://s3.amazonaws.com/doc/2006-03-01/")
+    ET.SubElement(root, "IsTruncated").text = "true" if truncated else "false"
+    for key, size, etag in entries:
+        contents = ET.SubElement(root, "Contents")
+        ET.SubElement(contents, "Key").text = key + "x" * 300  # long enough to span pieces
+        ET.SubElement(contents, "LastModified").text = "2026-11-26T10:14:46.893Z"
+        ET.SubElement(contents, "ETag").text = f'"{etag}"'
+        ET.SubElement(contents, "Size").text = str(size)
+    for prefix in prefixes:
+        ET.SubElement(ET.SubElement(root, "CommonPrefixes"), "Prefix").text = prefix
+    if truncated:
+        ET.SubElement(root, "NextContinuationToken").text = "token/+="
+
+    page = xml.parse_list_objects_v2(ET.tostring(root, encoding="utf-8"))
+
+    when = datetime(2026, 11, 26, 10, 14, 46, 893000, tzinfo=timezone.utc)
+    assert page.objects == [
+        xml.ListedObject(key + "x" * 300, size, etag, when) for key, size, etag in entries
+    ]
+    assert page.common_prefixes == prefixes
+    assert page.is_truncated is truncated
+    assert page.next_continuation_token == ("token/+=" if truncated else None)
+
+
 def test_parse_error_keeps_only_safe_fields():
     """Signature errors echo StringToSign/CanonicalRequest; those are dropped."""
     body = b"""<?xml version="1.0" encoding="UTF-8"?>

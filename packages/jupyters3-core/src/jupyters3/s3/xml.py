@@ -11,6 +11,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
+from xml.parsers import expat
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
@@ -51,9 +53,13 @@ class ErrorInfo:
     region: str = ""
 
 
-@dataclass(frozen=True)
-class ListedObject:
-    """One ``<Contents>`` entry of a listing (key already URL-decoded)."""
+class ListedObject(NamedTuple):
+    """One ``<Contents>`` entry of a listing (key already URL-decoded).
+
+    A named tuple of atomic values, which Python's garbage collector stops
+    tracking: holding a listing of thousands adds nothing to the full
+    collections that would stall the event loop.
+    """
 
     key: str
     size: int
@@ -178,31 +184,78 @@ def parse_error(body: bytes) -> ErrorInfo | None:
 
 def parse_list_objects_v2(body: bytes) -> ListPage:
     """Parse a ``ListBucketResult`` (ListObjectsV2), URL-decoding keys when
-    the response says ``EncodingType=url``."""
-    root = _root(body)
-    if _local(root.tag) != "ListBucketResult":
-        raise XMLError(f"expected ListBucketResult, got {_local(root.tag)}")
-    url_encoded = _text(root, "EncodingType").lower() == "url"
+    the response says ``EncodingType=url``.
+
+    A streaming (expat) parse: no element tree is built, so a page of 1,000
+    entries allocates little more than its strings.
+    """
+    parser = expat.ParserCreate()
+    stack: list[str] = []
+    text: list[str] = []
+    top: dict[str, str] = {}
+    entry: dict[str, str] = {}
+    raw: list[tuple[str, str, str, str]] = []
+    prefixes: list[str] = []
+
+    def start(name: str, _attrs: object) -> None:
+        local = name.rpartition(":")[2]
+        if not stack and local != "ListBucketResult":
+            raise XMLError(f"expected ListBucketResult, got {local}")
+        stack.append(local)
+        text.clear()
+        if stack == ["ListBucketResult", "Contents"]:
+            entry.clear()
+
+    def end(_name: str) -> None:
+        value = "".join(text)
+        text.clear()
+        depth = len(stack)
+        if depth == 3 and stack[1] == "Contents":
+            entry[stack[2]] = value
+        elif depth == 2 and stack[1] == "Contents":
+            raw.append(
+                (
+                    entry.get("Key", ""),
+                    entry.get("Size", "0"),
+                    entry.get("ETag", ""),
+                    entry.get("LastModified", ""),
+                )
+            )
+        elif depth == 3 and stack[1] == "CommonPrefixes" and stack[2] == "Prefix":
+            prefixes.append(value)
+        elif depth == 2:
+            top[stack[1]] = value
+        stack.pop()
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text.append
+    try:
+        for offset in range(0, max(len(body), 1), _FEED):  # pieces: a worker thread yields the GIL
+            parser.Parse(body[offset : offset + _FEED], False)
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        raise XMLError(f"malformed XML from S3: {exc}") from None
+
+    url_encoded = top.get("EncodingType", "").lower() == "url"
 
     def decode(value: str) -> str:
         return unquote(value) if url_encoded else value
 
-    objects = [
-        ListedObject(
-            key=decode(_text(c, "Key")),
-            size=int(_text(c, "Size", "0") or 0),
-            etag=_text(c, "ETag").strip('"'),
-            last_modified=parse_iso8601(_text(c, "LastModified")),
-        )
-        for c in _children(root, "Contents")
-    ]
-    prefixes = [decode(_text(p, "Prefix")) for p in _children(root, "CommonPrefixes")]
-    token = _text(root, "NextContinuationToken") or None
+    try:
+        objects = [
+            ListedObject(decode(key), int(size or 0), etag.strip('"'), parse_iso8601(when))
+            for key, size, etag, when in raw
+        ]
+    except XMLError:
+        raise
+    except ValueError:
+        raise XMLError("a listing entry has a Size that is not a number") from None
     return ListPage(
         objects=objects,
-        common_prefixes=prefixes,
-        is_truncated=_text(root, "IsTruncated").lower() == "true",
-        next_continuation_token=token,
+        common_prefixes=[decode(p) for p in prefixes],
+        is_truncated=top.get("IsTruncated", "").lower() == "true",
+        next_continuation_token=top.get("NextContinuationToken") or None,
     )
 
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple
-from xml.parsers import expat
 from urllib.parse import unquote
+from xml.parsers import expat
 from xml.sax.saxutils import escape
 
 __all__ = [

@@ -208,3 +208,43 @@ async def test_refresh_windows_are_checked(monkeypatch: pytest.MonkeyPatch) -> N
         advisory_refresh_seconds=0, mandatory_refresh_seconds=0
     )
     assert both_zero.cache is not None
+
+
+class _LoopRecorder:
+    """Stands in for the ServerApp's (not yet started) IOLoop."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def add_callback(self, callback: Any, *args: Any) -> None:
+        self.callbacks.append((callback, args))
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_gc_freeze_is_scheduled_for_the_servers_start(
+    monkeypatch: pytest.MonkeyPatch, freeze: bool
+) -> None:
+    """With a server loop, the freeze is queued for when it starts (never run
+    in the constructor); freeze_gc_at_start=False queues nothing."""
+    from traitlets import Any as AnyTrait
+    from traitlets.config import Configurable
+
+    import jupyters3.manager as manager_module
+
+    class App(Configurable):
+        io_loop = AnyTrait()
+
+    loop = _LoopRecorder()
+    frozen: list[bool] = []
+    monkeypatch.setattr(manager_module.gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(manager_module.gc, "collect", lambda: 0)
+    monkeypatch.setattr(manager_module, "_gc_frozen", False)
+
+    make(monkeypatch, parent=App(io_loop=loop), freeze_gc_at_start=freeze)
+
+    assert frozen == []
+    assert len(loop.callbacks) == (1 if freeze else 0)
+    for callback, args in loop.callbacks:
+        callback(*args)
+        callback(*args)  # a second manager in the process: frozen once
+    assert frozen == ([True] if freeze else [])

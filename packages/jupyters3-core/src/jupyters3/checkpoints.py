@@ -111,7 +111,7 @@ class S3Checkpoints(AsyncCheckpoints):
             except errors.NotFound:
                 raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}") from None
             _, metadata = manager._now_meta()
-            await tree.copy_object(
+            etag = await tree.copy_object(
                 manager.client,
                 source,
                 manager.keymap.file_key(path),
@@ -121,6 +121,7 @@ class S3Checkpoints(AsyncCheckpoints):
                 metadata=metadata,
                 source_if_match=meta.etag,
             )
+            manager.versions.served(path, etag)  # the client reloads what it restored
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         """One HEAD (S3 deletes missing keys silently; the API answers 404) and one DELETE."""

@@ -11,7 +11,9 @@ the only place that turns these into ``tornado.web.HTTPError`` answers.
     ├── AccessDenied             403: the credentials may not do this
     │   └── CredentialsRejected  InvalidAccessKeyId, SignatureDoesNotMatch, ExpiredToken, ...
     ├── PreconditionFailed       412: If-Match / If-None-Match did not hold
-    ├── Conflict                 409: a concurrent write, BucketNotEmpty, ...
+    ├── Conflict                 409: BucketNotEmpty, OperationAborted, ...
+    │   └── ConcurrentWrite      409 ConditionalRequestConflict (retried)
+    ├── NotSupported             501 NotImplemented: the store lacks a feature
     ├── InvalidRequest           400: a malformed request (EntityTooSmall, InvalidRange, ...)
     ├── Throttled                503 SlowDown and friends (retried)
     ├── ServerError              5xx, RequestTimeout (retried)
@@ -32,12 +34,14 @@ __all__ = [
     "S3_ERROR_CODES",
     "AccessDenied",
     "BadConfiguration",
+    "ConcurrentWrite",
     "Conflict",
     "CredentialsRejected",
     "InvalidRequest",
     "NetworkError",
     "NoSuchBucket",
     "NotFound",
+    "NotSupported",
     "PreconditionFailed",
     "S3Error",
     "ServerError",
@@ -54,6 +58,8 @@ class S3Error(Exception):
         without an S3 body (``HTTP404``, ``NetworkError``).
     :ivar status: the HTTP status, or ``None`` when no response arrived.
     :ivar retryable: whether an identical request may succeed later.
+    :ivar attempts: how many times the request was sent (set by the transport);
+        more than one means an earlier attempt may have taken effect.
     """
 
     retryable = False
@@ -76,6 +82,7 @@ class S3Error(Exception):
         self.bucket = bucket
         self.key = key
         self.operation = operation
+        self.attempts = 1
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -114,6 +121,16 @@ class PreconditionFailed(S3Error):
 
 class Conflict(S3Error):
     """A concurrent operation conflicts with this one."""
+
+
+class ConcurrentWrite(Conflict):
+    """Another write to the same key was in progress; S3 asks to try again."""
+
+    retryable = True
+
+
+class NotSupported(S3Error):
+    """The store does not implement a feature this request used (501)."""
 
 
 class InvalidRequest(S3Error):
@@ -194,7 +211,8 @@ S3_ERROR_CODES: Mapping[str, type[S3Error]] = {
     "PreconditionFailed": PreconditionFailed,
     "NotModified": PreconditionFailed,
     # 409
-    "ConditionalRequestConflict": Conflict,
+    "ConditionalRequestConflict": ConcurrentWrite,
+    "NotImplemented": NotSupported,
     "OperationAborted": Conflict,
     "BucketNotEmpty": Conflict,
     "BucketAlreadyExists": Conflict,
@@ -256,6 +274,7 @@ _STATUS_FALLBACK: Mapping[int, type[S3Error]] = {
     412: PreconditionFailed,
     416: InvalidRequest,
     429: Throttled,
+    501: NotSupported,
     503: Throttled,
 }
 

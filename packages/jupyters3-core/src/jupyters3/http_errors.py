@@ -31,7 +31,9 @@ def http_errors(path: str = "") -> Iterator[None]:
         raise HTTPError(404, f"No such file or directory: {path} ({exc.code})") from None
     except errors.PreconditionFailed as exc:
         raise HTTPError(
-            409, f"{path} was changed by someone else; reload it before saving ({exc.code})"
+            409,
+            f"{path} changed or appeared in the bucket meanwhile (another server or user), "
+            f"so nothing was overwritten; reload and try again ({exc.code})",
         ) from None
     except errors.Conflict as exc:
         raise HTTPError(409, f"A concurrent change conflicts with this one: {exc}") from None

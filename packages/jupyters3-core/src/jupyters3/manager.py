@@ -41,6 +41,8 @@ from jupyters3.s3.client import S3Client
 from jupyters3.s3.endpoint import AddressingStyle
 from jupyters3.s3.retry import RetryPolicy
 from jupyters3.s3.transport import HttpClientChoice
+from jupyters3.versions import VersionMemo
+from jupyters3.writes import ConditionalWrites
 
 __all__ = ["JupyterS3"]
 
@@ -128,6 +130,16 @@ class JupyterS3(S3MovesOps):
     upload_timeout = Float(
         3600.0, help="Seconds without a chunk after which a chunked upload is abandoned."
     ).tag(config=True)
+    conditional_writes = Enum(
+        ["auto", "on", "off"],
+        default_value="auto",
+        help="Protect against lost updates between servers sharing the bucket: a save "
+        "is sent with If-Match (the ETag this server last served or wrote for the "
+        "path) and a creation with If-None-Match: *, so a save based on a stale "
+        "version answers 409 instead of replacing the newer one. 'auto' turns them "
+        "off, with a warning, the first time the store answers that it does not "
+        "implement them; 'on' never turns them off; 'off' never sends them.",
+    ).tag(config=True)
     http_client = Enum(
         ["auto", "curl", "simple"],
         default_value="auto",
@@ -212,6 +224,8 @@ class JupyterS3(S3MovesOps):
         self.keymap = keys.KeyMap(self.prefix)
         self._client: S3Client | None = None
         self._has_checkpoint: set[str] = set()
+        self.versions = VersionMemo()
+        self.writes = ConditionalWrites(self.versions, self.conditional_writes, self.log)
         if self.check_on_start:
             self._check_configuration()
         atexit.register(self._abort_uploads_at_exit)

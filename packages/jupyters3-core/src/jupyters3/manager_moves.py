@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 from tornado.web import HTTPError
 
@@ -23,7 +24,10 @@ from jupyters3.s3.client import ObjectMeta
 if TYPE_CHECKING:
     from jupyters3.checkpoints import S3Checkpoints
 
-__all__ = ["S3MovesOps"]
+__all__ = ["RENAMED_FROM_META", "S3MovesOps"]
+
+#: Folder-marker metadata naming the source while a folder rename is under way.
+RENAMED_FROM_META = "jupyters3-renamed-from"
 
 
 class S3MovesOps(S3ContentsOps):
@@ -48,6 +52,8 @@ class S3MovesOps(S3ContentsOps):
             doomed = ([file_key] if is_file else []) + list(under)
             await tree.delete_keys(self.client, doomed)
         self._has_checkpoint.discard(path)
+        self.versions.absent(path)
+        self.versions.forget_under(path)
 
     async def delete(self, path: str) -> None:
         """HEAD + LIST (one round trip), then DeleteObjects per 1,000 keys."""
@@ -79,7 +85,10 @@ class S3MovesOps(S3ContentsOps):
             )
             if src_file is None and not src_tree:
                 raise HTTPError(404, f"File or directory does not exist: {old_path}")
-            if dst_exists:
+            resuming = dst_exists and await self._unfinished_rename(
+                old_path, new_path, src_file, src_tree
+            )
+            if dst_exists and not resuming:
                 raise HTTPError(409, f"File already exists: {new_path}")
             if not parent_ok:
                 raise HTTPError(404, f"No such directory: {parent}")
@@ -87,16 +96,57 @@ class S3MovesOps(S3ContentsOps):
             sizes_of = dict(src_tree)
             if src_file is not None:
                 sizes_of[keymap.file_key(old_path)] = src_file.size
+            marker = keymap.dir_marker(new_path) if src_file is None else None
+            if marker is not None and not resuming:
+                # A folder first gets its marker, naming the source: should the
+                # rename stop midway, repeating it recognises and finishes it.
+                await self.writes.run(
+                    new_path + "/",
+                    lambda c: self._put_marker(marker, renamed_from=old_path, create=c.any),
+                    creating=True,
+                )
             await tree.copy_keys(
                 self.client,
-                pairs,
+                [(s, d) for s, d in pairs if d != marker],
                 sizes_of,
                 limit=self.max_concurrency,
                 sizes=self._copy_sizes(),
                 label=f"rename {old_path}",
+                if_none_match=not resuming and self.writes.enabled,
             )
-            await tree.delete_keys(self.client, [source for source, _ in pairs])
+            doomed = [source for source, _ in pairs]
+            finish = []
+            if marker is not None and keymap.dir_marker(old_path) in src_tree:
+                finish.append(self._put_marker(marker))  # the rename is complete
+            elif marker is not None:
+                doomed.append(marker)  # the source folder was implicit: so is the target
+            finish.append(tree.delete_keys(self.client, doomed))
+            await asyncio.gather(*finish)
         self._has_checkpoint.discard(old_path)
+        self.versions.absent(old_path)
+        self.versions.forget(new_path)
+        self.versions.forget_under(old_path)
+        self.versions.forget_under(new_path)
+
+    async def _unfinished_rename(
+        self, old: str, new: str, src_file: ObjectMeta | None, src_tree: dict[str, int]
+    ) -> bool:
+        """Whether ``new`` is what a rename of ``old`` that stopped midway left:
+        a folder whose marker names ``old``, or a file with the source's ETag."""
+        if src_file is not None:
+            target = await self._head_or_none(new)
+            return target is not None and (target.etag, target.size) == (
+                src_file.etag,
+                src_file.size,
+            )
+        marker = self.keymap.dir_marker(new)
+        if marker is None:
+            return False
+        try:
+            meta = await self.client.head_object(marker)
+        except errors.NotFound:
+            return False
+        return meta.metadata.get(RENAMED_FROM_META) == quote(old, safe="/")
 
     def _copy_sizes(self) -> tree.CopySizes:
         return tree.CopySizes(
@@ -190,6 +240,7 @@ class S3MovesOps(S3ContentsOps):
                 limit=self.max_concurrency,
                 sizes=self._copy_sizes(),
                 label=f"copy {path}",
+                if_none_match=self.writes.enabled,
             )
         ]
         marker = self.keymap.dir_marker(destination)
@@ -197,8 +248,18 @@ class S3MovesOps(S3ContentsOps):
             jobs.append(self._put_marker(marker))
         await asyncio.gather(*jobs)
 
-    async def _put_marker(self, marker: str) -> None:
-        await self.client.put_object(marker, b"", content_type="application/x-directory")
+    async def _put_marker(
+        self, marker: str, *, renamed_from: str | None = None, create: bool = False
+    ) -> None:
+        """A folder marker; ``renamed_from`` tags it while a rename into it runs."""
+        metadata = {RENAMED_FROM_META: quote(renamed_from, safe="/")} if renamed_from else None
+        await self.client.put_object(
+            marker,
+            b"",
+            content_type="application/x-directory",
+            metadata=metadata,
+            if_none_match=create,
+        )
 
     async def _copy_file(self, path: str, destination: str, meta: ObjectMeta) -> dict[str, Any]:
         """One CopyObject; for a notebook, its first checkpoint copied from the same
@@ -215,6 +276,7 @@ class S3MovesOps(S3ContentsOps):
             content_type=meta.content_type or None,
             metadata=metadata,
             source_if_match=meta.etag,
+            if_none_match=self.writes.enabled,
         )
         if models.guess_type(destination) == "notebook":
             checkpoints = cast("S3Checkpoints", self.checkpoints)

@@ -23,6 +23,8 @@ from jupyters3 import errors, keys, models
 from jupyters3.http_errors import http_errors
 from jupyters3.s3.client import ObjectMeta
 from jupyters3.uploads import ChunkedUploads
+from jupyters3.versions import Conditions, VersionMemo
+from jupyters3.writes import ConditionalWrites, WriteConflict
 
 if TYPE_CHECKING:
     from jupyters3.s3.client import S3Client
@@ -35,6 +37,8 @@ MTIME_META = "jupyters3-mtime"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 T = TypeVar("T")
 _COPY_PAT = re.compile(r"\-Copy\d*\.")
+#: new_untitled tries this many names when other servers keep taking them.
+_NEW_UNTITLED_TRIES = 10
 
 
 async def _true() -> bool:
@@ -83,6 +87,8 @@ class S3ContentsOps(AsyncContentsManager):
         upload_timeout: float
         keymap: keys.KeyMap
         _has_checkpoint: set[str]
+        versions: VersionMemo
+        writes: ConditionalWrites
 
         @property
         def client(self) -> S3Client: ...
@@ -153,6 +159,7 @@ class S3ContentsOps(AsyncContentsManager):
             try:
                 await self.client.head_object(self.keymap.file_key(path))
             except errors.NotFound:
+                self.versions.absent(path)  # a save there next is a creation
                 return False
         return True
 
@@ -247,7 +254,9 @@ class S3ContentsOps(AsyncContentsManager):
             else:
                 meta, data = await self.client.head_object(key), b""
         except errors.NotFound:
+            self.versions.absent(path)
             return None
+        self.versions.served(path, meta.etag)
         kind = type or models.guess_type(path)
         last_modified = self._mtime(meta)
         common: dict[str, Any] = {
@@ -361,9 +370,7 @@ class S3ContentsOps(AsyncContentsManager):
             size, models.encode_for_save, model, path, capture_validation_error=validation
         )
         now, metadata = self._now_meta()
-        put = self.client.put_object(
-            self.keymap.file_key(path), data, content_type=content_type, metadata=metadata
-        )
+        put = self._put_versioned(path, data, content_type, metadata)
         common: dict[str, Any] = {"last_modified": now, "created": now, "size": len(data)}
         # Answer as get(path) will: the type follows the name, not the request.
         build = (
@@ -386,6 +393,25 @@ class S3ContentsOps(AsyncContentsManager):
         if model.get("message"):
             saved["message"] = model["message"]
         return saved
+
+    async def _put_versioned(
+        self, path: str, data: bytes, content_type: str, metadata: dict[str, str]
+    ) -> None:
+        """PUT ``path`` conditioned on the version this server last saw of it."""
+        key = self.keymap.file_key(path)
+
+        async def put(conditions: Conditions) -> None:
+            result = await self.client.put_object(
+                key,
+                data,
+                content_type=content_type,
+                metadata=metadata,
+                if_match=conditions.if_match,
+                if_none_match=conditions.if_none_match,
+            )
+            self.versions.served(path, result.etag)
+
+        await self.writes.run(path, put)
 
     def _uploads_for(self) -> ChunkedUploads:
         if self._uploads is None:
@@ -434,5 +460,14 @@ class S3ContentsOps(AsyncContentsManager):
             untitled = self.untitled_file
         else:
             raise HTTPError(400, f"Unexpected model type: {model['type']!r}")
-        name = first_free_name(untitled + ext, insert, taken)
-        return await self.new(model, f"{path}/{name}".strip("/"))  # type: ignore[no-any-return]
+        for _ in range(_NEW_UNTITLED_TRIES):
+            name = first_free_name(untitled + ext, insert, taken)
+            target = f"{path}/{name}".strip("/")
+            self.versions.absent(target)  # free in the listing: create, never replace
+            try:
+                return await self.new(model, target)  # type: ignore[no-any-return]
+            except WriteConflict as conflict:
+                if not conflict.created:
+                    raise
+                taken.add(name)  # another server took it meanwhile: the next one
+        raise HTTPError(409, f"Could not find a free name for a new {model['type']} in {path!r}")

@@ -97,21 +97,24 @@ async def copy_object(
     content_type: str | None = None,
     metadata: Mapping[str, str] | None = None,
     source_if_match: str | None = None,
-) -> None:
+    if_none_match: bool = False,
+) -> str:
     """Server-side copy of any size: one CopyObject, or a multipart copy above
-    ``sizes.threshold``. With ``metadata`` the copy gets it (and
-    ``content_type``); without, it keeps the source's."""
+    ``sizes.threshold``; returns the copy's ETag. With ``metadata`` the copy
+    gets it (and ``content_type``); without, it keeps the source's.
+    ``if_none_match``: only create (412 if ``destination`` exists)."""
     if size <= sizes.threshold:
         replace = metadata is not None
-        await client.copy_object(
+        result = await client.copy_object(
             source,
             destination,
             metadata_directive="REPLACE" if replace else "COPY",
             content_type=content_type if replace else None,
             metadata=metadata,
             source_if_match=source_if_match,
+            if_none_match=if_none_match,
         )
-        return
+        return result.etag
     if metadata is None or source_if_match is None:
         meta = await client.head_object(source)
         source_if_match = source_if_match or meta.etag
@@ -139,9 +142,13 @@ async def copy_object(
         etags = await bounded_gather(
             [part(*r) for r in ranges], sizes.parallel, label=f"copy {source}"
         )
-        await client.complete_multipart_upload(
-            destination, upload_id, [(r[0], etag) for r, etag in zip(ranges, etags, strict=True)]
+        done = await client.complete_multipart_upload(
+            destination,
+            upload_id,
+            [(r[0], etag) for r, etag in zip(ranges, etags, strict=True)],
+            if_none_match=if_none_match,
         )
+        return done.etag
     except BaseException:
         with contextlib.suppress(Exception):
             await asyncio.shield(client.abort_multipart_upload(destination, upload_id))
@@ -156,12 +163,16 @@ async def copy_keys(
     limit: int,
     sizes: CopySizes,
     label: str = "",
+    if_none_match: bool = False,
 ) -> None:
-    """Server-side copy each ``(source, destination)`` key pair, metadata kept."""
+    """Server-side copy each ``(source, destination)`` key pair, metadata kept
+    (``if_none_match``: each copy only creates its destination)."""
 
     def job(source: str, destination: str) -> Callable[[], Awaitable[object]]:
         size = sizes_of.get(source, 0)
-        return lambda: copy_object(client, source, destination, size, sizes=sizes)
+        return lambda: copy_object(
+            client, source, destination, size, sizes=sizes, if_none_match=if_none_match
+        )
 
     await bounded_gather([job(s, d) for s, d in pairs], limit, label=label)
 

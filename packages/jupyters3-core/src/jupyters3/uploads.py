@@ -34,7 +34,8 @@ from tornado.web import HTTPError
 
 from jupyters3 import models
 from jupyters3.http_errors import http_errors
-from jupyters3.s3.client import FileBody
+from jupyters3.s3.client import FileBody, PutResult
+from jupyters3.versions import Conditions
 
 if TYPE_CHECKING:
     from jupyters3.manager_ops import S3ContentsOps
@@ -212,24 +213,44 @@ class ChunkedUploads:
     async def _finish(self, upload: _Upload) -> dict[str, Any]:
         client = self.manager.client
         await asyncio.to_thread(upload.spool.flush)
+        manager = self.manager
         with http_errors(upload.path):
+            # The upload replaces the version this server last saw of the path
+            # (or creates it), never one it did not see: see jupyters3.writes.
             if upload.upload_id is None:
-                now, metadata = self.manager._now_meta()
-                await client.put_object(
-                    upload.key,
-                    FileBody(upload.spool.name, 0, upload.size),
-                    content_type=upload.content_type,
-                    metadata=metadata,
-                )
+                now, metadata = manager._now_meta()
+
+                async def write(c: Conditions) -> PutResult:
+                    return await client.put_object(
+                        upload.key,
+                        FileBody(upload.spool.name, 0, upload.size),
+                        content_type=upload.content_type,
+                        metadata=metadata,
+                        if_match=c.if_match,
+                        if_none_match=c.if_none_match,
+                    )
+
             else:
                 if upload.spooled or not upload.parts:
                     await self._send_part(upload)
                 if upload.pending is not None:
                     await upload.pending
                     upload.pending = None
-                await client.complete_multipart_upload(upload.key, upload.upload_id, upload.parts)
                 assert upload.saved_at is not None
                 now = upload.saved_at
+                upload_id = upload.upload_id
+
+                async def write(c: Conditions) -> PutResult:
+                    return await client.complete_multipart_upload(
+                        upload.key,
+                        upload_id,
+                        upload.parts,
+                        if_match=c.if_match,
+                        if_none_match=c.if_none_match,
+                    )
+
+            result = await manager.writes.run(upload.path, write)
+            manager.versions.served(upload.path, result.etag)
         return models.file_model(upload.path, last_modified=now, created=now, size=upload.size)
 
     # -- abandoned uploads -------------------------------------------------------

@@ -1,6 +1,7 @@
 """Retries through the fault proxy: flaky S3 is survived, broken S3 is reported."""
 
 import asyncio
+import hashlib
 import os
 import socket
 
@@ -94,19 +95,71 @@ async def test_client_errors_are_not_retried(js3_make_client, js3_fault_proxy):
     assert len(js3_fault_proxy.records()) == 1
 
 
-async def test_unknown_outcome_of_conditional_write_is_not_retried(
+def _lose_first(method: str, key: str):
+    """A proxy rule: the first ``method`` on ``key`` reaches S3, its answer is lost."""
+    state = {"first": True}
+
+    def rule(req):
+        if req.method == method and req.key == key and state["first"]:
+            state["first"] = False
+            return Fault.drop_after_forward()
+        return None
+
+    return rule
+
+
+async def test_lost_answer_to_a_create_only_put_is_recognised(
     js3_make_client, js3_bucket, js3_raw, js3_fault_proxy
 ):
-    """A create-only PUT whose answer was lost is not repeated blindly."""
-    js3_fault_proxy.configure(rule=lambda req: Fault.drop_after_forward())
+    """A create-only PUT whose answer was lost is sent again; the retry's 412
+    is recognised as the first attempt's own success (same MD5), not a conflict."""
+    js3_fault_proxy.configure(rule=_lose_first("PUT", "new.txt"))
     client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
 
-    with pytest.raises(errors.NetworkError) as info:
-        await client.put_object("new.txt", b"v1", if_none_match=True)
+    result = await client.put_object("new.txt", b"v1", if_none_match=True)
 
-    assert info.value.outcome_unknown
-    assert js3_fault_proxy.count("PUT") == 1
-    assert js3_raw.get(js3_bucket, "new.txt") == b"v1"  # it did land; the caller must check
+    assert result.etag == hashlib.md5(b"v1").hexdigest()
+    assert js3_fault_proxy.count("PUT") == 2
+    assert js3_fault_proxy.count("PUT", status=412) == 1
+    assert js3_raw.get(js3_bucket, "new.txt") == b"v1"
+
+
+async def test_lost_answer_then_someone_elses_object_is_a_conflict(
+    js3_make_client, js3_bucket, js3_raw, js3_fault_proxy
+):
+    """If the retry finds different bytes there, the 412 stands: someone else's
+    object is never taken for ours."""
+    js3_raw.put(js3_bucket, "taken.txt", b"theirs")
+    js3_fault_proxy.configure(rule=_lose_first("PUT", "taken.txt"))
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
+
+    with pytest.raises(errors.PreconditionFailed) as info:
+        await client.put_object("taken.txt", b"mine", if_none_match=True)
+
+    assert info.value.attempts == 2
+    assert js3_raw.get(js3_bucket, "taken.txt") == b"theirs"
+
+
+async def test_lost_answer_to_a_conditional_complete_is_recognised(
+    js3_make_client, js3_bucket, js3_raw, js3_fault_proxy
+):
+    """CompleteMultipartUpload whose answer was lost: the retry finds the upload
+    gone (or the key taken), and the object's multipart ETag proves it was ours."""
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
+    part = b"x" * (5 * 1024 * 1024)
+    upload_id = await client.create_multipart_upload("big.bin")
+    etags = [await client.upload_part("big.bin", upload_id, n, part) for n in (1, 2)]
+    js3_fault_proxy.configure(rule=_lose_first("POST", "big.bin"))
+
+    result = await client.complete_multipart_upload(
+        "big.bin", upload_id, list(zip((1, 2), etags, strict=True)), if_none_match=True
+    )
+
+    assert result.etag.endswith("-2")
+    records = js3_fault_proxy.records()
+    completes = [r for r in records if r.method == "POST" and "uploadId" in r.query]
+    assert len(completes) == 2
+    assert js3_raw.get(js3_bucket, "big.bin") == part * 2
 
 
 async def test_unknown_outcome_of_idempotent_write_is_retried(

@@ -20,9 +20,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
+from jupyters3 import errors
 from jupyters3.credentials import AwsCreds
 from jupyters3.errors import S3Error
 from jupyters3.s3 import endpoint as ep
@@ -33,7 +36,9 @@ from jupyters3.s3.objects import (
     PutResult,
     check_part_number,
     copy_source,
+    file_md5,
     meta_from_headers,
+    multipart_etag,
     put_headers,
     quote_etag,
     range_header,
@@ -64,6 +69,7 @@ __all__ = [
 ]
 
 ListPage = xml.ListPage
+log = logging.getLogger(__name__)
 
 #: XML bodies larger than this are parsed in a worker thread.
 _PARSE_OFF_LOOP = 64 * 1024
@@ -293,23 +299,48 @@ class S3Client:
 
         ``if_match=etag`` writes only over that version; ``if_none_match=True``
         writes only if the key is absent (412 :class:`PreconditionFailed` otherwise).
+        A conditional PUT is retried like any other; when a retry finds the
+        condition false, the object is checked with one HEAD: if it holds
+        exactly this body, the earlier attempt landed and the PUT succeeded.
         """
-        conditional = bool(if_match) or if_none_match
-        response = await self._send(
-            Request(
-                "PutObject",
-                "PUT",
-                key,
-                headers=put_headers(content_type, metadata, if_match, if_none_match),
-                body=body,
-                content_md5=isinstance(body, bytes),
-                idempotent=not conditional,
-            )
+        request = Request(
+            "PutObject",
+            "PUT",
+            key,
+            headers=put_headers(content_type, metadata, if_match, if_none_match),
+            body=body,
+            content_md5=isinstance(body, bytes),
         )
+        try:
+            response = await self._send(request)
+        except errors.PreconditionFailed as error:
+            if error.attempts < 2:
+                raise
+            landed = await self._holds_body(key, body)
+            if landed is None:
+                raise
+            log.info("PutObject %s: an earlier attempt had landed (ETag matches)", key)
+            return PutResult(etag=landed, version_id=None)
         return PutResult(
             etag=unquote_etag(response.headers.get("ETag", "")),
             version_id=response.headers.get("x-amz-version-id"),
         )
+
+    async def _holds_body(self, key: str, body: bytes | Body) -> str | None:
+        """The key's ETag if the object there is exactly ``body`` (by MD5), else None."""
+        try:
+            meta = await self.head_object(key)
+        except errors.NotFound:
+            return None
+        if meta.size != (len(body) if isinstance(body, bytes) else body.length):
+            return None
+        if isinstance(body, bytes):
+            digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        elif isinstance(body, FileBody):
+            digest = await asyncio.to_thread(file_md5, body.path, body.offset, body.length)
+        else:
+            return None
+        return meta.etag if meta.etag.strip('"') == digest else None
 
     async def copy_object(
         self,
@@ -323,7 +354,8 @@ class S3Client:
         source_if_match: str | None = None,
         if_none_match: bool = False,
     ) -> xml.CopyResult:
-        """CopyObject (server side, sources up to 5 GB)."""
+        """CopyObject (server side, sources up to 5 GB). ``if_none_match`` creates
+        only (412 :class:`PreconditionFailed` if ``key`` exists)."""
         headers = put_headers(
             content_type if metadata_directive == "REPLACE" else None,
             metadata if metadata_directive == "REPLACE" else None,
@@ -334,16 +366,19 @@ class S3Client:
         headers["x-amz-metadata-directive"] = metadata_directive
         if source_if_match:
             headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
-        response = await self._send(
-            Request(
-                "CopyObject",
-                "PUT",
-                key,
-                headers=headers,
-                may_fail_with_200=True,
-                idempotent=not if_none_match,
+        request = Request("CopyObject", "PUT", key, headers=headers, may_fail_with_200=True)
+        try:
+            response = await self._send(request)
+        except errors.PreconditionFailed as error:
+            if error.attempts < 2 or not if_none_match:
+                raise
+            # Retried create: did an earlier attempt land? Same ETag and size as the source.
+            target, source = await asyncio.gather(
+                self.head_object(key), self.head_object(source_key)
             )
-        )
+            if (target.etag, target.size) != (source.etag, source.size):
+                raise
+            return xml.CopyResult(etag=target.etag, last_modified=target.last_modified)
         result = xml.parse_copy_result(response.body)
         return xml.CopyResult(etag=unquote_etag(result.etag), last_modified=result.last_modified)
 
@@ -459,22 +494,35 @@ class S3Client:
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> PutResult:
-        """CompleteMultipartUpload with ``(part_number, etag)`` pairs."""
+        """CompleteMultipartUpload with ``(part_number, etag)`` pairs, optionally
+        conditional like :meth:`put_object` (and, like it, safe to retry)."""
         headers = put_headers(None, None, if_match, if_none_match)
         headers["content-type"] = "application/xml"
         body = xml.build_complete_multipart([(n, quote_etag(etag)) for n, etag in parts])
-        response = await self._send(
-            Request(
-                "CompleteMultipartUpload",
-                "POST",
-                key,
-                query=[("uploadId", upload_id)],
-                headers=headers,
-                body=body,
-                may_fail_with_200=True,
-                idempotent=not (if_match or if_none_match),
-            )
+        request = Request(
+            "CompleteMultipartUpload",
+            "POST",
+            key,
+            query=[("uploadId", upload_id)],
+            headers=headers,
+            body=body,
+            may_fail_with_200=True,
         )
+        try:
+            response = await self._send(request)
+        except (errors.PreconditionFailed, errors.NotFound) as error:
+            # A retry after an attempt that completed the upload finds the
+            # upload gone or the key taken: the object's ETag tells.
+            if error.attempts < 2 or isinstance(error, errors.NoSuchBucket):
+                raise
+            expected = multipart_etag([etag for _, etag in parts])
+            try:
+                meta = await self.head_object(key)
+            except errors.NotFound:
+                raise error from None
+            if expected is None or meta.etag.strip('"') != expected:
+                raise
+            return PutResult(etag=meta.etag, version_id=None)
         return PutResult(
             etag=unquote_etag(xml.parse_complete_multipart(response.body)),
             version_id=response.headers.get("x-amz-version-id"),

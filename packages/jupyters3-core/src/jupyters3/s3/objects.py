@@ -4,7 +4,8 @@ headers of a write, ETag quoting, byte ranges. Pure functions and types."""
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -17,7 +18,9 @@ __all__ = [
     "PutResult",
     "check_part_number",
     "copy_source",
+    "file_md5",
     "meta_from_headers",
+    "multipart_etag",
     "put_headers",
     "quote_etag",
     "range_header",
@@ -123,3 +126,32 @@ def range_header(first: int, last: int | None) -> str:
 def check_part_number(part_number: int) -> None:
     if not 1 <= part_number <= 10_000:
         raise ValueError(f"part number {part_number} is outside 1..10000")
+
+
+def multipart_etag(part_etags: Sequence[str]) -> str | None:
+    """The ETag S3 gives a completed multipart upload of parts with these
+    (MD5) ETags: MD5 of their concatenated digests, ``-`` the part count.
+    None when a part ETag is not an MD5 (SSE-KMS, other stores)."""
+    try:
+        digests = b"".join(bytes.fromhex(etag.strip('"')) for etag in part_etags)
+    except ValueError:
+        return None
+    if len(digests) != 16 * len(part_etags):
+        return None
+    return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(part_etags)}"
+
+
+def file_md5(path: str, offset: int, length: int) -> str:
+    """Hex MD5 of ``length`` bytes of a file from ``offset`` (blocking: run it
+    in a worker thread)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        remaining = length
+        while remaining > 0:
+            block = fh.read(min(1 << 20, remaining))
+            if not block:
+                break
+            digest.update(block)
+            remaining -= len(block)
+    return digest.hexdigest()

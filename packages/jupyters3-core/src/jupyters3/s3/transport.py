@@ -216,10 +216,16 @@ _CURL_TIMEOUT = 28
 
 
 def _curl_options(curl: Any) -> None:
-    """S3 keys may hold ``.`` and ``..`` segments: libcurl must not squash them."""
+    """S3 keys may hold ``.`` and ``..`` segments: libcurl must not squash them.
+
+    And no verbose trace: Tornado turns it on whenever its logger is at DEBUG,
+    and it logs every request header, the session token (x-amz-security-token)
+    included.
+    """
     import pycurl  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     curl.setopt(pycurl.PATH_AS_IS, 1)
+    curl.setopt(pycurl.VERBOSE, 0)
 
 
 def pooled_client(choice: HttpClientChoice, max_clients: int) -> AsyncHTTPClient | None:
@@ -364,6 +370,7 @@ class Transport:
                 if replayable and (exchange is None or exchange.delivered == 0):
                     decision = self.retry.decide(error, attempt, idempotent=safe_to_repeat)
                 if decision is None:
+                    error.attempts = attempt
                     if attempt > 1:
                         log.info(
                             "%s failed after %d attempts: %s", request.operation, attempt, error

@@ -1,0 +1,103 @@
+"""What this server last saw of each object: the basis of conditional writes.
+
+When several servers share a bucket, a save must not silently replace a
+version its user never saw. JupyterS3 remembers, per API path, the ETag it
+last served (GET or HEAD) or wrote, or that it found the path absent, and
+writes with the matching S3 condition:
+
+* a remembered ETag -> ``If-Match: <etag>``: the write lands only over that
+  version; if another writer got there first S3 answers 412 and nothing is
+  replaced;
+* remembered absent -> ``If-None-Match: *``: the write only creates;
+* nothing remembered (never read here, or forgotten) -> an unconditional write,
+  as a blind PUT through the API always was.
+
+The memory is bounded (least recently used paths are forgotten first) and
+pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["ABSENT", "Basis", "Conditions", "VersionMemo"]
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+#: The path was seen not to exist.
+ABSENT: Final = _Absent()
+
+#: What a write is based on: an ETag, :data:`ABSENT`, or ``None`` (unknown).
+Basis = str | _Absent | None
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """S3 write conditions: ``If-Match`` (an ETag) and/or ``If-None-Match: *``."""
+
+    if_match: str | None = None
+    if_none_match: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(self.if_match) or self.if_none_match
+
+
+class VersionMemo:
+    """Per-path ETags (or :data:`ABSENT`), at most ``capacity`` paths."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._seen: OrderedDict[str, str | _Absent] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _put(self, path: str, value: str | _Absent) -> None:
+        self._seen[path] = value
+        self._seen.move_to_end(path)
+        while len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+
+    def served(self, path: str, etag: str) -> None:
+        """This server served or wrote ``path`` at version ``etag``."""
+        if etag:
+            self._put(path, etag.strip('"'))
+        else:
+            self.forget(path)
+
+    def absent(self, path: str) -> None:
+        """This server saw that ``path`` does not exist (or deleted it)."""
+        self._put(path, ABSENT)
+
+    def forget(self, path: str) -> None:
+        self._seen.pop(path, None)
+
+    def forget_under(self, folder: str) -> None:
+        """Forget every path inside ``folder`` (after a folder rename or delete)."""
+        head = folder.rstrip("/") + "/"
+        for path in [p for p in self._seen if p.startswith(head)]:
+            del self._seen[path]
+
+    def basis(self, path: str) -> Basis:
+        value = self._seen.get(path)
+        if value is not None:
+            self._seen.move_to_end(path)
+        return value
+
+    def conditions(self, path: str) -> Conditions:
+        """The S3 conditions for a write of ``path`` based on what was seen."""
+        value = self.basis(path)
+        if value is ABSENT:
+            return Conditions(if_none_match=True)
+        if isinstance(value, str):
+            return Conditions(if_match=value)
+        return Conditions()

@@ -1,0 +1,117 @@
+"""Conditional writes: no save based on a stale version replaces a newer one.
+
+:class:`ConditionalWrites` runs one S3 write (PUT, CompleteMultipartUpload,
+CopyObject) with the conditions :class:`~jupyters3.versions.VersionMemo` gives
+for its path, and turns the outcomes into what a Jupyter client should see:
+
+* the condition held: the write landed, and its ETag is remembered;
+* ``If-Match`` failed (412): someone else saved a newer version; 409 with a
+  message saying so, and the newer object is left as it is;
+* ``If-None-Match`` failed (412): someone else created the path; 409;
+* ``If-Match`` on a key that is gone (404): it was deleted elsewhere since it
+  was read here; the write is repeated as a creation, so the user's work is
+  kept (and a creation by a third writer in between still answers 409);
+* the store does not implement conditions (501 NotImplemented, or a 400 that
+  names the header): with ``conditional_writes="auto"`` a warning is logged
+  once and writes are unconditional from then on; with ``"on"`` the error stands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tornado.web import HTTPError
+
+from jupyters3 import errors
+from jupyters3.versions import Conditions, VersionMemo
+
+__all__ = ["ConditionalWrites", "WriteConflict"]
+
+T = TypeVar("T")
+
+
+class WriteConflict(HTTPError):
+    """409: a conditional write found a version it was not based on.
+    ``created`` is True when the path was created by someone else meanwhile."""
+
+    def __init__(self, path: str, *, created: bool) -> None:
+        self.path = path
+        self.created = created
+        if created:
+            message = (
+                f"{path} was created by someone else (another server or user of this "
+                "bucket) after it was found free here; nothing was overwritten. Choose "
+                "another name, or open the new file."
+            )
+        else:
+            message = (
+                f"{path} was changed by someone else (another server or user of this "
+                "bucket) since it was opened here, so this save was not written and the "
+                "newer version is kept. Reload the file (File > Reload from Disk) to see "
+                "it, then make your changes again, or save yours under another name."
+            )
+        super().__init__(409, message, reason="Conflict")
+
+
+def _refuses_conditions(error: errors.S3Error) -> bool:
+    """The store rejected the conditional headers themselves."""
+    if isinstance(error, errors.NotSupported):
+        return True
+    text = f"{error.code} {error.message}".lower()
+    return isinstance(error, errors.InvalidRequest) and ("if-match" in text or "if-none" in text)
+
+
+class ConditionalWrites:
+    """Conditional S3 writes for one manager (see the module docstring)."""
+
+    def __init__(self, versions: VersionMemo, mode: str, log: logging.Logger) -> None:
+        if mode not in ("auto", "on", "off"):
+            raise ValueError(f"conditional_writes must be auto, on or off, not {mode!r}")
+        self.versions = versions
+        self.mode = mode
+        self.enabled = mode != "off"
+        self.log = log
+
+    def conditions(self, path: str, *, creating: bool = False) -> Conditions:
+        """The conditions for a write of ``path`` (``creating``: If-None-Match)."""
+        if not self.enabled:
+            return Conditions()
+        if creating:
+            return Conditions(if_none_match=True)
+        return self.versions.conditions(path)
+
+    async def run(
+        self,
+        path: str,
+        write: Callable[[Conditions], Awaitable[T]],
+        *,
+        creating: bool = False,
+    ) -> T:
+        """``await write(conditions)`` for ``path``; raises :class:`WriteConflict`
+        when the path holds a version this write was not based on."""
+        conditions = self.conditions(path, creating=creating)
+        try:
+            return await write(conditions)
+        except errors.PreconditionFailed:
+            if not conditions.any:
+                raise
+            self.versions.forget(path)
+            raise WriteConflict(path, created=conditions.if_none_match) from None
+        except errors.NotFound as error:
+            if not conditions.if_match or isinstance(error, errors.NoSuchBucket):
+                raise
+            self.log.info("%s was deleted elsewhere since it was read here; writing it anew", path)
+            return await self.run(path, write, creating=True)
+        except (errors.NotSupported, errors.InvalidRequest) as error:
+            if not conditions.any or not _refuses_conditions(error) or self.mode != "auto":
+                raise
+            self.enabled = False
+            self.log.warning(
+                "The S3 store does not support conditional writes (%s): saves from several "
+                "servers sharing this bucket can now overwrite each other. Set "
+                "c.JupyterS3.conditional_writes = 'off' to silence this warning.",
+                error.code,
+            )
+            return await write(Conditions())

@@ -1,0 +1,315 @@
+"""Several servers on one bucket, and S3 failing under them: nothing is lost.
+
+Two live Jupyter servers share one moto bucket (server A through the fault
+proxy, server B straight to moto). A save based on a version its server did
+not last see is refused with 409 and the newer object stays; creations never
+replace each other; an interrupted folder rename leaves every key readable and
+finishes when repeated. Through the REST API only; the bucket is read with an
+independent botocore client.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from jupyters3_testing import FaultProxy, MotoServer, RawS3
+from jupyters3_testing.faults import Fault, RequestInfo
+from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
+from jupyters3_testing.rest import ContentsClient
+
+
+@dataclass
+class Pair:
+    a: ContentsClient  # through the fault proxy
+    b: ContentsClient  # straight to moto
+    raw: RawS3
+    bucket: str
+    proxy: FaultProxy
+
+    def folder(self) -> str:
+        name = f"c-{uuid.uuid4().hex[:10]}"
+        self.a.mkdir(name).expect(201)
+        return name
+
+    def text(self, key: str) -> str:
+        return self.raw.get(self.bucket, key).decode()
+
+
+@pytest.fixture(scope="module")
+def pair(
+    js3_jupyter_session_factory: JupyterFactory,
+    js3_moto_server: MotoServer,
+    js3_fault_proxy_server: FaultProxy,
+    js3_region: str,
+) -> Pair:
+    bucket = f"cw-{uuid.uuid4().hex[:12]}"
+    js3_moto_server.create_bucket(bucket, js3_region)
+    # Retries with short pauses, so an outage of a few hundred ms is ridden out.
+    tuning = {"max_attempts": 3}
+    via_proxy = jupyters3_config(
+        bucket=bucket, endpoint_url=js3_fault_proxy_server.endpoint_url, region=js3_region
+    )
+    via_proxy["JupyterS3"].update(tuning)
+    direct = jupyters3_config(
+        bucket=bucket, endpoint_url=js3_moto_server.endpoint_url, region=js3_region
+    )
+    a = js3_jupyter_session_factory(config=via_proxy)
+    b = js3_jupyter_session_factory(config=direct)
+    return Pair(
+        ContentsClient(a.url, a.token),
+        ContentsClient(b.url, b.token),
+        RawS3(js3_moto_server.endpoint_url, js3_region),
+        bucket,
+        js3_fault_proxy_server,
+    )
+
+
+@pytest.fixture
+def s3(pair: Pair) -> Pair:
+    pair.proxy.reset()
+    return pair
+
+
+def nb(source: str) -> dict[str, Any]:
+    return {
+        "type": "notebook",
+        "content": {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "markdown",
+                    "id": "c1",
+                    "metadata": {},
+                    "source": source,
+                }
+            ],
+        },
+    }
+
+
+def test_stale_save_is_refused_and_the_newer_version_kept(s3: Pair) -> None:
+    """A and B open the same file; B saves; A's save (based on the old version) is a 409."""
+    d = s3.folder()
+    path = f"{d}/shared.txt"
+    s3.a.save_text(path, "v0").expect(201)
+    s3.a.get(path).expect(200)
+    s3.b.get(path).expect(200)
+
+    s3.b.save_text(path, "v1 from B").expect(200)
+    refused = s3.a.save_text(path, "v2 from A, based on v0")
+
+    assert refused.status == 409
+    assert "changed by someone else" in refused.json["message"]
+    assert s3.text(path) == "v1 from B"  # the newer object is intact
+    assert s3.proxy.count("PUT", status=412) == 1
+
+    # A reloads (as JupyterLab's "Reload from Disk" does), then saves on top.
+    assert s3.a.get(path).expect(200).json["content"] == "v1 from B"
+    s3.a.save_text(path, "v2 from A, based on v1").expect(200)
+    assert s3.text(path) == "v2 from A, based on v1"
+    # And now B is the stale one.
+    assert s3.b.save_text(path, "v3 from B, based on v1").status == 409
+    assert s3.text(path) == "v2 from A, based on v1"
+
+
+def test_stale_notebook_save_is_refused(s3: Pair) -> None:
+    d = s3.folder()
+    path = f"{d}/shared.ipynb"
+    s3.a.save(path, nb("v0")).expect(201)
+    s3.b.get(path).expect(200)
+    s3.a.get(path, content=False).expect(200)  # JupyterLab's pre-save check: a HEAD
+
+    s3.a.save(path, nb("A's edit")).expect(200)
+    refused = s3.b.save(path, nb("B's edit of v0"))
+
+    assert refused.status == 409
+    saved = json.loads(s3.raw.get(s3.bucket, path))
+    assert "".join(saved["cells"][0]["source"]) == "A's edit"
+
+
+def test_a_save_never_seen_elsewhere_still_works_and_repeats(s3: Pair) -> None:
+    """One server saving again and again is never in conflict with itself."""
+    d = s3.folder()
+    path = f"{d}/solo.txt"
+    for i in range(5):
+        s3.a.save_text(path, f"v{i}").expect(201 if i == 0 else 200)
+    assert s3.text(path) == "v4"
+    assert s3.proxy.count("PUT", status=412) == 0
+
+
+def test_creation_races_do_not_overwrite(s3: Pair) -> None:
+    """A finds the name free; B creates it; A's creation is a 409 and B's file stays."""
+    d = s3.folder()
+    path = f"{d}/new.txt"
+    assert s3.a.get(path).status == 404
+    s3.b.save_text(path, "B was first").expect(201)
+
+    refused = s3.a.save_text(path, "A thought it was free")
+
+    assert refused.status == 409
+    assert "created by someone else" in refused.json["message"]
+    assert s3.text(path) == "B was first"
+
+
+def test_chunked_upload_over_a_newer_version_is_refused(s3: Pair) -> None:
+    d = s3.folder()
+    path = f"{d}/data.bin"
+    s3.a.upload_chunked(path, b"0" * 100).pop().expect(201)
+    s3.a.get(path, content=False).expect(200)
+    s3.b.upload_chunked(path, b"B" * 100).pop().expect(200)
+
+    last = s3.a.upload_chunked(path, b"A" * (3 * 1024 * 1024), 1024 * 1024).pop()
+
+    assert last.status == 409
+    assert s3.raw.get(s3.bucket, path) == b"B" * 100
+    assert s3.raw.multipart_uploads(s3.bucket, d) == []
+
+
+def test_deleted_elsewhere_then_saved_here_keeps_the_work(s3: Pair) -> None:
+    d = s3.folder()
+    path = f"{d}/gone.txt"
+    s3.a.save_text(path, "v0").expect(201)
+    s3.b.delete(path).expect(204)
+
+    s3.a.save_text(path, "A's unsaved work").expect(200, 201)
+
+    assert s3.text(path) == "A's unsaved work"
+
+
+def test_new_untitled_raced_by_another_server_takes_the_next_name(s3: Pair) -> None:
+    """A lists the folder and picks Untitled.ipynb; just before A's PUT reaches
+    S3, B creates Untitled.ipynb itself (the proxy runs B's request at that
+    moment). A's create-only PUT gets 412, A takes Untitled1.ipynb, and B's
+    notebook is untouched.
+
+    (The race is staged rather than left to chance: moto checks If-None-Match
+    and stores the object without a lock, so truly simultaneous PUTs can both
+    pass there, which S3 itself does not allow.)"""
+    d = s3.folder()
+    raced: dict[str, Any] = {}
+
+    def rule(req: RequestInfo) -> Fault | None:
+        if req.method == "PUT" and req.key == f"{d}/Untitled.ipynb" and not raced:
+            raced["b"] = s3.b.new_untitled(d, type="notebook")  # B goes straight to moto
+        return None
+
+    s3.proxy.configure(rule=rule)
+    mine = s3.a.new_untitled(d, type="notebook").expect(201).json
+
+    theirs = raced["b"].expect(201).json
+    assert theirs["path"] == f"{d}/Untitled.ipynb"
+    assert mine["path"] == f"{d}/Untitled1.ipynb"
+    assert s3.proxy.count("PUT", status=412, key=f"{d}/Untitled.ipynb") == 1
+    head = s3.raw.head(s3.bucket, f"{d}/Untitled.ipynb")
+    assert head["LastModified"] <= s3.raw.head(s3.bucket, f"{d}/Untitled1.ipynb")["LastModified"]
+
+
+def test_many_new_untitled_from_two_servers(s3: Pair) -> None:
+    """Both servers create untitled notebooks in one folder, interleaved one by
+    one: each answer names a distinct notebook and all of them exist."""
+    d = s3.folder()
+    paths = []
+    for client in [s3.a, s3.b] * 6:
+        paths.append(client.new_untitled(d, type="notebook").expect(201).json["path"])
+    assert len(set(paths)) == 12
+    notebooks = [k for k in s3.raw.keys(s3.bucket, f"{d}/") if k.endswith(".ipynb")]
+    assert sorted(notebooks) == sorted(paths)
+
+
+# -- S3 failing under a live server --------------------------------------------
+
+
+def _fail_copies_into(prefix: str, after: int):
+    """A rule: CopyObject into ``prefix`` succeeds ``after`` times, then 500s."""
+    seen = {"n": 0}
+
+    def rule(req: RequestInfo) -> Fault | None:
+        if (
+            req.method == "PUT"
+            and req.key.startswith(prefix)
+            and "x-amz-copy-source" in {h.lower() for h in req.headers}
+        ):
+            seen["n"] += 1
+            if seen["n"] > after:
+                return Fault.internal_error()
+        return None
+
+    return rule
+
+
+def test_interrupted_folder_rename_loses_nothing_and_repeating_finishes_it(s3: Pair) -> None:
+    d = s3.folder()
+    files = {f"{d}/src/f{i:02d}.txt": f"file {i}" for i in range(20)}
+    for path, text in files.items():
+        s3.raw.put(s3.bucket, path, text.encode())
+    s3.proxy.configure(rule=_fail_copies_into(f"{d}/dst/", after=7))
+
+    failed = s3.a.rename(f"{d}/src", f"{d}/dst")
+
+    assert failed.status in (502, 503)
+    assert "Traceback" not in failed.body.decode()
+    # Documented state: every source is intact; the target holds some copies
+    # and its marker names the source.
+    for path, text in files.items():
+        assert s3.text(path) == text
+    marker = s3.raw.head(s3.bucket, f"{d}/dst/")
+    assert marker["Metadata"]["jupyters3-renamed-from"] == f"{d}/src"
+    # A rename onto an unrelated existing folder is still refused.
+    s3.proxy.reset()
+    s3.a.mkdir(f"{d}/other").expect(201)
+    assert s3.a.rename(f"{d}/other", f"{d}/dst").status == 409
+
+    s3.a.rename(f"{d}/src", f"{d}/dst").expect(200)
+
+    keys = s3.raw.keys(s3.bucket, f"{d}/")
+    assert not [k for k in keys if k.startswith(f"{d}/src")]
+    for path, text in files.items():
+        assert s3.text(path.replace("/src/", "/dst/")) == text
+    assert f"{d}/dst/" not in keys  # the source was an implicit folder: so is the target
+    listing = s3.a.get(f"{d}/dst").expect(200).json
+    assert len(listing["content"]) == 20
+
+
+def test_interrupted_file_rename_is_finished_by_repeating_it(s3: Pair) -> None:
+    """The copy landed but the delete failed: both exist; repeating completes it."""
+    d = s3.folder()
+    s3.a.save_text(f"{d}/a.txt", "content").expect(201)
+    s3.proxy.configure(
+        rule=lambda req: Fault.internal_error() if req.method in ("DELETE", "POST") else None
+    )
+    assert s3.a.rename(f"{d}/a.txt", f"{d}/b.txt").status in (502, 503)
+    assert s3.text(f"{d}/a.txt") == s3.text(f"{d}/b.txt") == "content"
+    s3.proxy.reset()
+
+    s3.a.rename(f"{d}/a.txt", f"{d}/b.txt").expect(200)
+
+    assert not s3.raw.exists(s3.bucket, f"{d}/a.txt")
+    assert s3.text(f"{d}/b.txt") == "content"
+
+
+def test_s3_unreachable_gives_clear_errors_then_recovers(s3: Pair) -> None:
+    d = s3.folder()
+    s3.a.save_text(f"{d}/keep.txt", "safe").expect(201)
+    s3.proxy.configure(rule=lambda req: Fault.drop())
+
+    answers = [
+        s3.a.get(f"{d}/keep.txt"),
+        s3.a.save_text(f"{d}/keep.txt", "during the outage"),
+        s3.a.get(d),
+        s3.a.rename(f"{d}/keep.txt", f"{d}/moved.txt"),
+    ]
+
+    for answer in answers:
+        assert answer.status in (502, 503), answer.body[:300]
+        assert answer.json["message"] and "Traceback" not in answer.body.decode()
+    s3.proxy.reset()
+    assert s3.a.get(f"{d}/keep.txt").expect(200).json["content"] == "safe"
+    s3.a.save_text(f"{d}/keep.txt", "after").expect(200)
+    assert s3.text(f"{d}/keep.txt") == "after"

@@ -16,6 +16,7 @@ import inspect
 import os
 import threading
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any, cast
 
 from traitlets import (
@@ -130,6 +131,13 @@ class JupyterS3(S3MovesOps):
     upload_timeout = Float(
         3600.0, help="Seconds without a chunk after which a chunked upload is abandoned."
     ).tag(config=True)
+    abandoned_upload_age = Float(
+        24 * 3600.0,
+        help="At start, multipart uploads under the prefix that began more than this "
+        "many seconds ago are aborted: uploads a crashed or killed server left behind "
+        "(S3 keeps and bills their parts until then). Another live server's upload is "
+        "younger than this unless it has run for longer. Negative: never.",
+    ).tag(config=True)
     conditional_writes = Enum(
         ["auto", "on", "off"],
         default_value="auto",
@@ -232,6 +240,36 @@ class JupyterS3(S3MovesOps):
         server_loop = getattr(self.parent, "io_loop", None)  # ServerApp's, not started yet
         if self.freeze_gc_at_start and server_loop is not None:
             server_loop.add_callback(_freeze_gc_once, self.log)
+        if self.abandoned_upload_age >= 0 and server_loop is not None:
+            server_loop.add_callback(self._abort_abandoned_uploads)
+
+    async def _abort_abandoned_uploads(self) -> None:
+        """Abort multipart uploads under the prefix older than ``abandoned_upload_age``
+        (one ListMultipartUploads per 1,000, then the aborts). Best effort: a
+        policy without s3:ListBucketMultipartUploads only costs a debug line."""
+        try:
+            uploads = await self.client.list_multipart_uploads(self.keymap.prefix)
+        except errors.S3Error as exc:
+            self.log.debug("JupyterS3: not looking for abandoned uploads: %s", exc.code)
+            return
+        now = datetime.now(timezone.utc)
+        stale = [
+            u
+            for u in uploads
+            if u.initiated is not None
+            and (now - u.initiated).total_seconds() >= self.abandoned_upload_age
+        ]
+        for upload in stale:
+            try:
+                await self.client.abort_multipart_upload(upload.key, upload.upload_id)
+            except errors.S3Error as exc:
+                self.log.debug("JupyterS3: could not abort %s: %s", upload.key, exc.code)
+        if stale:
+            self.log.info(
+                "JupyterS3: aborted %d abandoned multipart upload(s) under %r",
+                len(stale),
+                self.keymap.prefix,
+            )
 
     @property
     def client(self) -> S3Client:

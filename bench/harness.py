@@ -127,7 +127,8 @@ def start_jupyter(
             # Deletes really delete (no trash in the home directory), folders included.
             "FileContentsManager": {"delete_to_trash": False, "always_delete_dir": True},
         }
-    server = JupyterServer(config=merge_config(config, overrides), env=JUPYTER_ENV)
+    # Measured at the default log level: DEBUG (the test suite's default) costs time.
+    server = JupyterServer(config=merge_config(config, overrides), env=JUPYTER_ENV, debug=False)
     try:
         return server.start()
     except BaseException:
@@ -175,6 +176,14 @@ class RssSampler:
             self._peak = rss
         return rss
 
+    def cpu_seconds(self) -> float:
+        """The process's user + system CPU time so far (0 once it exited)."""
+        try:
+            times = self._process.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(times.user + times.system)
+
     def peak(self) -> int:
         """Highest RSS seen since :meth:`mark` (a last sample is taken now)."""
         rss = self._rss()
@@ -196,6 +205,8 @@ class StepResult:
     stall_ms: float
     rss_start_mib: float
     rss_peak_mib: float
+    #: CPU seconds (user + system) the Jupyter server used during the step.
+    cpu_s: float = 0.0
     requests: int | None = None
     #: Request body bytes the server sent to S3 (the proxy's ``bytes_in``).
     bytes_to_s3: int | None = None
@@ -254,6 +265,7 @@ class Meter:
             self.proxy.clear()
             opened = self.proxy.connections_opened
         rss_start = self.rss.mark()
+        cpu_start = self.rss.cpu_seconds()
         error: str | None = None
         start = time.monotonic()
         try:
@@ -262,6 +274,7 @@ class Meter:
             error = f"{type(exc).__name__}: {exc}"[:300]
         end = time.monotonic()
         rss_peak = self.rss.peak()
+        cpu = self.rss.cpu_seconds() - cpu_start
         stall = self.monitor.worst(start, end)
         result = StepResult(
             manager=self.manager,
@@ -273,6 +286,7 @@ class Meter:
             stall_ms=stall * 1000,
             rss_start_mib=rss_start / MIB,
             rss_peak_mib=rss_peak / MIB,
+            cpu_s=max(0.0, cpu),
             error=error,
         )
         if self.proxy is not None:

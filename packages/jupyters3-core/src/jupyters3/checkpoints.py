@@ -34,7 +34,11 @@ class S3Checkpoints(AsyncCheckpoints):
     async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
         """One CopyObject (plus a LIST and a DeleteObjects when max_checkpoints prunes)."""
         path = self.manager._path(path)
-        return await self.create_checkpoint_from(self.manager.keymap.file_key(path), None, path)
+        if not path:
+            raise HTTPError(400, "The root directory has no checkpoints")
+        with http_errors(path):
+            source_key = self.manager.keymap.file_key(path)
+        return await self.create_checkpoint_from(source_key, None, path)
 
     async def create_checkpoint_from(
         self, source_key: str, source_etag: str | None, path: str, *, size: int | None = None
@@ -45,7 +49,8 @@ class S3Checkpoints(AsyncCheckpoints):
         (found by S3's refusal when ``size`` is not known)."""
         manager = self.manager
         checkpoint_id = keys.new_checkpoint_id(datetime.now(timezone.utc), secrets.token_hex(3))
-        destination = manager.keymap.checkpoint_key(path, checkpoint_id)
+        with http_errors(path):
+            destination = manager.keymap.checkpoint_key(path, checkpoint_id)
         sizes = manager._copy_sizes()
         with http_errors(path):
             try:

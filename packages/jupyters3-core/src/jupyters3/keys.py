@@ -160,6 +160,10 @@ def is_hidden_path(path: str) -> bool:
     return any(is_hidden_name(segment) for segment in path.strip("/").split("/"))
 
 
+#: As long as any id :func:`new_checkpoint_id` makes with a 6-character suffix.
+_LONGEST_ID = "20261126T103645123456-ab12cd"
+
+
 def new_checkpoint_id(now: datetime, rand: str) -> str:
     """A checkpoint id: the UTC time (microseconds) then ``-`` and ``rand``.
 
@@ -263,6 +267,12 @@ class KeyMap:
         normal = normalize_path(path)
         key = f"{self.file_key(normal)}/{CHECKPOINTS}/"
         return check_key_length(key, normal)
+
+    def check_checkpoint_room(self, path: str) -> None:
+        """:class:`InvalidPath` ("Name too long") unless the checkpoints of file
+        ``path`` fit S3's key limit too: checked before the file is written, so a
+        name that could never have a checkpoint is refused with nothing stored."""
+        self.checkpoint_key(path, _LONGEST_ID)
 
     def checkpoint_key(self, path: str, checkpoint_id: str) -> str:
         """The key of checkpoint ``checkpoint_id`` of file ``path``.

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any, cast
 
+from tornado.web import HTTPError
 from traitlets import (
     Bool,
     Enum,
@@ -429,4 +430,6 @@ class JupyterS3(S3MovesOps):
 
     async def is_hidden(self, path: str) -> bool:
         """A path is hidden when one of its names starts with a dot."""
+        if not isinstance(path, str):  # a JSON body's "path" or "copy_from" can be anything
+            raise HTTPError(400, f"A path must be a string, not {type(path).__name__}")
         return keys.is_hidden_path(path.strip("/"))

@@ -163,6 +163,13 @@ class S3MovesOps(S3ContentsOps):
             keys.check_key_length(destination)
         return pairs
 
+    async def update(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+        """PATCH: rename to ``model["path"]`` (a string), then the new model."""
+        new_path = model.get("path", path) if isinstance(model, dict) else None
+        if not isinstance(new_path, str):
+            raise HTTPError(400, "PATCH needs a JSON object whose 'path' is the new path")
+        return await super().update(model, path)  # type: ignore[no-any-return]
+
     async def rename(self, old_path: str, new_path: str) -> None:
         """Rename a file or folder (with checkpoints) and emit the event."""
         await self.rename_file(old_path, new_path)
@@ -181,6 +188,8 @@ class S3MovesOps(S3ContentsOps):
         the target folder (LIST); then the copies run concurrently.
         """
         path = self._path(from_path)
+        if not path:
+            raise HTTPError(400, "Can't copy the root directory")
         to = self._path(to_path) if to_path is not None else None
         from_dir, from_name = path.rsplit("/", 1) if "/" in path else ("", path)
         target_dir = from_dir if to is None else to
@@ -265,6 +274,8 @@ class S3MovesOps(S3ContentsOps):
         """One CopyObject; for a notebook, its first checkpoint copied from the same
         source version at the same time (the reference's copy saves, and a saved
         notebook always has a checkpoint)."""
+        if models.guess_type(destination) == "notebook":
+            self.keymap.check_checkpoint_room(destination)  # before anything is copied
         now, metadata = self._now_meta()
         source_key = self.keymap.file_key(path)
         copy = tree.copy_object(

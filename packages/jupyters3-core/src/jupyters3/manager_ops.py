@@ -96,7 +96,10 @@ class S3ContentsOps(AsyncContentsManager):
     # -- small helpers -------------------------------------------------------
 
     def _path(self, path: str) -> str:
-        """The normalised API path; 400 for anything that could leave the prefix."""
+        """The normalised API path; 400 for anything that could leave the prefix
+        (or is not a string: a JSON body can hold anything)."""
+        if not isinstance(path, str):
+            raise HTTPError(400, f"A path must be a string, not {type(path).__name__}")
         with http_errors(path):
             return keys.normalize_path(path)
 
@@ -333,6 +336,8 @@ class S3ContentsOps(AsyncContentsManager):
             raise HTTPError(400, "No file content provided")
         if not path:
             raise HTTPError(400, "Can't save over the root directory")
+        if not isinstance(model.get("format"), (str, type(None))):
+            raise HTTPError(400, "The model's format must be a string: 'text', 'base64' or 'json'")
         kind = model["type"]
         with http_errors(path):
             if kind == "directory":
@@ -358,12 +363,22 @@ class S3ContentsOps(AsyncContentsManager):
 
     async def _save_object(self, model: dict[str, Any], path: str) -> dict[str, Any]:
         validation: dict[str, Any] = {}
+        if models.guess_type(path) == "notebook" or model["type"] == "notebook":
+            with http_errors(path):
+                self.keymap.check_checkpoint_room(path)  # before anything is written
         if model["type"] == "notebook":
+            content = model["content"]
+            if not isinstance(content, dict) or not isinstance(content.get("cells"), list):
+                raise HTTPError(
+                    400, f"Unreadable Notebook: {path}: the content must be a notebook object"
+                )
             try:
-                nb = await _off_loop(_BIG, nbformat.from_dict, model["content"])
-            except Exception as exc:
-                raise HTTPError(400, f"Unreadable Notebook: {path} {exc!r}") from None
-            await self._check_and_sign(nb, path)
+                nb = await _off_loop(_BIG, nbformat.from_dict, content)
+                await self._check_and_sign(nb, path)
+            except Exception as exc:  # nbformat raises many kinds on malformed input
+                raise HTTPError(
+                    400, f"Unreadable Notebook: {path}: {type(exc).__name__}: {exc}"
+                ) from None
             model = {**model, "content": nb}
         size = len(model["content"]) if isinstance(model.get("content"), str) else _BIG
         data, content_type = await _off_loop(
@@ -447,6 +462,10 @@ class S3ContentsOps(AsyncContentsManager):
             taken = await self._child_names(path)
         if taken is None:
             raise HTTPError(404, f"No such directory: {path}")
+        if not isinstance(ext, str) or "/" in ext or "\\" in ext:
+            raise HTTPError(400, f"Invalid extension {ext!r}: a string without slashes")
+        if not isinstance(type, str):
+            raise HTTPError(400, f"Invalid type {type!r}")
         model: dict[str, Any] = {}
         if type:
             model["type"] = type

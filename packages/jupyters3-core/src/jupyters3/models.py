@@ -35,6 +35,7 @@ from jupyters3.s3.xml import ListedObject
 __all__ = [
     "EPOCH",
     "HASH_ALGORITHM",
+    "LINE_BREAKS",
     "NOTEBOOK_CONTENT_TYPE",
     "BadContent",
     "Model",
@@ -68,7 +69,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 NOTEBOOK_CONTENT_TYPE = "application/x-ipynb+json"
 
 _DEFAULT_MIMETYPE = {"text": "text/plain", "base64": "application/octet-stream"}
-_LINE_BREAKS = str.maketrans("", "", "\r\n")
+#: Removed from base64 content before decoding (encodebytes and browsers wrap lines).
+LINE_BREAKS = str.maketrans("", "", "\r\n")
 
 
 class BadContent(ValueError):
@@ -288,7 +290,7 @@ def encode_for_save(
         if fmt == "text":
             data = content.encode("utf-8")
         else:
-            compact = content.translate(_LINE_BREAKS)  # encodebytes and browsers wrap lines
+            compact = content.translate(LINE_BREAKS)  # encodebytes and browsers wrap lines
             data = base64.b64decode(compact.encode("ascii"), validate=True)
     except (UnicodeError, binascii.Error) as error:
         raise BadContent(f"Encoding error saving {path}: {error}") from None

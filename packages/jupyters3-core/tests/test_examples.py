@@ -53,6 +53,7 @@ from jupyters3_testing import (
     JupyterServerError,
     RawS3,
 )
+from jupyters3_testing.leaks import redact
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 
@@ -679,12 +680,24 @@ def test_jupyter_lab_starts_with_the_example(
         "AWS_EC2_METADATA_SERVICE_ENDPOINT": js3_moto_server.endpoint_url,
         **env,
     }
-    with ExampleServer(name, env=env, app="lab") as server:
+    # The example's own secret (read by the config file) is watched too. traitlets
+    # prints the whole config at DEBUG ("Config changed: {...}"), values set in a
+    # config file included: the only lines allowed to hold it.
+    watched = {f"{k} (env)": v for k, v in env.items() if "SECRET" in k}
+    with ExampleServer(name, env=env, app="lab", secrets=watched, scan_secrets=False) as server:
         client = ContentsClient(server.url, server.token)
         client.save_text("from-lab.txt", "hello").expect(201)
         assert client.get("from-lab.txt").expect(200).json["content"] == "hello"
         assert js3_raw.get(js3_bucket, "from-lab.txt") == b"hello"
         assert "JupyterS3: contents in s3://" in server.log_text()  # the start-up check passed
+        server.stop()
+        lines = server.log_text().splitlines()
+        elsewhere = [
+            redact(lines[leak.line - 1], server.watched_secrets())[:300]
+            for leak in server.find_leaks()
+            if "] Config changed: {" not in lines[leak.line - 1]
+        ]
+        assert not elsewhere, elsewhere
 
 
 def test_jupyter_refuses_to_start_the_jupyterhub_example_without_a_user(

@@ -1,10 +1,13 @@
 """``/files/<path>``: objects streamed from S3 to the browser.
 
 Same authentication, authorization (``contents`` resource), XSRF check,
-Content-Type rules, ``?download=1`` attachment and CSP sandbox as
-jupyter_server's ``FilesHandler``, but the body is streamed chunk by chunk
-from GetObject (memory stays flat whatever the size) and a single byte
-``Range`` is honoured (206 / 416).
+Content-Type rules, ``?download=1`` attachment, CSP sandbox and
+``X-Content-Type-Options: nosniff`` as jupyter_server's ``FilesHandler``
+(``tests/e2e/test_browser_headers.py`` compares them), but the body is
+streamed chunk by chunk from GetObject (memory stays flat whatever the size)
+and a single byte ``Range`` is honoured as the local-disk handler
+(tornado's ``StaticFileHandler``) does: 206 for part of the file, 200 for a
+range that covers all of it, 416 with ``Content-Range: bytes */<size>``.
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ def content_type_header(name: str, *, binary: bool) -> str:
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
     """``(first, last)`` inclusive for one ``bytes=`` range; ``None`` for the whole
-    object. Raises ``ValueError`` when the range cannot be satisfied."""
+    object (no range, or one that covers every byte: answered 200, as tornado's
+    ``StaticFileHandler`` does). Raises ``ValueError`` when the range cannot be
+    satisfied."""
     match = _RANGE.match(header.strip())
     if not match or match.groups() == ("", ""):
         return None  # multiple or malformed ranges: ignored, as RFC 9110 allows
@@ -55,12 +60,15 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         length = int(last_s)
         if length == 0:
             raise ValueError("empty suffix range")
-        return max(0, size - length), size - 1
-    first = int(first_s)
-    last = min(int(last_s), size - 1) if last_s else size - 1
-    if first >= size or last < first:
-        raise ValueError("range not satisfiable")
-    return first, last
+        first, last = max(0, size - length), size - 1
+    else:
+        first = int(first_s)
+        if last_s and int(last_s) < first:
+            raise ValueError("range not satisfiable")
+        last = min(int(last_s), size - 1) if last_s else size - 1
+        if first >= size:
+            raise ValueError("range not satisfiable")
+    return None if (first, last) == (0, size - 1) else (first, last)
 
 
 class S3FilesHandler(JupyterHandler):
@@ -99,8 +107,16 @@ class S3FilesHandler(JupyterHandler):
         name = path.rsplit("/", 1)[-1]
         try:
             meta = await cm.client.head_object(key)
-            byte_range = self._range(meta.size)
-            self._set_headers(name, meta, byte_range)
+            self._set_headers(name, meta)
+            try:
+                byte_range = self._range(meta.size)
+            except ValueError:
+                # As the reference: no error page (send_error would drop the headers).
+                self.set_status(416)
+                self.set_header("Content-Type", "text/plain")
+                self.set_header("Content-Range", f"bytes */{meta.size}")
+                return
+            self._set_length(meta.size, byte_range)
             if not include_body or meta.size == 0:
                 return
             await cm.client.get_object_stream(
@@ -117,16 +133,11 @@ class S3FilesHandler(JupyterHandler):
             raise web.HTTPError(502, f"S3 could not serve {path}: {exc}") from None
 
     def _range(self, size: int) -> tuple[int, int] | None:
+        """The requested byte range; ``ValueError`` when it cannot be satisfied."""
         header = self.request.headers.get("Range")
-        if not header:
-            return None
-        try:
-            return parse_range(header, size)
-        except ValueError:
-            self.set_header("Content-Range", f"bytes */{size}")
-            raise web.HTTPError(416) from None
+        return parse_range(header, size) if header else None
 
-    def _set_headers(self, name: str, meta: ObjectMeta, byte_range: tuple[int, int] | None) -> None:
+    def _set_headers(self, name: str, meta: ObjectMeta) -> None:
         if name.endswith(".ipynb") or self.get_argument("download", None):
             self.set_attachment_header(name)  # notebooks always download, as the reference does
         binary = not (meta.content_type or "").startswith("text/")
@@ -134,12 +145,17 @@ class S3FilesHandler(JupyterHandler):
         self.set_header("Accept-Ranges", "bytes")
         self.set_header("ETag", f'"{meta.etag}"')
         self.set_header("Last-Modified", meta.last_modified)
+        if "v" not in self.request.arguments:
+            # As the reference: no heuristic caching, the browser revalidates every time.
+            self.set_header("Cache-Control", "no-cache")
+
+    def _set_length(self, size: int, byte_range: tuple[int, int] | None) -> None:
         if byte_range is None:
-            self.set_header("Content-Length", str(meta.size))
+            self.set_header("Content-Length", str(size))
         else:
             first, last = byte_range
             self.set_status(206)
-            self.set_header("Content-Range", f"bytes {first}-{last}/{meta.size}")
+            self.set_header("Content-Range", f"bytes {first}-{last}/{size}")
             self.set_header("Content-Length", str(last - first + 1))
 
     async def _send(self, chunk: bytes) -> None:

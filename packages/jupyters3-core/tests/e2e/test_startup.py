@@ -18,11 +18,19 @@ from jupyters3_testing.s3server import free_port
 
 
 def start_fails(factory: JupyterFactory, config: dict[str, Any], **kw: Any) -> str:
-    """Start a server that must exit; return its log."""
+    """Start a server that must exit; return its log (tail).
+
+    The server ran at DEBUG, and its whole log holds none of its secrets (the
+    fixture's random secret key and session token): checked here, and again
+    by the factory at teardown.
+    """
     with pytest.raises(JupyterServerError, match=r"exited with code 1") as info:
         factory(config=config, startup_timeout=60, **kw)
     log = str(info.value)
     assert "Traceback" not in log, log
+    server = factory.servers[-1]
+    assert server.debug and "[D " in server.log_text()
+    assert server.find_leaks() == []
     return log
 
 
@@ -39,6 +47,7 @@ def test_no_bucket(js3_jupyter_factory: JupyterFactory, js3_moto_server: MotoSer
     assert "c.JupyterS3.aws_s3_bucket is not set" in log
 
 
+@pytest.mark.js3_no_chaos
 def test_bucket_that_does_not_exist(
     js3_jupyter_factory: JupyterFactory, js3_moto_server: MotoServer
 ) -> None:
@@ -95,6 +104,7 @@ def test_no_credentials(js3_jupyter_factory: JupyterFactory, proxied: dict[str, 
     assert "No AWS credentials" in log
 
 
+@pytest.mark.js3_no_chaos
 def test_unreachable_endpoint(js3_jupyter_factory: JupyterFactory, js3_bucket: str) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     config = jupyters3_config(bucket=js3_bucket, endpoint_url=endpoint)

@@ -4,6 +4,7 @@ from jupyters3_testing._version import __version__
 from jupyters3_testing.faults import Fault, ProxyRecord, RequestInfo
 from jupyters3_testing.jupyter import JupyterServer, JupyterServerError, merge_config
 from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
+from jupyters3_testing.leaks import SecretLeakError
 from jupyters3_testing.proxy import FaultProxy
 from jupyters3_testing.raw import RawS3
 from jupyters3_testing.rest import ContentsClient, Response
@@ -23,6 +24,7 @@ __all__ = [
     "RawS3",
     "RequestInfo",
     "Response",
+    "SecretLeakError",
     "__version__",
     "jupyters3_config",
     "merge_config",

@@ -10,12 +10,14 @@ import pytest
 from jupyters3.credentials import AwsCreds
 from jupyters3.s3.client import S3Client
 from jupyters3.s3.retry import RetryPolicy
+from jupyters3_testing.leaks import random_secret
 from jupyters3_testing.s3server import MotoServer
 
 __all__ = ["js3_client_options", "js3_credentials", "js3_make_client"]
 
-#: What moto accepts (it does not check signatures unless told to).
-TEST_CREDENTIALS = AwsCreds("AKIAJS3TESTING000000", "js3-testing-secret-key", {})
+#: What moto accepts (it does not check signatures unless told to); the secret
+#: is random per process, so a test can look for it where it must not be.
+TEST_CREDENTIALS = AwsCreds("AKIAJS3TESTING000000", random_secret(40), {})
 
 
 @pytest.fixture

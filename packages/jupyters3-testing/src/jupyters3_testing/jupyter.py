@@ -6,7 +6,6 @@ import http.client
 import importlib.util
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -14,12 +13,30 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from secrets import token_hex
 from typing import Any, Literal
 
 from jupyters3_testing._process import ServerProcess
+from jupyters3_testing.leaks import (
+    SecretLeak,
+    SecretLeakError,
+    describe_leaks,
+    find_secrets,
+    redact,
+    secrets_in_config,
+    secrets_in_env,
+)
 from jupyters3_testing.s3server import free_port
 
-__all__ = ["APPS", "JUPYTERS3_MANAGER", "JupyterServer", "JupyterServerError", "merge_config"]
+__all__ = [
+    "APPS",
+    "DEBUG_LOGGING_CONFIG",
+    "JUPYTERS3_MANAGER",
+    "JupyterServer",
+    "JupyterServerError",
+    "SecretLeakError",
+    "merge_config",
+]
 
 _HOST = "127.0.0.1"
 
@@ -34,6 +51,19 @@ APPS: Mapping[str, str] = {
 }
 
 App = Literal["server", "lab", "notebook"]
+
+#: Config added under ``debug=True`` (the server's own config wins): the
+#: ``jupyters3`` loggers (``jupyters3.s3``, ``jupyters3.credentials``, ...) at
+#: DEBUG on the server's console handler. ``--debug`` does the rest.
+DEBUG_LOGGING_CONFIG: Mapping[str, Any] = {
+    "Application": {
+        "logging_config": {
+            "loggers": {
+                "jupyters3": {"level": "DEBUG", "handlers": ["console"], "propagate": False},
+            },
+        },
+    },
+}
 
 
 class JupyterServerError(RuntimeError):
@@ -78,6 +108,19 @@ class JupyterServer(ServerProcess):
     Everything private is removed by :meth:`close` (or leaving the ``with``
     block); :meth:`stop` only stops the process, so :meth:`restart` and
     :meth:`log_text` still work after it.
+
+    ``debug`` (default ``True``) runs the server with ``--debug`` and the
+    ``jupyters3`` loggers at DEBUG (:data:`DEBUG_LOGGING_CONFIG`), so that
+    every log line that could hold a secret is written.
+
+    Secrets: every :meth:`stop` (so also :meth:`restart` and :meth:`close`)
+    scans the whole log for the secrets the server was given
+    (:meth:`watched_secrets`: those of ``env`` and ``config`` plus ``secrets``,
+    a mapping ``label -> value``, read at each scan, so a test may keep adding
+    to it, e.g. credentials a fake endpoint hands out) and raises
+    :class:`~jupyters3_testing.leaks.SecretLeakError` (an ``AssertionError``)
+    naming each secret found and its line, never the value. Each leak is
+    reported once. ``scan_secrets=False`` turns the scan off.
     """
 
     error = JupyterServerError
@@ -94,20 +137,29 @@ class JupyterServer(ServerProcess):
         startup_timeout: float = 60.0,
         stop_timeout: float = 10.0,
         port_attempts: int = 3,
+        debug: bool = True,
+        secrets: Mapping[str, str] | None = None,
+        scan_secrets: bool = True,
     ) -> None:
         if app not in APPS:
             raise ValueError(f"app must be one of {sorted(APPS)}, got {app!r}")
         self.app: App = app
         self.config: dict[str, Any] = dict(config or {})
         self.env: dict[str, str | None] = dict(env or {})
-        self.token: str = token or secrets.token_hex(24)
+        self.token: str = token or token_hex(24)
         self.extra_args = list(extra_args)
+        self.debug = debug
+        #: Extra secrets (label -> value) the log must not contain; read at each scan.
+        self.secrets: Mapping[str, str] = {} if secrets is None else secrets
+        self.scan_secrets = scan_secrets
         super().__init__(
             startup_timeout=startup_timeout, stop_timeout=stop_timeout, port_attempts=port_attempts
         )
         self._user_root = Path(root_dir) if root_dir is not None else None
         self._dir: Path | None = None
         self.log_path: Path | None = None
+        self._started_with: dict[str, str] = {}  # value -> label, of every start
+        self._reported: set[SecretLeak] = set()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -142,19 +194,88 @@ class JupyterServer(ServerProcess):
         return self
 
     def kill(self) -> None:
-        """SIGKILL by PID at once (a crash: no shutdown hooks run). Idempotent."""
+        """SIGKILL by PID at once and reap the process: a crash, no shutdown hook runs.
+
+        Idempotent. The log is not scanned now (the next :meth:`stop` scans it
+        whole), and nothing else is touched: :meth:`start` (a new port) or
+        :meth:`restart` (the same port) runs the server again on the same
+        config, token and ``root_dir``.
+        """
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            proc.kill()
+            proc.kill()  # os.kill(pid, SIGKILL), unless already reaped
+        if proc is not None:
             proc.wait(timeout=self._stop_timeout)
 
+    def stop(self) -> None:
+        """SIGTERM by PID, SIGKILL after ``stop_timeout``; then :meth:`check_log`. Idempotent.
+
+        Raises :class:`~jupyters3_testing.leaks.SecretLeakError` when the log
+        holds a secret not reported before (the process is stopped first).
+        """
+        super().stop()
+        self.check_log()
+
     def close(self) -> None:
-        """:meth:`stop` (SIGTERM by PID), then remove the private directory (logs included)."""
-        self.stop()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-            self.log_path = None
+        """:meth:`stop` (SIGTERM by PID, log scanned), then remove the private directory.
+
+        The directory (logs included) is removed even when the scan raises.
+        """
+        try:
+            self.stop()
+        finally:
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                self._dir = None
+                self.log_path = None
+
+    # -- secrets -----------------------------------------------------------
+
+    def watched_secrets(self) -> dict[str, str]:
+        """Every secret the log must not contain, ``label -> value``.
+
+        Those :func:`~jupyters3_testing.leaks.secrets_in_env` finds in the
+        server's environment (the inherited one with ``env`` applied: AWS
+        secret key, session token, container authorization token, the web
+        identity and container token files' contents, the shared files'
+        keys), those :func:`~jupyters3_testing.leaks.secrets_in_config` finds
+        in ``config``, as they are now and as they were at each start, and
+        :attr:`secrets`.
+        """
+        by_value = dict(self._started_with)
+        for label, value in [*self._given_secrets().items(), *self.secrets.items()]:
+            by_value.setdefault(value, label)
+        labels: dict[str, str] = {}
+        for value, label in by_value.items():
+            unique, number = label, 1
+            while unique in labels:
+                number += 1
+                unique = f"{label} #{number}"
+            labels[unique] = value
+        return labels
+
+    def find_leaks(self) -> list[SecretLeak]:
+        """Where the log holds a :meth:`watched_secrets` value (as is, URL- or base64-encoded)."""
+        return find_secrets(self.log_text(), self.watched_secrets())
+
+    def check_log(self) -> None:
+        """Raise :class:`~jupyters3_testing.leaks.SecretLeakError` for leaks not reported yet.
+
+        Does nothing when ``scan_secrets`` is false or there is no log.
+        """
+        if not self.scan_secrets or self.log_path is None:
+            return
+        text, watched = self.log_text(), self.watched_secrets()
+        leaks = [leak for leak in find_secrets(text, watched) if leak not in self._reported]
+        if not leaks:
+            return
+        self._reported.update(leaks)
+        source = f"the log of {APPS[self.app]} (port {self._port})"
+        raise SecretLeakError(describe_leaks(leaks, text, watched, source), leaks)
+
+    def _given_secrets(self) -> dict[str, str]:
+        env = self._inherited_env()
+        return {**secrets_in_env(env), **secrets_in_config(self.config)}
 
     # -- properties --------------------------------------------------------
 
@@ -185,6 +306,10 @@ class JupyterServer(ServerProcess):
         """The last ``lines`` lines of :meth:`log_text`."""
         return "\n".join(self.log_text().splitlines()[-lines:])
 
+    def _safe_tail(self) -> str:
+        """:meth:`log_tail` with the watched secrets replaced by their labels (for messages)."""
+        return redact(self.log_tail(), self.watched_secrets())
+
     def command(self, port: int) -> list[str]:
         """The argv used to start the server on ``port``."""
         assert self._dir is not None
@@ -201,6 +326,7 @@ class JupyterServer(ServerProcess):
             "--ServerApp.disable_check_xsrf=False",
             "--ServerApp.allow_root=True",  # CI containers often run as root
             f"--ServerApp.root_dir={self.root_dir}",
+            *(["--debug"] if self.debug else []),
             *self.extra_args,
         ]
 
@@ -212,17 +338,13 @@ class JupyterServer(ServerProcess):
             for sub in ("root", "config", "data", "runtime"):
                 (self._dir / sub).mkdir()
             self.log_path = self._dir / "jupyter.log"
-        (self._dir / "js3_jupyter_config.json").write_text(json.dumps(self.config, indent=2))
+        config = merge_config(DEBUG_LOGGING_CONFIG, self.config) if self.debug else self.config
+        (self._dir / "js3_jupyter_config.json").write_text(json.dumps(config, indent=2))
 
-    def _environ(self) -> dict[str, str]:
-        assert self._dir is not None
+    def _inherited_env(self, **ours: str) -> dict[str, str]:
+        """os.environ, plus ``ours``, with ``env`` applied last."""
         env = dict(os.environ)
-        env.update(
-            JUPYTER_CONFIG_DIR=str(self._dir / "config"),
-            JUPYTER_DATA_DIR=str(self._dir / "data"),
-            JUPYTER_RUNTIME_DIR=str(self._dir / "runtime"),
-            PYTHONUNBUFFERED="1",
-        )
+        env.update(ours)
         env.pop("JUPYTER_TOKEN", None)  # the token is ours, on the command line
         for key, value in self.env.items():
             if value is None:
@@ -231,8 +353,19 @@ class JupyterServer(ServerProcess):
                 env[key] = value
         return env
 
+    def _environ(self) -> dict[str, str]:
+        assert self._dir is not None
+        return self._inherited_env(
+            JUPYTER_CONFIG_DIR=str(self._dir / "config"),
+            JUPYTER_DATA_DIR=str(self._dir / "data"),
+            JUPYTER_RUNTIME_DIR=str(self._dir / "runtime"),
+            PYTHONUNBUFFERED="1",
+        )
+
     def _try_start(self, port: int) -> str | None:
         assert self.log_path is not None
+        for label, value in self._given_secrets().items():  # token files may rotate later
+            self._started_with.setdefault(value, label)
         with open(self.log_path, "ab") as log:
             log.write(f"---- js3: starting {APPS[self.app]} on port {port} ----\n".encode())
             log.flush()
@@ -252,7 +385,7 @@ class JupyterServer(ServerProcess):
                 self._proc = None
                 return (
                     f"{APPS[self.app]} exited with code {code} during startup "
-                    f"(port {port}); log tail:\n{self.log_tail()}"
+                    f"(port {port}); log tail:\n{self._safe_tail()}"
                 )
             if self._status_ok(port):
                 return None
@@ -260,7 +393,7 @@ class JupyterServer(ServerProcess):
         self.stop()
         return (
             f"{APPS[self.app]} did not answer GET /api/status on {_HOST}:{port} within "
-            f"{self._startup_timeout:.0f}s; log tail:\n{self.log_tail()}"
+            f"{self._startup_timeout:.0f}s; log tail:\n{self._safe_tail()}"
         )
 
     def _status_ok(self, port: int) -> bool:

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from jupyters3_testing.chaos import chaos_endpoint, chaos_settings
 from jupyters3_testing.jupyter import JUPYTERS3_MANAGER, App, JupyterServer
+from jupyters3_testing.leaks import SecretLeakError, random_secret
 from jupyters3_testing.rest import ContentsClient
 from jupyters3_testing.s3server import MotoServer
 
@@ -23,22 +25,30 @@ __all__ = [
     "js3_contents",
     "js3_jupyter",
     "js3_jupyter_config",
+    "js3_jupyter_debug",
     "js3_jupyter_env",
     "js3_jupyter_factory",
     "js3_jupyter_session_factory",
     "jupyters3_config",
 ]
 
-#: Dummy keys: moto accepts any signature.
-_ACCESS_KEY_ID = "AKIAJS3TESTING000000"
-_SECRET_ACCESS_KEY = "js3-testing-secret-key"  # noqa: S105 - a dummy for moto
+#: Dummy keys (moto accepts any signature), random per process, as long as AWS's:
+#: each server's log is scanned for the secret key and the session token.
+_ACCESS_KEY_ID = "ASIAJS3TESTING000000"
+_SECRET_ACCESS_KEY = random_secret(40)
+_SESSION_TOKEN = random_secret(160)
 
 
 def jupyters3_config(
     *, bucket: str, endpoint_url: str, region: str = "us-east-1", prefix: str = ""
 ) -> dict[str, Any]:
-    """The traitlets config that serves ``bucket`` at ``endpoint_url`` with JupyterS3."""
-    return {
+    """The traitlets config that serves ``bucket`` at ``endpoint_url`` with JupyterS3.
+
+    In chaos mode (``JS3_CHAOS``, see :mod:`jupyters3_testing.chaos`) the
+    endpoint is a fault proxy in front of ``endpoint_url`` and the server
+    retries more.
+    """
+    config: dict[str, Any] = {
         "ServerApp": {"contents_manager_class": JUPYTERS3_MANAGER},
         "JupyterS3": {
             "aws_s3_bucket": bucket,
@@ -47,6 +57,11 @@ def jupyters3_config(
             "prefix": prefix,
         },
     }
+    chaos = chaos_settings()
+    if chaos is not None:
+        config["JupyterS3"]["endpoint_url"] = chaos_endpoint(endpoint_url, chaos)
+        config["JupyterS3"]["max_attempts"] = chaos.max_attempts
+    return config
 
 
 class JupyterFactory:
@@ -56,16 +71,21 @@ class JupyterFactory:
     replaces the default config (use :func:`~jupyters3_testing.jupyter.merge_config`
     to extend it), ``env`` is added on top of the default env, and ``options``
     go to :class:`JupyterServer` (``root_dir``, ``extra_args``,
-    ``startup_timeout``, ...). The server is started before it is returned.
+    ``startup_timeout``, ``debug``, ``secrets``, ...) on top of
+    ``default_options``. The server is started before it is returned.
     Asking for ``app="lab"`` or ``"notebook"`` when it is not installed skips
     the test.
     """
 
     def __init__(
-        self, default_config: Mapping[str, Any], default_env: Mapping[str, str | None]
+        self,
+        default_config: Mapping[str, Any],
+        default_env: Mapping[str, str | None],
+        default_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.default_config = dict(default_config)
         self.default_env = dict(default_env)
+        self.default_options = dict(default_options or {})
         self.servers: list[JupyterServer] = []
 
     def __call__(
@@ -81,35 +101,60 @@ class JupyterFactory:
             config=self.default_config if config is None else config,
             env={**self.default_env, **(env or {})},
             app=app,
-            **options,
+            **{**self.default_options, **options},
         )
         self.servers.append(server)
         return server.start()
 
     def close_all(self) -> None:
-        """Stop every server started by this factory and remove its files."""
+        """Stop every server started by this factory and remove its files.
+
+        A secret found in a server's log (:class:`SecretLeakError`) is raised
+        once every server is closed, so the test fails at teardown; other
+        cleanup failures only warn.
+        """
+        leaks: list[SecretLeakError] = []
         for server in reversed(self.servers):
             try:
                 server.close()
+            except SecretLeakError as exc:
+                leaks.append(exc)
             except Exception as exc:  # cleanup must never fail the test
                 warnings.warn(
                     f"js3_jupyter: could not stop server: {exc!r}", RuntimeWarning, stacklevel=1
                 )
         self.servers.clear()
+        if len(leaks) == 1:
+            raise leaks[0]
+        if leaks:
+            message = "\n\n".join(str(exc) for exc in leaks)
+            raise SecretLeakError(message, [leak for exc in leaks for leak in exc.leaks])
+
+
+@pytest.fixture(scope="session")
+def js3_jupyter_debug() -> bool:
+    """Whether the fixtures' Jupyter servers log at DEBUG (override point, default ``True``).
+
+    Their logs are scanned for secrets either way; DEBUG writes every line
+    that could hold one. ``js3_jupyter_factory(debug=False)`` for one server.
+    """
+    return True
 
 
 @pytest.fixture(scope="session")
 def js3_jupyter_env() -> dict[str, str | None]:
     """Environment for Jupyter server subprocesses (override point, session scope).
 
-    Dummy AWS keys (moto accepts any); the developer's own session token,
-    profiles, ~/.aws files, web identity, container and EC2 credentials kept
-    out (``None`` unsets a variable).
+    Dummy temporary AWS credentials (moto accepts any): a secret key and a
+    session token that are long random strings, so that a leak into a log is
+    found (each server's log is scanned for them when it stops); the
+    developer's own profiles, ~/.aws files, web identity, container and EC2
+    credentials kept out (``None`` unsets a variable).
     """
     return {
         "AWS_ACCESS_KEY_ID": _ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": _SECRET_ACCESS_KEY,
-        "AWS_SESSION_TOKEN": None,
+        "AWS_SESSION_TOKEN": _SESSION_TOKEN,
         "AWS_SECURITY_TOKEN": None,
         "AWS_PROFILE": None,
         "AWS_DEFAULT_PROFILE": None,
@@ -138,7 +183,9 @@ def js3_jupyter_config(
 
 @pytest.fixture
 def js3_jupyter_factory(
-    js3_jupyter_config: dict[str, Any], js3_jupyter_env: dict[str, str | None]
+    js3_jupyter_config: dict[str, Any],
+    js3_jupyter_env: dict[str, str | None],
+    js3_jupyter_debug: bool,
 ) -> Iterator[JupyterFactory]:
     """Start Jupyter servers inside a test; all are stopped at teardown.
 
@@ -150,14 +197,14 @@ def js3_jupyter_factory(
                 config=merge_config(js3_jupyter_config, {"JupyterS3": {"prefix": "p/"}})
             )
     """
-    factory = JupyterFactory(js3_jupyter_config, js3_jupyter_env)
+    factory = JupyterFactory(js3_jupyter_config, js3_jupyter_env, {"debug": js3_jupyter_debug})
     yield factory
     factory.close_all()
 
 
 @pytest.fixture(scope="session")
 def js3_jupyter_session_factory(
-    js3_jupyter_env: dict[str, str | None],
+    js3_jupyter_env: dict[str, str | None], js3_jupyter_debug: bool
 ) -> Iterator[JupyterFactory]:
     """Like ``js3_jupyter_factory`` but session-scoped, for one server per session.
 
@@ -173,7 +220,7 @@ def js3_jupyter_session_factory(
                 )
             )
     """
-    factory = JupyterFactory({}, js3_jupyter_env)
+    factory = JupyterFactory({}, js3_jupyter_env, {"debug": js3_jupyter_debug})
     yield factory
     factory.close_all()
 

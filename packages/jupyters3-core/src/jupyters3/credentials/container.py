@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,8 +72,8 @@ def is_allowed_full_uri(url: str) -> bool:
 class ContainerEndpoint:
     """Where to fetch container credentials, and where the Authorization token comes from."""
 
-    url: str
-    token: str = ""
+    url: str = field(repr=False)  # ECS's relative URI is a per-task capability
+    token: str = field(default="", repr=False)
     token_file: str = ""
 
     def authorization(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -87,6 +87,18 @@ def safe_url(url: str, *, with_path: bool = True) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path if with_path else ''}"
 
 
+def _no_curl_trace(curl: Any) -> None:
+    """When AsyncHTTPClient is configured to use libcurl: no verbose trace.
+
+    Tornado turns it on whenever its logger is at DEBUG, and it logs every
+    header (the container Authorization token) and every body sent (the web
+    identity token of an STS request).
+    """
+    import pycurl  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+    curl.setopt(pycurl.VERBOSE, 0)
+
+
 class TornadoFetcher:
     """The default :class:`Fetcher`: Tornado, TLS verified, no redirects, short timeouts."""
 
@@ -114,6 +126,7 @@ class TornadoFetcher:
             validate_cert=self.validate_cert,
             follow_redirects=False,
             decompress_response=True,
+            prepare_curl_callback=_no_curl_trace,
         )
         client = AsyncHTTPClient(force_instance=True)
         # No path: ECS's relative URI is a per-task capability.

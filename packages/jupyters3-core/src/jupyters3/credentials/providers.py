@@ -9,7 +9,7 @@ from __future__ import annotations
 import configparser
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jupyters3.credentials.timestamps import parse_timestamp
 from jupyters3.credentials.types import TimedCreds, session_creds
@@ -161,8 +161,8 @@ class SharedFiles:
 
     credentials_path: str
     config_path: str
-    credentials: Mapping[str, Mapping[str, str]]
-    config: Mapping[str, Mapping[str, str]]
+    credentials: Mapping[str, Mapping[str, str]] = field(repr=False)  # the profiles' keys
+    config: Mapping[str, Mapping[str, str]] = field(repr=False)
 
     @classmethod
     def read(cls, environ: Mapping[str, str]) -> SharedFiles:

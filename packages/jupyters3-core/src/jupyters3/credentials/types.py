@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class ProviderContext:
     child of it so that ``c.<ItsClass>.<trait>`` applies inside the chain.
     """
 
-    environ: Mapping[str, str]
+    environ: Mapping[str, str] = field(repr=False)  # holds the secret keys
     clock: Clock
     fetcher: Fetcher
     log: logging.Logger | logging.LoggerAdapter[Any]

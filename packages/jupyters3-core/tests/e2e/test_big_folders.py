@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from jupyters3_testing import FaultProxy, ProxyRecord, RawS3
 from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
 from jupyters3_testing.rest import ContentsClient
@@ -19,6 +21,7 @@ def most_in_flight(records: list[ProxyRecord]) -> int:
     return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
 
 
+@pytest.mark.js3_no_chaos
 def test_list_rename_and_delete_a_folder_of_1001_keys(
     js3_jupyter_factory: JupyterFactory,
     js3_fault_proxy: FaultProxy,

@@ -244,6 +244,7 @@ def _fail_copies_into(prefix: str, after: int):
     return rule
 
 
+@pytest.mark.js3_no_chaos
 def test_interrupted_folder_rename_loses_nothing_and_repeating_finishes_it(s3: Pair) -> None:
     d = s3.folder()
     files = {f"{d}/src/f{i:02d}.txt": f"file {i}" for i in range(20)}

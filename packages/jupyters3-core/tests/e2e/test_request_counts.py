@@ -156,6 +156,7 @@ OPERATIONS: list[tuple[str, Callable[[ContentsClient, str], Response], int, int]
 ]
 
 
+@pytest.mark.js3_no_chaos
 def test_request_counts(counted: Env, capsys: pytest.CaptureFixture[str]) -> None:
     counted.proxy.configure(latency=LATENCY)
     rows = []

@@ -299,9 +299,11 @@ class S3Client:
 
         ``if_match=etag`` writes only over that version; ``if_none_match=True``
         writes only if the key is absent (412 :class:`PreconditionFailed` otherwise).
-        A conditional PUT is retried like any other; when a retry finds the
-        condition false, the object is checked with one HEAD: if it holds
-        exactly this body, the earlier attempt landed and the PUT succeeded.
+        A conditional PUT is retried like any other (and libcurl itself resends
+        a request whose reused connection died), so a false condition may be
+        this PUT's own earlier attempt: one HEAD tells. If the object holds
+        exactly this body (MD5 ETag) and this ``metadata`` (JupyterS3 always
+        sends a high-resolution save time), the PUT had landed and succeeded.
         """
         request = Request(
             "PutObject",
@@ -313,10 +315,8 @@ class S3Client:
         )
         try:
             response = await self._send(request)
-        except errors.PreconditionFailed as error:
-            if error.attempts < 2:
-                raise
-            landed = await self._holds_body(key, body)
+        except errors.PreconditionFailed:
+            landed = await self._holds_body(key, body, metadata or {})
             if landed is None:
                 raise
             log.info("PutObject %s: an earlier attempt had landed (ETag matches)", key)
@@ -326,13 +326,18 @@ class S3Client:
             version_id=response.headers.get("x-amz-version-id"),
         )
 
-    async def _holds_body(self, key: str, body: bytes | Body) -> str | None:
-        """The key's ETag if the object there is exactly ``body`` (by MD5), else None."""
+    async def _holds_body(
+        self, key: str, body: bytes | Body, metadata: Mapping[str, str]
+    ) -> str | None:
+        """The key's ETag if the object there is exactly ``body`` (by MD5) with
+        ``metadata``, else None."""
         try:
             meta = await self.head_object(key)
         except errors.NotFound:
             return None
         if meta.size != (len(body) if isinstance(body, bytes) else body.length):
+            return None
+        if any(meta.metadata.get(name.lower()) != value for name, value in metadata.items()):
             return None
         if isinstance(body, bytes):
             digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
@@ -369,10 +374,11 @@ class S3Client:
         request = Request("CopyObject", "PUT", key, headers=headers, may_fail_with_200=True)
         try:
             response = await self._send(request)
-        except errors.PreconditionFailed as error:
-            if error.attempts < 2 or not if_none_match:
+        except errors.PreconditionFailed:
+            if not if_none_match:
                 raise
-            # Retried create: did an earlier attempt land? Same ETag and size as the source.
+            # A resent create (ours, or libcurl's): did an earlier attempt land?
+            # Same ETag and size as the source.
             target, source = await asyncio.gather(
                 self.head_object(key), self.head_object(source_key)
             )
@@ -513,7 +519,7 @@ class S3Client:
         except (errors.PreconditionFailed, errors.NotFound) as error:
             # A retry after an attempt that completed the upload finds the
             # upload gone or the key taken: the object's ETag tells.
-            if error.attempts < 2 or isinstance(error, errors.NoSuchBucket):
+            if isinstance(error, errors.NoSuchBucket):
                 raise
             expected = multipart_etag([etag for _, etag in parts])
             try:

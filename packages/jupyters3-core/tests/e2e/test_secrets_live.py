@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from jupyters3_testing import Fault, FaultProxy, JupyterServer, RawS3, Response, merge_config
+from jupyters3_testing import Fault, FaultProxy, JupyterServer, RawS3, Response
 from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
 from jupyters3_testing.leaks import find_secrets
 from jupyters3_testing.rest import ContentsClient
@@ -67,12 +67,11 @@ def watched(
     js3_region: str,
     js3_jupyter_env: dict[str, str | None],
 ) -> Watched:
-    config = merge_config(
-        jupyters3_config(
-            bucket=js3_bucket, endpoint_url=js3_fault_proxy.endpoint_url, region=js3_region
-        ),
-        {"JupyterS3": {"max_attempts": 2}},  # failures are retried once: fast, and logged
+    config = jupyters3_config(
+        bucket=js3_bucket, endpoint_url=js3_fault_proxy.endpoint_url, region=js3_region
     )
+    # Failures are retried once: fast, and logged (chaos mode keeps its own attempts).
+    config["JupyterS3"].setdefault("max_attempts", 2)
     server = js3_jupyter_factory(config=config)
     watched = server.watched_secrets()
     # The env's temporary credentials are what the scan looks for.

@@ -10,6 +10,7 @@ Each kill is triggered by the fault proxy at the exact S3 request that marks
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -105,7 +106,11 @@ def test_kill_during_a_chunked_upload_keeps_the_old_file_and_aborts_the_parts(
     assert raw.get(bucket, "big.bin") == b"the old small version"
     js3_fault_proxy.configure()
     server.restart()
-    _api(server).get("").expect(200)  # the cleanup runs as the loop starts
+    _api(server).get("").expect(200)
+    # The cleanup runs in the background as the loop starts (retrying, under chaos).
+    deadline = time.monotonic() + 20
+    while raw.multipart_uploads(bucket) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert raw.multipart_uploads(bucket) == []
     assert raw.get(bucket, "big.bin") == b"the old small version"
     # And the upload can simply be done again.

@@ -94,6 +94,7 @@ def nb(source: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.js3_no_chaos
 def test_stale_save_is_refused_and_the_newer_version_kept(s3: Pair) -> None:
     """A and B open the same file; B saves; A's save (based on the old version) is a 409."""
     d = s3.folder()
@@ -134,6 +135,7 @@ def test_stale_notebook_save_is_refused(s3: Pair) -> None:
     assert "".join(saved["cells"][0]["source"]) == "A's edit"
 
 
+@pytest.mark.js3_no_chaos
 def test_a_save_never_seen_elsewhere_still_works_and_repeats(s3: Pair) -> None:
     """One server saving again and again is never in conflict with itself."""
     d = s3.folder()
@@ -183,6 +185,7 @@ def test_deleted_elsewhere_then_saved_here_keeps_the_work(s3: Pair) -> None:
     assert s3.text(path) == "A's unsaved work"
 
 
+@pytest.mark.js3_no_chaos
 def test_new_untitled_raced_by_another_server_takes_the_next_name(s3: Pair) -> None:
     """A lists the folder and picks Untitled.ipynb; just before A's PUT reaches
     S3, B creates Untitled.ipynb itself (the proxy runs B's request at that
@@ -278,6 +281,7 @@ def test_interrupted_folder_rename_loses_nothing_and_repeating_finishes_it(s3: P
     assert len(listing["content"]) == 20
 
 
+@pytest.mark.js3_no_chaos
 def test_interrupted_file_rename_is_finished_by_repeating_it(s3: Pair) -> None:
     """The copy landed but the delete failed: both exist; repeating completes it."""
     d = s3.folder()
@@ -295,6 +299,7 @@ def test_interrupted_file_rename_is_finished_by_repeating_it(s3: Pair) -> None:
     assert s3.text(f"{d}/b.txt") == "content"
 
 
+@pytest.mark.js3_no_chaos
 def test_s3_unreachable_gives_clear_errors_then_recovers(s3: Pair) -> None:
     d = s3.folder()
     s3.a.save_text(f"{d}/keep.txt", "safe").expect(201)

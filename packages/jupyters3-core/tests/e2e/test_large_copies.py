@@ -53,6 +53,7 @@ def assert_no_download(proxy: FaultProxy) -> None:
     assert sum(r.bytes_in for r in proxy.records()) < 64 * 1024  # nothing re-uploaded
 
 
+@pytest.mark.js3_no_chaos
 def test_copy(
     api: ContentsClient, big: bytes, js3_fault_proxy: FaultProxy, js3_raw: RawS3, js3_bucket: str
 ) -> None:
@@ -68,6 +69,7 @@ def test_copy(
     assert got["last_modified"] == copied["last_modified"]
 
 
+@pytest.mark.js3_no_chaos
 def test_rename_file_and_folder(
     api: ContentsClient, big: bytes, js3_fault_proxy: FaultProxy, js3_raw: RawS3, js3_bucket: str
 ) -> None:
@@ -86,6 +88,7 @@ def test_rename_file_and_folder(
     assert js3_raw.multipart_uploads(js3_bucket) == []
 
 
+@pytest.mark.js3_no_chaos
 def test_checkpoint_create_and_restore(
     api: ContentsClient, big: bytes, js3_fault_proxy: FaultProxy, js3_raw: RawS3, js3_bucket: str
 ) -> None:
@@ -119,6 +122,7 @@ def test_checkpoint_create_and_restore(
     assert_no_download(js3_fault_proxy)
 
 
+@pytest.mark.js3_no_chaos
 def test_a_failed_part_copy_leaves_the_source_and_no_upload(
     api: ContentsClient, big: bytes, js3_fault_proxy: FaultProxy, js3_raw: RawS3, js3_bucket: str
 ) -> None:

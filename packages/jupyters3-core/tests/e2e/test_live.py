@@ -128,6 +128,7 @@ def test_text_notebook_and_jpeg_round_trip_byte_exact(s3: Live) -> None:
     assert "UTF-8" in bad.json["message"]
 
 
+@pytest.mark.js3_no_chaos
 def test_chunked_upload_of_a_binary_file_is_byte_exact(s3: Live) -> None:
     d = s3.folder()
     data = os.urandom(3 * 1024 * 1024 + 12345)
@@ -158,6 +159,7 @@ def test_files_download_sets_attachment_and_sandbox(s3: Live) -> None:
 # -- rename is a server-side copy -------------------------------------------------
 
 
+@pytest.mark.js3_no_chaos
 def test_rename_is_a_server_side_copy(s3: Live) -> None:
     d = s3.folder()
     data = os.urandom(256 * 1024)
@@ -250,6 +252,7 @@ def test_paths_leaving_the_prefix_are_refused(s3: Live, path: str) -> None:
 # -- checkpoints ------------------------------------------------------------------
 
 
+@pytest.mark.js3_no_chaos
 def test_checkpoints_several_listed_restored_deleted_and_hidden(s3: Live) -> None:
     d = s3.folder()
     path = f"{d}/work.ipynb"
@@ -307,6 +310,7 @@ def test_checkpoints_are_not_reachable_through_the_contents_api(s3: Live) -> Non
 # -- copy, new_untitled, hash -----------------------------------------------------
 
 
+@pytest.mark.js3_no_chaos
 def test_copy_file_and_folder_server_side(s3: Live) -> None:
     d = s3.folder()
     s3.api.save_text(f"{d}/a.txt", "a").expect(201)
@@ -336,6 +340,7 @@ def test_new_untitled_never_overwrites(s3: Live) -> None:
     assert s3.api.new_untitled(f"{d}/missing", type="file").status == 404
 
 
+@pytest.mark.js3_no_chaos
 def test_hash_is_the_etag_from_one_head(s3: Live) -> None:
     d = s3.folder()
     s3.api.save_text(f"{d}/h.txt", "hash me").expect(201)
@@ -396,6 +401,7 @@ def test_prefix_per_user_keeps_users_apart(
     assert servers["alice"].get("work/a.txt").expect(200).json["content"] == "alice's"
 
 
+@pytest.mark.js3_no_chaos
 def test_chunked_upload_above_the_threshold_streams_a_multipart_upload(
     js3_jupyter_factory: JupyterFactory,
     js3_fault_proxy: FaultProxy,

@@ -118,6 +118,7 @@ def test_a_second_tab_uploading_the_same_path_is_refused_not_interleaved(
     assert js3_raw.get(js3_bucket, "h.bin") == b"".join(first)
 
 
+@pytest.mark.js3_no_chaos
 def test_a_part_failing_in_s3_fails_the_upload_cleanly(
     start: Any, js3_raw: RawS3, js3_bucket: str, js3_fault_proxy: FaultProxy
 ) -> None:

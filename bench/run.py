@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
-import json
 import math
 import os
 import platform
@@ -30,6 +29,7 @@ from report import Run, check_targets, header, print_checks, row_figures, row_la
 from stallmon import StallMonitor
 from steps import SIZES, STEPS, Context, Seed, Sizes, Step, ensure
 
+from jupyters3.check_config import parse_overrides
 from jupyters3_testing import ContentsClient, JupyterServer, JupyterServerError, merge_config
 
 MANAGERS = ("s3", "local")
@@ -42,18 +42,10 @@ def _csv(value: str) -> list[str]:
 
 def _overrides(items: Sequence[str]) -> dict[str, Any]:
     """``Section.trait=value`` (value parsed as JSON when it parses) -> a config dict."""
-    config: dict[str, dict[str, Any]] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        section, dot, trait = name.partition(".")
-        if not sep or not dot or not section or not trait:
-            raise SystemExit(f"--set {item!r}: expected Section.trait=value")
-        try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        config.setdefault(section, {})[trait] = value
-    return config
+    try:
+        return parse_overrides(items)  # the same parser as `jupyters3 check --set`
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

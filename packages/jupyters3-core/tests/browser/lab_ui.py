@@ -1,0 +1,168 @@
+"""JupyterLab 4 driven the way a user drives it: clicks, keys, menus and dialogs.
+
+Only stable hooks are used: ``data-command`` attributes, JupyterLab's CSS
+classes and visible labels. Nothing is done through JupyterLab's JavaScript
+API, so every step goes through the same UI code a person's click does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except Exception as exc:  # not there yet (e.g. NoSuchKey): keep polling
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
+
+
+class Lab:
+    """One JupyterLab page."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    def open(self, base_url: str, token: str, path: str = "lab") -> Lab:
+        self.page.goto(f"{base_url}{path}?token={token}")
+        self.page.wait_for_selector(".jp-DirListing-content", timeout=90_000)
+        return self
+
+    def click_command(self, toolbar: str, command: str) -> None:
+        """Click the toolbar button of ``command`` once JupyterLab has enabled it
+        (a disabled button ignores clicks, e.g. Save before the document is ready)."""
+        button = self.page.locator(f'{toolbar} [data-command="{command}"]')
+        self.page.locator(
+            f'{toolbar} [data-command="{command}"]:not([aria-disabled="true"]):not([disabled])'
+        ).wait_for()
+        button.click()
+
+    # -- file browser ------------------------------------------------------
+
+    def item(self, name: str) -> Any:
+        """The file browser row of ``name`` in the current folder."""
+        return self.page.locator(
+            f'.jp-DirListing-item:has(.jp-DirListing-itemText > span:text-is("{name}"))'
+        )
+
+    def listing(self) -> list[str]:
+        return [
+            text.strip() for text in self.page.locator(".jp-DirListing-itemText").all_inner_texts()
+        ]
+
+    def refresh(self) -> None:
+        self.click_command(".jp-FileBrowser-toolbar", "filebrowser:refresh")
+
+    def new_folder(self, name: str) -> None:
+        self.click_command(".jp-FileBrowser-toolbar", "filebrowser:create-new-directory")
+        self._type_new_name(name)
+        self.item(name).wait_for()
+
+    def enter_folder(self, name: str) -> None:
+        self.item(name).dblclick()
+        self.page.locator(".jp-BreadCrumbs", has_text=name).wait_for()
+        self.page.locator(".jp-DirListing-content").wait_for()
+
+    def go_to_root(self) -> None:
+        self.page.locator(".jp-BreadCrumbs-home").click()
+
+    def context_command(self, name: str, command: str) -> None:
+        """Right-click ``name`` in the file browser and choose ``command``."""
+        self.item(name).click(button="right")
+        self.page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
+
+    def rename(self, old: str, new: str) -> None:
+        self.context_command(old, "filebrowser:rename")
+        self._type_new_name(new)
+        self.item(new).wait_for()
+
+    def upload(self, *files: Path) -> None:
+        """The file browser's Upload button, with the system file chooser answered."""
+        with self.page.expect_file_chooser() as chooser:
+            self.page.click('.jp-FileBrowser-toolbar [title="Upload Files"]')
+        chooser.value.set_files([str(f) for f in files])
+
+    def open_file(self, name: str) -> None:
+        self.item(name).dblclick()
+
+    def _type_new_name(self, name: str) -> None:
+        editor = self.page.locator(".jp-DirListing-editor")
+        editor.wait_for()
+        editor.fill(name)
+        editor.press("Enter")
+        editor.wait_for(state="detached")
+
+    # -- documents ---------------------------------------------------------
+
+    def new_notebook_here(self) -> None:
+        """The Launcher's Python notebook card: a new notebook in the browsed folder."""
+        self.page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
+        self.notebook_cells().first.wait_for()
+
+    def notebook_cells(self) -> Any:
+        return self.page.locator(".jp-NotebookPanel:visible .jp-Cell")
+
+    def type_in_cell(self, index: int, text: str) -> None:
+        editor = self.notebook_cells().nth(index).locator(".cm-content")
+        editor.click()
+        self.page.keyboard.type(text)
+
+    def add_cell_below(self) -> None:
+        self.click_command(
+            ".jp-NotebookPanel:visible .jp-NotebookPanel-toolbar", "notebook:insert-cell-below"
+        )
+
+    def save(self) -> None:
+        """The notebook toolbar's Save button (save and create a checkpoint, as
+        Ctrl+S), then wait until the tab is clean.
+
+        JupyterLab 4 offers to rename an untitled file on its first save: the
+        name is kept and the offer turned off, as a user who wants the name
+        they chose later would do.
+        """
+        self.click_command(".jp-NotebookPanel:visible .jp-NotebookPanel-toolbar", "docmanager:save")
+        dirty = self.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current.jp-mod-dirty")
+        offer = self.page.locator(".jp-Dialog", has_text="Rename file")
+        wait_until(lambda: dirty.count() == 0 or offer.count() == 1, "the save or its rename offer")
+        if offer.count():
+            offer.locator('input[type="checkbox"]').check()
+            self.accept_dialog("Rename and Save")
+        dirty.wait_for(state="detached")
+
+    def menu(self, *labels: str) -> None:
+        """Open the main menu ``labels[0]`` and click through the rest."""
+        self.page.locator(".lm-MenuBar-item", has_text=labels[0]).click()
+        for label in labels[1:]:
+            self.page.locator(".lm-Menu:visible .lm-Menu-item", has_text=label).first.click()
+
+    def dialog(self) -> Any:
+        dialog = self.page.locator(".jp-Dialog")
+        dialog.wait_for()
+        return dialog
+
+    def accept_dialog(self, label: str) -> None:
+        """Click ``label`` in the open dialog and wait until that dialog is gone
+        (another one may follow it)."""
+        dialog = self.dialog()
+        handle = dialog.element_handle()
+        dialog.locator(".jp-Dialog-button", has_text=label).click()
+        handle.wait_for_element_state("hidden")
+
+    def close_current_tab(self) -> None:
+        self.page.locator(
+            ".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabCloseIcon"
+        ).click()

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from tornado.web import HTTPError
 
-from jupyters3 import errors, keys, models, tree
+from jupyters3 import errors, fileids, keys, models, tree
 from jupyters3.http_errors import http_errors
 from jupyters3.manager_ops import _COPY_PAT, S3ContentsOps, _true, first_free_name
 from jupyters3.s3.client import ObjectMeta
@@ -173,6 +173,7 @@ class S3MovesOps(S3ContentsOps):
     async def rename(self, old_path: str, new_path: str) -> None:
         """Rename a file or folder (with checkpoints) and emit the event."""
         await self.rename_file(old_path, new_path)
+        fileids.index_before_rename(self, old_path.strip("/"))
         self.emit(
             data={
                 "action": "rename",

@@ -69,34 +69,62 @@ def js3_browser(js3_chromium_path: str) -> Iterator[Any]:
             browser.close()
 
 
+class BrowserContexts:
+    """Opens browser contexts (separate profiles: two users, or two sessions of one)
+    and remembers them, with their console messages, for the failure report."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.contexts: list[Any] = []
+        self.console: list[str] = []
+
+    def __call__(self) -> Any:
+        context = self.browser.new_context(
+            viewport={"width": 1400, "height": 900}, accept_downloads=True
+        )
+        context.set_default_timeout(30_000)
+        number = len(self.contexts)
+        context.on(
+            "page",
+            lambda page: page.on(
+                "console", lambda msg: self.console.append(f"[{number}] {msg.type}: {msg.text}")
+            ),
+        )
+        self.contexts.append(context)
+        return context
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
 @pytest.fixture
-def js3_browser_context(js3_browser: Any, tmp_path: Any) -> Iterator[Any]:
-    """A fresh browser profile (cookies, storage) per test, downloads accepted."""
-    context = js3_browser.new_context(
-        viewport={"width": 1400, "height": 900}, accept_downloads=True
-    )
-    context.set_default_timeout(30_000)
-    console: list[str] = []
-    context.js3_console = console  # read by the failure report below
-    context.on(
-        "page",
-        lambda page: page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}")),
-    )
+def js3_browser_contexts(js3_browser: Any) -> Iterator[BrowserContexts]:
+    """``js3_browser_contexts()`` opens a fresh browser profile; all close at teardown."""
+    contexts = BrowserContexts(js3_browser)
     try:
-        yield context
+        yield contexts
     finally:
-        context.close()
+        contexts.close()
+
+
+@pytest.fixture
+def js3_browser_context(js3_browser_contexts: BrowserContexts) -> Any:
+    """A fresh browser profile (cookies, storage) for the test, downloads accepted."""
+    return js3_browser_contexts()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """On failure, save a screenshot of every open page and name them in the report."""
     report = yield
-    context = item.funcargs.get("js3_browser_context") if hasattr(item, "funcargs") else None
-    if report.failed and call.when == "call" and context is not None:
+    funcargs = getattr(item, "funcargs", {})
+    contexts = funcargs.get("js3_browser_contexts")
+    if report.failed and call.when == "call" and contexts is not None:
         shots_dir = Path(os.environ.get("JS3_BROWSER_ARTIFACTS", "browser-artifacts"))
         shots_dir.mkdir(parents=True, exist_ok=True)
-        for number, page in enumerate(context.pages):
+        pages = [page for context in contexts.contexts for page in context.pages]
+        for number, page in enumerate(pages):
             target = shots_dir / f"{item.name}-{number}.png"
             try:
                 page.screenshot(path=str(target), full_page=True)
@@ -104,9 +132,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 report.sections.append(("browser", f"no screenshot of page {number}: {exc!r}"))
             else:
                 report.sections.append(("browser", f"screenshot: {target.resolve()}"))
-        console = getattr(context, "js3_console", [])
-        report.sections.append(("browser console (last 60)", "\n".join(console[-60:])))
-        factory = item.funcargs.get("js3_jupyter_factory")
+        report.sections.append(("browser console (last 60)", "\n".join(contexts.console[-60:])))
+        factory = funcargs.get("js3_jupyter_factory")
         for number, server in enumerate(getattr(factory, "servers", [])):
             tail = redact(server.log_tail(80), server.watched_secrets())
             report.sections.append((f"jupyter server {number} log (last 80 lines)", tail))

@@ -39,7 +39,7 @@ class Lab:
 
     def open(self, base_url: str, token: str, path: str = "lab") -> Lab:
         self.page.goto(f"{base_url}{path}?token={token}")
-        self.page.wait_for_selector(".jp-DirListing-content", timeout=90_000)
+        self.page.locator(".jp-DirListing-content:visible").first.wait_for(timeout=90_000)
         return self
 
     def click_command(self, toolbar: str, command: str) -> None:

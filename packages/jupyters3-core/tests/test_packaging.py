@@ -1,18 +1,41 @@
-"""jupyters3-core builds a wheel and an sdist and installs on its own."""
+"""jupyters3-core builds a wheel and an sdist with complete metadata, and
+``pip install jupyters3-core jupyterlab`` alone gives a working JupyterLab on S3."""
 
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
 import subprocess
 import sys
 import tarfile
+import time
 import venv
 import zipfile
+from email.message import Message
 from email.parser import Parser
 from pathlib import Path
 
 import pytest
 
 import jupyters3
+from jupyters3_testing.leaks import find_secrets, random_secret
+from jupyters3_testing.raw import RawS3
+from jupyters3_testing.rest import ContentsClient
+from jupyters3_testing.s3server import MotoServer, free_port
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: hatchling depends on tomli there
+    import tomli as tomllib
 
 PACKAGE = Path(__file__).resolve().parents[1]
+REPO = PACKAGE.parents[1]
+PYPROJECT = tomllib.loads((PACKAGE / "pyproject.toml").read_text())["project"]
+GITHUB = "https://github.com/jupyters3/jupyters3"
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+AWS_SDKS = ("boto3", "botocore", "s3fs", "aiohttp", "aiobotocore")
 
 
 @pytest.fixture(scope="module")
@@ -24,20 +47,47 @@ def dist(tmp_path_factory):
         cwd=PACKAGE,
         check=True,
         capture_output=True,
+        timeout=300,
     )
     return next(out.glob("*.whl")), next(out.glob("*.tar.gz"))
+
+
+def _wheel(wheel: Path) -> tuple[list[str], Message, zipfile.ZipFile]:
+    zf = zipfile.ZipFile(wheel)
+    names = zf.namelist()
+    metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    return names, Parser().parsestr(zf.read(metadata_name).decode()), zf
+
+
+def _sdist(sdist: Path) -> tuple[dict[str, bytes], Message]:
+    """The sdist's files (path below the top folder -> bytes) and its PKG-INFO."""
+    with tarfile.open(sdist) as tf:
+        files = {}
+        for member in tf.getmembers():
+            if member.isfile() and "/" in member.name:
+                extracted = tf.extractfile(member)
+                assert extracted is not None
+                files[member.name.split("/", 1)[1]] = extracted.read()
+    return files, Parser().parsestr(files["PKG-INFO"].decode())
+
+
+def _changelog_version(text: str) -> str:
+    """The newest released version of a Keep a Changelog file ([Unreleased] skipped)."""
+    versions = re.findall(r"^## \[([^\]]+)\]", text, re.M)
+    released = [v for v in versions if v.lower() != "unreleased"]
+    assert released, "CHANGELOG.md names no released version"
+    return released[0]
 
 
 def test_wheel_metadata_and_runtime_dependencies(dist):
     """The only runtime dependency is jupyter_server (pycurl only through the
     optional ``curl`` extra); the wheel is typed."""
     wheel, _ = dist
-    with zipfile.ZipFile(wheel) as zf:
-        names = zf.namelist()
-        metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
-        metadata = Parser().parsestr(zf.read(metadata_name).decode())
+    names, metadata, zf = _wheel(wheel)
+    zf.close()
 
     assert metadata["Name"] == "jupyters3-core"
+    assert metadata["Version"] == jupyters3.__version__
     assert metadata.get_all("Requires-Dist") == [
         "jupyter-server>=2.11",
         "pycurl>=7.45; extra == 'curl'",
@@ -50,36 +100,325 @@ def test_wheel_metadata_and_runtime_dependencies(dist):
     assert not any(n.startswith("tests/") for n in names)
 
 
-def test_sdist_carries_sources_tests_and_readme(dist):
-    """The sdist can rebuild the wheel and run the tests."""
+def test_wheel_metadata_is_complete(dist):
+    """License (expression and text), Python versions, classifiers, URLs, summary, readme."""
+    wheel, _ = dist
+    names, metadata, zf = _wheel(wheel)
+    with zf:
+        license_name = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+        license_text = zf.read(license_name).decode()
+        entry_points = zf.read(license_name.replace("licenses/LICENSE", "entry_points.txt"))
+
+    assert license_text == (PACKAGE / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
+    # 2.4: the first with License-Expression / License-File, and what twine < 7 accepts.
+    assert metadata["Metadata-Version"] == "2.4"
+    assert license_text.startswith("BSD 3-Clause License")
+    assert "Copyright (c) 2026, jupyters3 developers" in license_text
+    assert metadata["License-Expression"] == "BSD-3-Clause"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    assert metadata["License"] is None  # the expression replaces the legacy field
+    assert metadata["Requires-Python"] == ">=3.10"
+
+    classifiers = metadata.get_all("Classifier")
+    for version in PYTHONS:
+        assert f"Programming Language :: Python :: {version}" in classifiers
+    assert not [
+        c
+        for c in classifiers
+        if re.match(r"Programming Language :: Python :: 3\.\d", c)
+        and c.rsplit(" ", 1)[1] not in PYTHONS
+    ]
+    assert "Framework :: Jupyter" in classifiers
+    assert "Framework :: Jupyter :: JupyterLab :: 4" in classifiers
+    assert not [c for c in classifiers if c.startswith("License ::")]  # PEP 639: expression only
+
+    _assert_project_urls(metadata, "jupyters3-core")
+    assert metadata["Summary"] == PYPROJECT["description"]
+    assert "S3" in metadata["Summary"]
+    assert metadata["Description-Content-Type"] == "text/markdown"
+    assert metadata.get_payload().startswith("# jupyters3-core")  # the package README
+    assert "s3" in metadata["Keywords"].split(",")
+    assert b"jupyters3 = jupyters3.check:main" in entry_points
+
+
+def _assert_project_urls(metadata: Message, package: str) -> None:
+    urls = dict(u.split(", ", 1) for u in metadata.get_all("Project-URL"))
+    assert set(urls) == {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
+    assert all(
+        url == GITHUB or url.startswith((GITHUB + "/", GITHUB + "#")) for url in urls.values()
+    ), urls
+    assert urls["Homepage"] == GITHUB
+    assert urls["Issues"] == f"{GITHUB}/issues"
+    assert urls["Source"] == f"{GITHUB}/tree/main/packages/{package}"
+    assert urls["Changelog"] == f"{GITHUB}/blob/main/packages/{package}/CHANGELOG.md"
+
+
+def test_sdist_carries_sources_tests_license_changelog_and_readme(dist):
+    """The sdist can rebuild the wheel and run the tests, and carries its legal and
+    release notes."""
     _, sdist = dist
-    with tarfile.open(sdist) as tf:
-        names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
+    files, pkg_info = _sdist(sdist)
+    names = set(files)
 
     assert {"pyproject.toml", "README.md", "src/jupyters3/__init__.py"} <= names
+    assert {"LICENSE", "CHANGELOG.md"} <= names
     assert any(n.startswith("tests/unit/") for n in names)
+    assert files["LICENSE"] == (PACKAGE / "LICENSE").read_bytes()
+    assert files["CHANGELOG.md"] == (PACKAGE / "CHANGELOG.md").read_bytes()
+    assert files["README.md"] == (PACKAGE / "README.md").read_bytes()
+    assert pkg_info["Metadata-Version"] == "2.4"
+    assert pkg_info["License-Expression"] == "BSD-3-Clause"
+    assert pkg_info.get_all("License-File") == ["LICENSE"]
+    assert pkg_info["Version"] == jupyters3.__version__
 
 
-def test_installs_alone_without_aws_sdks(dist, tmp_path):
-    """In a fresh venv the wheel installs, imports, and pulls in no AWS SDK."""
+def test_changelog_names_the_current_version():
+    """CHANGELOG.md's newest released version is the package's __version__."""
+    text = (PACKAGE / "CHANGELOG.md").read_text()
+    assert text.startswith("# Changelog")
+    assert _changelog_version(text) == jupyters3.__version__
+
+
+# -- pip install jupyters3-core jupyterlab, in a fresh venv -------------------
+
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "markdown",
+            "id": "c1",
+            "metadata": {},
+            "source": "# saved through JupyterLab from a plain pip install",
+        }
+    ],
+    "metadata": {},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """os.environ without anything that could make the venv see other packages or
+    other Jupyter configuration."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PIP_USER"}
+        and not k.startswith(("HATCH_", "JUPYTER_"))
+    }
+    env.update(PYTHONNOUSERSITE="1", PIP_DISABLE_PIP_VERSION_CHECK="1", **extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def lab_venv(dist, tmp_path_factory):
+    """A fresh venv (no system site packages) after ``pip install <core wheel> jupyterlab``:
+    exactly what the README tells users to run, with JupyterLab from PyPI."""
     wheel, _ = dist
-    env = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True).create(env)
+    env = tmp_path_factory.mktemp("lab-venv") / "venv"
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env)
     python = env / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True, timeout=600
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(wheel), "jupyterlab"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_clean_env(),
     )
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    return env
+
+
+@pytest.mark.xdist_group("lab_venv")  # one worker builds the venv for both tests
+@pytest.mark.timeout(900)
+def test_installs_alone_without_aws_sdks(lab_venv):
+    """In the fresh venv jupyters3 imports from the installed wheel, no AWS SDK is
+    installed or imported, and ``pip check`` finds every requirement met."""
+    python = lab_venv / "bin" / "python"
     probe = (
-        "import importlib.metadata as m, sys\n"
-        "import jupyters3, jupyters3.s3.client, jupyters3.s3.signing\n"
-        "bad = {'boto3', 'botocore', 's3fs', 'aiohttp', 'aiobotocore'}\n"
-        "assert not bad & set(sys.modules), bad & set(sys.modules)\n"
-        "installed = {d.metadata['Name'].lower() for d in m.distributions()}\n"
-        "assert not bad & installed, bad & installed\n"
-        "print(jupyters3.__version__)\n"
+        "import importlib.metadata as m, json, sys\n"
+        "import jupyters3, jupyters3.s3.client, jupyters3.s3.signing, jupyters3.check\n"
+        "from jupyters3 import JupyterS3\n"
+        f"bad = set({AWS_SDKS!r})\n"
+        "print(json.dumps({\n"
+        "    'version': jupyters3.__version__,\n"
+        "    'file': jupyters3.__file__,\n"
+        "    'imported': sorted(bad & set(sys.modules)),\n"
+        "    'installed': sorted(d.metadata['Name'].lower() for d in m.distributions()),\n"
+        "    'path': sys.path,\n"
+        "}))\n"
     )
     out = subprocess.run(
-        [str(python), "-c", probe], check=True, capture_output=True, text=True, timeout=120
+        [str(python), "-c", probe],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(),
+        cwd=lab_venv,
     )
-    assert out.stdout.strip() == jupyters3.__version__
-    subprocess.run([str(python), "-m", "pip", "check"], check=True, capture_output=True)
+    found = json.loads(out.stdout)
+    assert found["version"] == jupyters3.__version__
+    assert Path(found["file"]).is_relative_to(lab_venv), found["file"]
+    assert found["imported"] == []
+    installed = set(found["installed"])
+    assert not set(AWS_SDKS) & installed, set(AWS_SDKS) & installed
+    assert "jupyterlab" in installed and "jupyters3-core" in installed
+    assert "pycurl" not in installed  # only through the `curl` extra
+    # Nothing from the test environment or the system leaks into the venv.
+    assert not [
+        p for p in found["path"] if "site-packages" in p and not p.startswith(str(lab_venv))
+    ]
+
+    check = subprocess.run(
+        [str(python), "-m", "pip", "check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(),
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _page_config(page: str) -> dict:
+    found = re.search(
+        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
+    )
+    assert found, page[:2000]
+    config: dict = json.loads(found.group(1))
+    return config
+
+
+@pytest.mark.xdist_group("lab_venv")
+@pytest.mark.timeout(900)
+def test_jupyterlab_from_the_venv_serves_s3(
+    lab_venv: Path,
+    tmp_path: Path,
+    js3_moto_server: MotoServer,
+    js3_bucket: str,
+    js3_region: str,
+    js3_raw: RawS3,
+) -> None:
+    """``jupyter lab`` of that venv, configured on the command line only, serves the lab
+    page and keeps a new notebook in the bucket."""
+    token = random_secret(32)
+    secret_key = random_secret(40)
+    root = tmp_path / "root"
+    root.mkdir()
+    jupyter_dirs = {name: tmp_path / name for name in ("config", "data", "runtime")}
+    for path in jupyter_dirs.values():
+        path.mkdir()
+    env = _clean_env(
+        JUPYTER_CONFIG_DIR=str(jupyter_dirs["config"]),
+        JUPYTER_DATA_DIR=str(jupyter_dirs["data"]),
+        JUPYTER_RUNTIME_DIR=str(jupyter_dirs["runtime"]),
+        AWS_ACCESS_KEY_ID="AKIAJS3PACKAGING0000",
+        AWS_SECRET_ACCESS_KEY=secret_key,
+        # Only the two variables above: no other credential source of this machine.
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/jupyters3-packaging/credentials",
+        AWS_CONFIG_FILE="/nonexistent/jupyters3-packaging/config",
+        AWS_EC2_METADATA_DISABLED="true",
+        PYTHONUNBUFFERED="1",
+    )
+    for name in (
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "JS3_CHAOS",
+    ):
+        env.pop(name, None)
+
+    log_path = tmp_path / "jupyterlab.log"
+    proc = None
+    try:
+        for _attempt in range(3):  # another process may take the free port first
+            port = free_port()
+            command = [
+                str(lab_venv / "bin" / "jupyter"),
+                "lab",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                "--no-browser",
+                f"--IdentityProvider.token={token}",
+                "--ServerApp.allow_root=True",  # CI containers often run as root
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.contents_manager_class=jupyters3.JupyterS3",
+                f"--JupyterS3.aws_s3_bucket={js3_bucket}",
+                f"--JupyterS3.endpoint_url={js3_moto_server.endpoint_url}",
+                f"--JupyterS3.aws_region={js3_region}",
+            ]
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=root,
+                )
+            client = ContentsClient(f"http://127.0.0.1:{port}/", token, timeout=30)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if client.status().status == 200:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.25)
+            if proc.poll() is None or "already in use" not in log_path.read_text().lower():
+                break
+        assert proc is not None
+        log_text = log_path.read_text(errors="replace")
+        assert proc.poll() is None, f"jupyter lab exited ({proc.returncode}):\n{log_text[-4000:]}"
+        assert client.status().status == 200, f"no answer within 60 s:\n{log_text[-4000:]}"
+        # JupyterS3 started from the command-line settings and the two environment variables.
+        assert f"JupyterS3: contents in s3://{js3_bucket}/" in log_text, log_text[-4000:]
+        assert "JupyterS3: AWS credentials from environment" in log_text, log_text[-4000:]
+
+        # JupyterLab's page, with its page config, from the venv's jupyterlab.
+        lab = client.request("GET", "lab").expect(200)
+        assert lab.headers["Content-Type"].startswith("text/html")
+        page = lab.body.decode()
+        assert "<title>JupyterLab</title>" in page
+        config = _page_config(page)
+        assert config["appName"] == "JupyterLab"
+        assert config["appVersion"].split(".")[0] == "4"
+        # Its static bundle is installed and served too.
+        bundle = re.search(r'<script[^>]+src="/?(static/lab/main\.[^"]+)"', page)
+        assert bundle, page[:2000]
+        client.request("GET", html.unescape(bundle.group(1))).expect(200)
+
+        # The contents API is JupyterS3 on the bucket.
+        assert client.get("").expect(200).json["content"] == []
+        created = client.request("POST", "api/contents", json={"type": "notebook"}).expect(201)
+        path = created.json["path"]
+        assert (created.json["type"], path) == ("notebook", "Untitled.ipynb")
+        assert js3_raw.exists(js3_bucket, path)
+        client.save(path, {"type": "notebook", "content": NOTEBOOK}).expect(200)
+        model = client.get(path).expect(200).json
+        assert model["content"]["cells"][0]["source"] == NOTEBOOK["cells"][0]["source"]
+
+        stored = json.loads(js3_raw.get(js3_bucket, path))
+        assert "".join(stored["cells"][0]["source"]) == NOTEBOOK["cells"][0]["source"]
+        keys = js3_raw.keys(js3_bucket)
+        assert path in keys
+        assert all(k == path or k.startswith(f"{path}/.checkpoints/") for k in keys), keys
+        assert list(root.iterdir()) == []  # nothing on the local disk
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()  # SIGTERM to this PID only
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+    log_text = log_path.read_text(errors="replace")
+    assert find_secrets(log_text, {"AWS_SECRET_ACCESS_KEY": secret_key}) == []
+    assert "Traceback" not in log_text, log_text[-4000:]

@@ -3,11 +3,13 @@
 Chunks are appended to a temporary file, never held in memory. Up to
 ``multipart_threshold`` bytes the file goes to S3 in one PutObject at chunk
 -1. Past the threshold the upload becomes an S3 multipart upload: the bytes
-so far are its first part, and from then on every ``multipart_part_size``
-bytes are sent as a part while later chunks keep arriving (one part in
-flight; a chunk waits only if the previous part has not finished). Chunk -1
-sends the rest and completes the upload. Disk use stays under about two
-parts; the previous object stays readable and untouched until completion.
+so far are cut into its first parts, and from then on every
+``multipart_part_size`` bytes are sent as a part while later chunks keep
+arriving (one part in flight; a chunk waits only if the previous part has not
+finished). Every part but the last is exactly ``multipart_part_size`` bytes
+(Cloudflare R2 requires it). Chunk -1 sends the rest and completes the
+upload. Disk use stays under about two parts past the threshold; the
+previous object stays readable and untouched until completion.
 
 An upload with no chunk for ``upload_timeout`` seconds is aborted and its
 temporary files removed (checked on every chunk and by a timer), and so is
@@ -46,12 +48,22 @@ __all__ = ["ChunkedUploads"]
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
 UPLOAD_TIMEOUT = 3600.0
+#: S3's most parts per multipart upload.
+MAX_PARTS = 10_000
 #: A new upload (chunk 1) of a path whose upload had a chunk this recently is refused.
 BUSY_SECONDS = 60.0
 
 
 def _spool() -> IO[bytes]:
     return tempfile.NamedTemporaryFile(prefix="jupyters3-upload-", delete=False)
+
+
+def _copy_tail(source: str, start: int, target: IO[bytes]) -> None:
+    """Append the bytes of file ``source`` from ``start`` on to ``target``."""
+    with open(source, "rb") as fh:
+        fh.seek(start)
+        while block := fh.read(1024 * 1024):
+            target.write(block)
 
 
 def _remove(handle: IO[bytes]) -> None:
@@ -177,10 +189,27 @@ class ChunkedUploads:
         manager = self.manager
         big = upload.size > manager.multipart_threshold
         if big and upload.spooled >= manager.multipart_part_size:
-            await self._send_part(upload)
+            await self._send_parts(upload)
 
-    async def _send_part(self, upload: _Upload) -> None:
-        """Hand the spool to a part upload (after the previous part is done)."""
+    async def _send_parts(self, upload: _Upload, *, last: bool = False) -> None:
+        """Hand the spool to part uploads (after the previous ones are done).
+
+        Every part but the last is exactly ``multipart_part_size`` bytes,
+        whatever the chunk sizes, as some stores (Cloudflare R2) require: the
+        spool's whole parts are sent from the spool file itself, one after the
+        other, and what is left over (less than a part) starts the next spool.
+        With ``last`` the rest is sent too, as the final part.
+        """
+        part_size = self.manager.multipart_part_size
+        whole = upload.spooled if last else upload.spooled - upload.spooled % part_size
+        if len(upload.parts) + -(-whole // part_size) > MAX_PARTS:
+            limit = MAX_PARTS * part_size / 2**30
+            raise HTTPError(
+                413,
+                f"{upload.path} is too large: S3 takes at most {MAX_PARTS:,} parts, "
+                f"{limit:,.0f} GiB with c.JupyterS3.multipart_part_size = {part_size:,} bytes; "
+                "raise multipart_part_size to upload it",
+            )
         if upload.pending is not None:
             await upload.pending  # backpressure: one part in flight; raises its error
             upload.pending = None
@@ -191,23 +220,34 @@ class ChunkedUploads:
                     upload.key, content_type=upload.content_type, metadata=upload.metadata
                 )
         spool, length = upload.spool, upload.spooled
-        upload.spool, upload.spooled = _spool(), 0
         await asyncio.to_thread(spool.flush)
-        number = len(upload.parts) + 1
-        upload.parts.append((number, ""))
+        ranges = [(offset, min(part_size, whole - offset)) for offset in range(0, whole, part_size)]
+        if last and not ranges:
+            ranges = [(0, 0)]  # defensive: a multipart upload needs at least one part
+        upload.spool, upload.spooled = _spool(), 0
+        if whole < length:
+            await asyncio.to_thread(_copy_tail, spool.name, whole, upload.spool)
+            upload.spooled = length - whole
+        numbered = []
+        for offset, size in ranges:
+            number = len(upload.parts) + 1
+            upload.parts.append((number, ""))
+            numbered.append((number, offset, size))
         upload.sending = spool
-        upload.pending = asyncio.ensure_future(self._upload_part(upload, number, spool, length))
+        upload.pending = asyncio.ensure_future(self._upload_parts(upload, spool, numbered))
 
-    async def _upload_part(
-        self, upload: _Upload, number: int, spool: IO[bytes], length: int
+    async def _upload_parts(
+        self, upload: _Upload, spool: IO[bytes], parts: list[tuple[int, int, int]]
     ) -> None:
+        """Upload ``parts`` (number, offset, length) of ``spool`` in turn, then remove it."""
         try:
             assert upload.upload_id is not None
-            with http_errors(upload.path):
-                etag = await self.manager.client.upload_part(
-                    upload.key, upload.upload_id, number, FileBody(spool.name, 0, length)
-                )
-            upload.parts[number - 1] = (number, etag)
+            for number, offset, length in parts:
+                with http_errors(upload.path):
+                    etag = await self.manager.client.upload_part(
+                        upload.key, upload.upload_id, number, FileBody(spool.name, offset, length)
+                    )
+                upload.parts[number - 1] = (number, etag)
         finally:
             _remove(spool)
 
@@ -233,7 +273,7 @@ class ChunkedUploads:
 
             else:
                 if upload.spooled or not upload.parts:
-                    await self._send_part(upload)
+                    await self._send_parts(upload, last=True)
                 if upload.pending is not None:
                     await upload.pending
                     upload.pending = None

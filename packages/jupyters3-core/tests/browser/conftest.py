@@ -52,9 +52,15 @@ def js3_chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def js3_browser(js3_chromium_path: str) -> Iterator[Any]:
-    """A headless Chromium for the session (Playwright's sync API)."""
+    """A headless Chromium for the test (Playwright's sync API).
+
+    Per test, not per session: while Playwright's sync API is active its
+    event loop counts as running in this thread, and every pytest-asyncio
+    test that an xdist worker ran after it would fail ("Runner.run() cannot
+    be called from a running event loop"). Starting it takes about a second.
+    """
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from jupyters3.errors import S3Error
+from jupyters3.errors import error_class
 from jupyters3.s3.client import S3Client
 
 __all__ = [
@@ -187,7 +187,8 @@ async def delete_keys(client: S3Client, keys: Sequence[str]) -> None:
     result = await client.delete_objects(keys)
     if result.errors:
         first = result.errors[0]
-        raise S3Error(
+        # Per-key errors carry S3's codes (AccessDenied, ...): same table as whole requests.
+        raise error_class(first.code, None)(
             f"{len(result.errors)} of {len(keys)} objects could not be deleted; "
             f"first: {first.message}",
             code=first.code,

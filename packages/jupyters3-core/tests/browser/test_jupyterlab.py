@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -213,3 +214,9 @@ def test_a_users_session_in_jupyterlab(
     wait_until(lambda: not keys("project"), "nothing left under project/")
     wait_until(lambda: "project" not in lab.listing(), "the folder gone from the file browser")
     assert keys() == []
+
+    # Nothing went wrong behind the UI either.
+    for log in (server.log_text(), notebook7.log_text()):
+        assert "Traceback" not in log
+        assert "[E " not in log  # no ERROR line
+        assert not re.search(r"\] 5\d\d (GET|PUT|POST|PATCH|DELETE) ", log), "no 5xx answer"

@@ -4,19 +4,14 @@ beside jupyters3-core."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import sys
-import tarfile
 import venv
-import zipfile
-from email.message import Message
-from email.parser import Parser
 from pathlib import Path
 
 import pytest
 
 import jupyters3_auth_ec2
+from jupyters3_testing.distributions import build, changelog_version, read_sdist, read_wheel
 
 try:
     import tomllib
@@ -31,60 +26,21 @@ GITHUB = "https://github.com/jupyters3/jupyters3"
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 
-def _build(package, out):
-    subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-d", str(out)],
-        cwd=PACKAGES / package,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory):
     """Wheels and sdists of this package and of jupyters3-core (its one dependency)."""
     out = tmp_path_factory.mktemp("dist")
-    _build("jupyters3-auth-ec2", out)
-    _build("jupyters3-core", out)
+    build(PACKAGE, out)
+    build(PACKAGES / "jupyters3-core", out)
     return out
-
-
-def _wheel(dist: Path) -> tuple[list[str], Message, zipfile.ZipFile]:
-    zf = zipfile.ZipFile(next(dist.glob("jupyters3_auth_ec2-*.whl")))
-    names = zf.namelist()
-    metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
-    return names, Parser().parsestr(zf.read(metadata_name).decode()), zf
-
-
-def _sdist(dist: Path) -> tuple[dict[str, bytes], Message]:
-    """The sdist's files (path below the top folder -> bytes) and its PKG-INFO."""
-    with tarfile.open(next(dist.glob("jupyters3_auth_ec2-*.tar.gz"))) as tf:
-        files = {}
-        for member in tf.getmembers():
-            if member.isfile() and "/" in member.name:
-                extracted = tf.extractfile(member)
-                assert extracted is not None
-                files[member.name.split("/", 1)[1]] = extracted.read()
-    return files, Parser().parsestr(files["PKG-INFO"].decode())
-
-
-def _changelog_version(text: str) -> str:
-    """The newest released version of a Keep a Changelog file ([Unreleased] skipped)."""
-    versions = re.findall(r"^## \[([^\]]+)\]", text, re.M)
-    released = [v for v in versions if v.lower() != "unreleased"]
-    assert released, "CHANGELOG.md names no released version"
-    return released[0]
 
 
 def test_metadata_depends_only_on_core(dist):
     """The runtime dependency is jupyters3-core alone (traitlets and the HTTP client
     come through it); the wheel is typed and registers the chain's EC2 provider."""
-    names, metadata, zf = _wheel(dist)
-    with zf:
-        entry_points = zf.read(
-            next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        ).decode()
+    built = read_wheel(next(dist.glob("jupyters3_auth_ec2-*.whl")))
+    names, metadata = built.names, built.metadata
+    entry_points = built.read(".dist-info/entry_points.txt").decode()
 
     assert metadata["Name"] == "jupyters3-auth-ec2"
     assert metadata["Version"] == jupyters3_auth_ec2.__version__
@@ -99,10 +55,9 @@ def test_metadata_depends_only_on_core(dist):
 
 def test_wheel_metadata_is_complete(dist):
     """License (expression and text), Python versions, classifiers, URLs, summary, readme."""
-    names, metadata, zf = _wheel(dist)
-    with zf:
-        license_name = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
-        license_text = zf.read(license_name).decode()
+    built = read_wheel(next(dist.glob("jupyters3_auth_ec2-*.whl")))
+    metadata = built.metadata
+    license_text = built.read(".dist-info/licenses/LICENSE").decode()
 
     assert metadata["Metadata-Version"] == "2.4"
     assert license_text == (PACKAGE / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
@@ -135,7 +90,7 @@ def test_wheel_metadata_is_complete(dist):
 
 
 def test_sdist_carries_sources_tests_license_changelog_and_readme(dist):
-    files, pkg_info = _sdist(dist)
+    files, pkg_info = read_sdist(next(dist.glob("jupyters3_auth_ec2-*.tar.gz")))
 
     assert {"pyproject.toml", "src/jupyters3_auth_ec2/__init__.py"} <= set(files)
     assert any(n.startswith("tests/") for n in files)
@@ -151,7 +106,7 @@ def test_changelog_names_the_current_version():
     """CHANGELOG.md's newest released version is the package's __version__."""
     text = (PACKAGE / "CHANGELOG.md").read_text()
     assert text.startswith("# Changelog")
-    assert _changelog_version(text) == jupyters3_auth_ec2.__version__
+    assert changelog_version(text) == jupyters3_auth_ec2.__version__
 
 
 @pytest.mark.timeout(900)

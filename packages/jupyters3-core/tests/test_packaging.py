@@ -8,18 +8,15 @@ import json
 import os
 import re
 import subprocess
-import sys
-import tarfile
 import time
 import venv
-import zipfile
 from email.message import Message
-from email.parser import Parser
 from pathlib import Path
 
 import pytest
 
 import jupyters3
+from jupyters3_testing.distributions import build, changelog_version, read_sdist, read_wheel
 from jupyters3_testing.leaks import find_secrets, random_secret
 from jupyters3_testing.raw import RawS3
 from jupyters3_testing.rest import ContentsClient
@@ -42,49 +39,16 @@ AWS_SDKS = ("boto3", "botocore", "s3fs", "aiohttp", "aiobotocore")
 def dist(tmp_path_factory):
     """The package's wheel and sdist, built from the source tree."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-d", str(out)],
-        cwd=PACKAGE,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    build(PACKAGE, out)
     return next(out.glob("*.whl")), next(out.glob("*.tar.gz"))
-
-
-def _wheel(wheel: Path) -> tuple[list[str], Message, zipfile.ZipFile]:
-    zf = zipfile.ZipFile(wheel)
-    names = zf.namelist()
-    metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
-    return names, Parser().parsestr(zf.read(metadata_name).decode()), zf
-
-
-def _sdist(sdist: Path) -> tuple[dict[str, bytes], Message]:
-    """The sdist's files (path below the top folder -> bytes) and its PKG-INFO."""
-    with tarfile.open(sdist) as tf:
-        files = {}
-        for member in tf.getmembers():
-            if member.isfile() and "/" in member.name:
-                extracted = tf.extractfile(member)
-                assert extracted is not None
-                files[member.name.split("/", 1)[1]] = extracted.read()
-    return files, Parser().parsestr(files["PKG-INFO"].decode())
-
-
-def _changelog_version(text: str) -> str:
-    """The newest released version of a Keep a Changelog file ([Unreleased] skipped)."""
-    versions = re.findall(r"^## \[([^\]]+)\]", text, re.M)
-    released = [v for v in versions if v.lower() != "unreleased"]
-    assert released, "CHANGELOG.md names no released version"
-    return released[0]
 
 
 def test_wheel_metadata_and_runtime_dependencies(dist):
     """The only runtime dependency is jupyter_server (pycurl only through the
     optional ``curl`` extra); the wheel is typed."""
     wheel, _ = dist
-    names, metadata, zf = _wheel(wheel)
-    zf.close()
+    built = read_wheel(wheel)
+    names, metadata = built.names, built.metadata
 
     assert metadata["Name"] == "jupyters3-core"
     assert metadata["Version"] == jupyters3.__version__
@@ -103,11 +67,10 @@ def test_wheel_metadata_and_runtime_dependencies(dist):
 def test_wheel_metadata_is_complete(dist):
     """License (expression and text), Python versions, classifiers, URLs, summary, readme."""
     wheel, _ = dist
-    names, metadata, zf = _wheel(wheel)
-    with zf:
-        license_name = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
-        license_text = zf.read(license_name).decode()
-        entry_points = zf.read(license_name.replace("licenses/LICENSE", "entry_points.txt"))
+    built = read_wheel(wheel)
+    metadata = built.metadata
+    license_text = built.read(".dist-info/licenses/LICENSE").decode()
+    entry_points = built.read(".dist-info/entry_points.txt")
 
     assert license_text == (PACKAGE / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
     # 2.4: the first with License-Expression / License-File, and what twine < 7 accepts.
@@ -157,7 +120,7 @@ def test_sdist_carries_sources_tests_license_changelog_and_readme(dist):
     """The sdist can rebuild the wheel and run the tests, and carries its legal and
     release notes."""
     _, sdist = dist
-    files, pkg_info = _sdist(sdist)
+    files, pkg_info = read_sdist(sdist)
     names = set(files)
 
     assert {"pyproject.toml", "README.md", "src/jupyters3/__init__.py"} <= names
@@ -176,7 +139,7 @@ def test_changelog_names_the_current_version():
     """CHANGELOG.md's newest released version is the package's __version__."""
     text = (PACKAGE / "CHANGELOG.md").read_text()
     assert text.startswith("# Changelog")
-    assert _changelog_version(text) == jupyters3.__version__
+    assert changelog_version(text) == jupyters3.__version__
 
 
 # -- pip install jupyters3-core jupyterlab, in a fresh venv -------------------

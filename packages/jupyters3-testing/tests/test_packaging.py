@@ -3,18 +3,12 @@ with the runtime dependencies its fixtures need."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import tarfile
-import zipfile
-from email.message import Message
-from email.parser import Parser
 from pathlib import Path
 
 import pytest
 
 import jupyters3_testing
+from jupyters3_testing.distributions import build, changelog_version, read_sdist, read_wheel
 
 try:
     import tomllib
@@ -32,41 +26,8 @@ PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 def dist(tmp_path_factory):
     """The package's wheel and sdist, built from the source tree."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "hatchling", "build", "-d", str(out)],
-        cwd=PACKAGE,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    build(PACKAGE, out)
     return next(out.glob("*.whl")), next(out.glob("*.tar.gz"))
-
-
-def _wheel(wheel: Path) -> tuple[list[str], Message, zipfile.ZipFile]:
-    zf = zipfile.ZipFile(wheel)
-    names = zf.namelist()
-    metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
-    return names, Parser().parsestr(zf.read(metadata_name).decode()), zf
-
-
-def _sdist(sdist: Path) -> tuple[dict[str, bytes], Message]:
-    """The sdist's files (path below the top folder -> bytes) and its PKG-INFO."""
-    with tarfile.open(sdist) as tf:
-        files = {}
-        for member in tf.getmembers():
-            if member.isfile() and "/" in member.name:
-                extracted = tf.extractfile(member)
-                assert extracted is not None
-                files[member.name.split("/", 1)[1]] = extracted.read()
-    return files, Parser().parsestr(files["PKG-INFO"].decode())
-
-
-def _changelog_version(text: str) -> str:
-    """The newest released version of a Keep a Changelog file ([Unreleased] skipped)."""
-    versions = re.findall(r"^## \[([^\]]+)\]", text, re.M)
-    released = [v for v in versions if v.lower() != "unreleased"]
-    assert released, "CHANGELOG.md names no released version"
-    return released[0]
 
 
 def test_runtime_dependencies_and_plugin_entry_point(dist):
@@ -75,11 +36,9 @@ def test_runtime_dependencies_and_plugin_entry_point(dist):
     jupyter_server (js3_jupyter); JupyterLab only through the ``lab`` extra. The
     plugin registers itself with pytest."""
     wheel, _ = dist
-    names, metadata, zf = _wheel(wheel)
-    with zf:
-        entry_points = zf.read(
-            next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        ).decode()
+    built = read_wheel(wheel)
+    names, metadata = built.names, built.metadata
+    entry_points = built.read(".dist-info/entry_points.txt").decode()
 
     assert metadata["Name"] == "jupyters3-testing"
     assert metadata["Version"] == jupyters3_testing.__version__
@@ -102,10 +61,9 @@ def test_runtime_dependencies_and_plugin_entry_point(dist):
 def test_wheel_metadata_is_complete(dist):
     """License (expression and text), Python versions, classifiers, URLs, summary, readme."""
     wheel, _ = dist
-    names, metadata, zf = _wheel(wheel)
-    with zf:
-        license_name = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
-        license_text = zf.read(license_name).decode()
+    built = read_wheel(wheel)
+    metadata = built.metadata
+    license_text = built.read(".dist-info/licenses/LICENSE").decode()
 
     assert metadata["Metadata-Version"] == "2.4"
     assert license_text == (PACKAGE / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
@@ -140,7 +98,7 @@ def test_wheel_metadata_is_complete(dist):
 
 def test_sdist_carries_sources_tests_license_changelog_and_readme(dist):
     _, sdist = dist
-    files, pkg_info = _sdist(sdist)
+    files, pkg_info = read_sdist(sdist)
 
     assert {"pyproject.toml", "src/jupyters3_testing/plugin.py"} <= set(files)
     assert any(n.startswith("tests/") for n in files)
@@ -156,4 +114,4 @@ def test_changelog_names_the_current_version():
     """CHANGELOG.md's newest released version is the package's __version__."""
     text = (PACKAGE / "CHANGELOG.md").read_text()
     assert text.startswith("# Changelog")
-    assert _changelog_version(text) == jupyters3_testing.__version__
+    assert changelog_version(text) == jupyters3_testing.__version__

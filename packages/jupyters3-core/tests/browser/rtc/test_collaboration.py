@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import pytest
-from lab_ui import Lab, wait_until
+from lab_ui import Lab, contents_problems, wait_until
 
 from jupyters3_testing.rest import ContentsClient
 
@@ -145,4 +145,7 @@ def test_two_sessions_edit_one_notebook(
     log = server.log_text()
     assert "Out-of-band" not in log, "the server took its own saves for out-of-band changes"
     assert "OutOfBandChanges" not in log
-    assert "Traceback" not in log
+    # Errors of the contents layer or of the collaboration extension (not, say, a
+    # kernel websocket that jupyter_server fails when a page closes early).
+    for problem in contents_problems(log, also=r"jupyter_server_ydoc|jupyter_collaboration|pycrdt"):
+        raise AssertionError(f"the server logged an error:\n{problem}")

@@ -1,8 +1,13 @@
 """Checkpoints stored in S3 under ``<file key>/.checkpoints/<id>``.
 
 Created and restored with server-side CopyObject (the data is never
-downloaded); several per file, listed newest first; ids sort chronologically
-and match ``[\\w-]+`` as the REST API requires.
+downloaded); several per file. Ids sort chronologically and match ``[\\w-]+``
+as the REST API requires.
+
+Listed **oldest first**, as JupyterLab expects: it shows the last entry as the
+notebook's "Last Checkpoint" and preselects it in File > Revert Notebook to
+Checkpoint. A checkpoint's model is the same wherever it is returned (create
+or list): its ``last_modified`` is the creation time written into its id.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from jupyters3.http_errors import http_errors
 if TYPE_CHECKING:
     from jupyters3.manager import JupyterS3
 
-__all__ = ["S3Checkpoints"]
+__all__ = ["S3Checkpoints", "checkpoint_model"]
+
+
+def checkpoint_model(checkpoint_id: str, stored: datetime | None = None) -> dict[str, Any]:
+    """The API model of a checkpoint: its id and the time it was made (the time
+    in the id; for an id made by another tool, ``stored``: S3's Last-Modified)."""
+    made = keys.checkpoint_time(checkpoint_id) or stored or datetime.now(timezone.utc)
+    return {"id": checkpoint_id, "last_modified": made}
 
 
 class S3Checkpoints(AsyncCheckpoints):
@@ -77,11 +89,11 @@ class S3Checkpoints(AsyncCheckpoints):
                 raise HTTPError(404, f"No such file: {path}") from None
             if manager.max_checkpoints > 0:
                 await self._prune(path, manager.max_checkpoints)
-        return {"id": checkpoint_id, "last_modified": datetime.now(timezone.utc)}
+        return checkpoint_model(checkpoint_id)
 
     async def _prune(self, path: str, keep: int) -> None:
         listed = await self._list(path)
-        doomed = [self.manager.keymap.checkpoint_key(path, c["id"]) for c in listed[keep:]]
+        doomed = [self.manager.keymap.checkpoint_key(path, c["id"]) for c in listed[:-keep]]
         if doomed:
             result = await self.manager.client.delete_objects(doomed)
             if result.errors:
@@ -96,11 +108,11 @@ class S3Checkpoints(AsyncCheckpoints):
                 checkpoint_id = keymap.checkpoint_id_of(obj.key)
             except keys.InvalidPath:
                 continue  # not one of ours (e.g. written by another tool)
-            found.append({"id": checkpoint_id, "last_modified": obj.last_modified})
-        return sorted(found, key=lambda c: c["id"], reverse=True)
+            found.append(checkpoint_model(checkpoint_id, obj.last_modified))
+        return sorted(found, key=lambda c: (c["last_modified"], c["id"]))
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
-        """One LIST; newest first."""
+        """One LIST; oldest first (JupyterLab takes the last as the newest)."""
         path = self.manager._path(path)
         with http_errors(path):
             return await self._list(path)

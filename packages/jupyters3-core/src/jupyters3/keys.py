@@ -35,6 +35,7 @@ __all__ = [
     "InvalidPath",
     "KeyMap",
     "check_key_length",
+    "checkpoint_time",
     "is_hidden_name",
     "is_hidden_path",
     "join",
@@ -182,6 +183,23 @@ def new_checkpoint_id(now: datetime, rand: str) -> str:
         f"{t.hour:02d}{t.minute:02d}{t.second:02d}{t.microsecond:06d}"
     )
     return f"{stamp}-{rand}"
+
+
+_ID_STAMP = re.compile(r"^(\d{8})T(\d{6})(\d{6})-[\w-]+\Z")
+
+
+def checkpoint_time(checkpoint_id: str) -> datetime | None:
+    """The UTC time :func:`new_checkpoint_id` wrote into ``checkpoint_id``, to
+    the microsecond; ``None`` for an id it did not make (another tool's)."""
+    found = _ID_STAMP.match(checkpoint_id)
+    if found is None:
+        return None
+    day, clock, micro = found.groups()
+    try:
+        stamp = datetime.strptime(day + clock, "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    return stamp.replace(microsecond=int(micro), tzinfo=timezone.utc)
 
 
 def check_key_length(key: str, path: str | None = None) -> str:

@@ -110,9 +110,9 @@ class JupyterS3(S3MovesOps):
         32, help="Most S3 requests in flight at once (folder copies fan out up to this)."
     ).tag(config=True)
     max_attempts = Int(3, help="Attempts per S3 request, the first included.").tag(config=True)
-    max_checkpoints = Int(0, help="Checkpoints kept per file, newest first (0 = unlimited).").tag(
-        config=True
-    )
+    max_checkpoints = Int(
+        0, help="Checkpoints kept per file: the newest this many (0 = unlimited)."
+    ).tag(config=True)
     multipart_threshold = Int(
         64 * 1024 * 1024,
         help="Uploads larger than this many bytes go to S3 as a multipart upload.",

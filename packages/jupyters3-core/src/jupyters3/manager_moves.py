@@ -10,6 +10,7 @@ nothing (see :mod:`jupyters3.tree`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
@@ -18,7 +19,7 @@ from tornado.web import HTTPError
 
 from jupyters3 import errors, fileids, keys, models, tree
 from jupyters3.http_errors import http_errors
-from jupyters3.manager_ops import _COPY_PAT, S3ContentsOps, _true, first_free_name
+from jupyters3.manager_ops import _COPY_PAT, MTIME_META, S3ContentsOps, _true, first_free_name
 from jupyters3.s3.client import ObjectMeta
 
 if TYPE_CHECKING:
@@ -40,8 +41,7 @@ class S3MovesOps(S3ContentsOps):
         path = self._path(path)
         if not path:
             raise HTTPError(400, "Can't delete root")
-        if not self.allow_hidden and keys.is_hidden_path(path):
-            raise HTTPError(400, f"Cannot delete file or directory {path!r}")
+        self._refuse_hidden(path, message=f"Cannot delete file or directory {path!r}")
         with http_errors(path):
             file_key = self.keymap.file_key(path)
             is_file, under = await asyncio.gather(
@@ -64,14 +64,21 @@ class S3MovesOps(S3ContentsOps):
     # -- rename and copy -----------------------------------------------------
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
-        """Server-side copy of every key, then delete the sources."""
+        """Server-side copy of every key, then delete the sources.
+
+        A target that exists is a 409, whatever it holds, unless it is what a
+        rename of this very source left when it stopped midway: the copies a
+        rename makes name their source (file metadata, or the folder marker),
+        and only such a mark, never equal content, lets it be finished."""
         old_path, new_path = self._path(old_path), self._path(new_path)
         if not old_path or not new_path:
             raise HTTPError(400, "Can't rename the root directory")
         if old_path == new_path:
             return
-        if new_path.startswith(old_path + "/"):
-            raise HTTPError(400, f"Cannot move {old_path} into itself")
+        self._refuse_hidden(
+            old_path, new_path, message=f"Cannot rename file or directory {old_path!r}"
+        )
+        into_itself = new_path.startswith(old_path + "/")
         with http_errors(old_path):
             keymap = self.keymap
             parent = new_path.rsplit("/", 1)[0] if "/" in new_path else ""
@@ -81,21 +88,23 @@ class S3MovesOps(S3ContentsOps):
                 tree.list_tree(self.client, keymap.dir_prefix(old_path)),
                 self.exists(new_path),
                 # The source's own folder exists if the source does.
-                _true() if same_folder else self.dir_exists(parent),
+                _true() if same_folder or into_itself else self.dir_exists(parent),
             )
             if src_file is None and not src_tree:
                 raise HTTPError(404, f"File or directory does not exist: {old_path}")
-            resuming = dst_exists and await self._unfinished_rename(
-                old_path, new_path, src_file, src_tree
+            resuming = (
+                dst_exists
+                and not into_itself
+                and await self._unfinished_rename(old_path, new_path, src_file)
             )
             if dst_exists and not resuming:
                 raise HTTPError(409, f"File already exists: {new_path}")
+            if into_itself:
+                raise HTTPError(400, f"Cannot move {old_path} into itself")
             if not parent_ok:
                 raise HTTPError(404, f"No such directory: {parent}")
             pairs = self._moved(old_path, new_path, src_file is not None, src_tree)
             sizes_of = dict(src_tree)
-            if src_file is not None:
-                sizes_of[keymap.file_key(old_path)] = src_file.size
             marker = keymap.dir_marker(new_path) if src_file is None else None
             if marker is not None and not resuming:
                 # A folder first gets its marker, naming the source: should the
@@ -105,15 +114,34 @@ class S3MovesOps(S3ContentsOps):
                     lambda c: self._put_marker(marker, renamed_from=old_path, create=c.any),
                     creating=True,
                 )
-            await tree.copy_keys(
-                self.client,
-                [(s, d) for s, d in pairs if d != marker],
-                sizes_of,
-                limit=self.max_concurrency,
-                sizes=self._copy_sizes(),
-                label=f"rename {old_path}",
-                if_none_match=not resuming and self.writes.enabled,
-            )
+            copies: list[Awaitable[object]] = [
+                tree.copy_keys(
+                    self.client,
+                    [(s, d) for s, d in pairs[1 if src_file else 0 :] if d != marker],
+                    sizes_of,
+                    limit=self.max_concurrency,
+                    sizes=self._copy_sizes(),
+                    label=f"rename {old_path}",
+                    if_none_match=not resuming and self.writes.enabled,
+                )
+            ]
+            if src_file is not None:
+                # The file itself carries the mark: its metadata names the source.
+                mark = {**src_file.metadata, RENAMED_FROM_META: quote(old_path, safe="/")}
+                copies.append(
+                    tree.copy_object(
+                        self.client,
+                        pairs[0][0],
+                        pairs[0][1],
+                        src_file.size,
+                        sizes=self._copy_sizes(),
+                        content_type=src_file.content_type or None,
+                        metadata=mark,
+                        source_if_match=src_file.etag,
+                        if_none_match=not resuming and self.writes.enabled,
+                    )
+                )
+            await asyncio.gather(*copies)
             doomed = [source for source, _ in pairs]
             finish = []
             if marker is not None and keymap.dir_marker(old_path) in src_tree:
@@ -128,17 +156,20 @@ class S3MovesOps(S3ContentsOps):
         self.versions.forget_under(old_path)
         self.versions.forget_under(new_path)
 
-    async def _unfinished_rename(
-        self, old: str, new: str, src_file: ObjectMeta | None, src_tree: dict[str, int]
-    ) -> bool:
+    async def _unfinished_rename(self, old: str, new: str, src_file: ObjectMeta | None) -> bool:
         """Whether ``new`` is what a rename of ``old`` that stopped midway left:
-        a folder whose marker names ``old``, or a file with the source's ETag."""
+        a folder whose marker names ``old``, or a file whose metadata names
+        ``old`` and that is the source's version (same size and save time, or,
+        for an object without our save time, the same ETag)."""
+        mark = quote(old, safe="/")
         if src_file is not None:
             target = await self._head_or_none(new)
-            return target is not None and (target.etag, target.size) == (
-                src_file.etag,
-                src_file.size,
-            )
+            if target is None or target.metadata.get(RENAMED_FROM_META) != mark:
+                return False
+            saved = src_file.metadata.get(MTIME_META)
+            if saved:
+                return target.size == src_file.size and target.metadata.get(MTIME_META) == saved
+            return target.etag == src_file.etag
         marker = self.keymap.dir_marker(new)
         if marker is None:
             return False
@@ -146,7 +177,7 @@ class S3MovesOps(S3ContentsOps):
             meta = await self.client.head_object(marker)
         except errors.NotFound:
             return False
-        return meta.metadata.get(RENAMED_FROM_META) == quote(old, safe="/")
+        return meta.metadata.get(RENAMED_FROM_META) == mark
 
     def _copy_sizes(self) -> tree.CopySizes:
         return tree.CopySizes(
@@ -192,6 +223,7 @@ class S3MovesOps(S3ContentsOps):
         if not path:
             raise HTTPError(400, "Can't copy the root directory")
         to = self._path(to_path) if to_path is not None else None
+        self._refuse_hidden(path, to or "", message=f"Cannot copy file or directory {path!r}")
         from_dir, from_name = path.rsplit("/", 1) if "/" in path else ("", path)
         target_dir = from_dir if to is None else to
         with http_errors(path):

@@ -23,7 +23,7 @@ from jupyters3 import errors, keys, models
 from jupyters3.http_errors import http_errors
 from jupyters3.s3.client import ObjectMeta
 from jupyters3.uploads import ChunkedUploads
-from jupyters3.versions import Conditions, VersionMemo
+from jupyters3.versions import FREE, Conditions, VersionMemo
 from jupyters3.writes import ConditionalWrites, WriteConflict
 
 if TYPE_CHECKING:
@@ -77,6 +77,11 @@ class S3ContentsOps(AsyncContentsManager):
 
     _uploads: ChunkedUploads | None = None
 
+    #: What ``hash`` holds in a model asked for with ``require_hash``: the
+    #: object's S3 ETag, so a hash costs no read of the data (jupyter_server's
+    #: file managers expose their configurable algorithm under this name).
+    hash_algorithm: str = models.HASH_ALGORITHM
+
     if TYPE_CHECKING:  # provided by JupyterS3
         aws_s3_bucket: str
         max_concurrency: int
@@ -103,6 +108,13 @@ class S3ContentsOps(AsyncContentsManager):
         with http_errors(path):
             return keys.normalize_path(path)
 
+    def _refuse_hidden(self, *paths: str, message: str) -> None:
+        """The hidden-path policy for every write (save, new, copy, rename,
+        delete): with ``allow_hidden`` off, a write that names a hidden path
+        (one with a segment starting with ``.``) answers 400, as the reference."""
+        if not self.allow_hidden and any(keys.is_hidden_path(p) for p in paths):
+            raise HTTPError(400, message)
+
     @staticmethod
     def _mtime(meta: ObjectMeta) -> datetime:
         """The save time: our high-resolution metadata if present, else Last-Modified."""
@@ -124,25 +136,65 @@ class S3ContentsOps(AsyncContentsManager):
         all of it) computed in a worker thread; the notary's SQLite store is
         only touched from this thread."""
         notary = self.notary
-        if size < OFF_LOOP_BYTES or nb.nbformat < 3:
-            self.mark_trusted_cells(nb, path)
+        if nb.nbformat < 3:
+            self._with_signature_store(path, lambda: self.mark_trusted_cells(nb, path))
             return
-        signature = await asyncio.to_thread(notary.compute_signature, nb)
-        trusted = bool(notary.store.check_signature(signature, notary.algorithm))
+        signature = await _off_loop(size, notary.compute_signature, nb)
+        trusted = self._with_signature_store(
+            path, lambda: bool(notary.store.check_signature(signature, notary.algorithm))
+        )
         if not trusted:
             self.log.warning("Notebook %s is not trusted", path)
         notary.mark_cells(nb, trusted)
 
     async def _check_and_sign(self, nb: Any, path: str) -> None:
-        """``check_and_sign``, with the signature computed in a worker thread."""
+        """``check_and_sign``, with the signature computed in a worker thread.
+        A notebook that cannot be signed is malformed: 400."""
         notary = self.notary
-        if nb.nbformat < 3:
-            self.check_and_sign(nb, path)
-        elif notary.check_cells(nb):
-            signature = await asyncio.to_thread(notary.compute_signature, nb)
-            notary.store.store_signature(signature, notary.algorithm)
+        try:
+            legacy = nb.nbformat < 3
+            trusted = legacy or notary.check_cells(nb)
+            signature = None
+            if trusted and not legacy:
+                signature = await asyncio.to_thread(notary.compute_signature, nb)
+        except Exception as exc:  # malformed cells, outputs or nbformat
+            raise HTTPError(
+                400, f"Unreadable Notebook: {path}: {type(exc).__name__}: {exc}"
+            ) from None
+        if legacy:
+            self._with_signature_store(path, lambda: self.check_and_sign(nb, path))
+        elif signature is not None:
+            self._with_signature_store(
+                path, lambda: notary.store.store_signature(signature, notary.algorithm)
+            )
         else:
             self.log.warning("Notebook %s is not trusted", path)
+
+    def _with_signature_store(self, path: str, use: Callable[[], T]) -> T:
+        """``use()`` of the notary's signature store; when the store fails
+        (a corrupt or unreadable database), recreate it once and try again,
+        as jupyter_server's ``check_and_sign`` does. A store that cannot be
+        recreated answers 500, naming the problem."""
+        try:
+            return use()
+        except Exception:
+            self.log.warning(
+                "Signature store for notebook %s is corrupted or unavailable; "
+                "recreating the store.",
+                path,
+                exc_info=True,
+            )
+        notary = self.notary
+        try:
+            notary.store = notary.store_factory()
+            return use()
+        except Exception as exc:
+            raise HTTPError(
+                500,
+                f"The notebook signature store is corrupted or unavailable, and could not be "
+                f"recreated ({type(exc).__name__}: {exc}): check NotebookNotary.db_file "
+                "and the disk that holds it.",
+            ) from None
 
     def _s3_url(self, path: str) -> str:
         return f"s3://{self.aws_s3_bucket}/{self.keymap.file_key(path) if path else ''}"
@@ -215,6 +267,8 @@ class S3ContentsOps(AsyncContentsManager):
         require_hash: bool,
     ) -> dict[str, Any]:
         model: dict[str, Any] | None
+        if not path and type not in (None, "directory"):
+            raise HTTPError(400, f"The root is a directory, not a {type}", reason="bad type")
         if type == "directory" or not path:
             model = await self._dir_model(path, content)
             if model is None:
@@ -325,9 +379,14 @@ class S3ContentsOps(AsyncContentsManager):
     # -- save ----------------------------------------------------------------
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
-        """One PUT (plus, for a notebook's first save here, one LIST of its checkpoints)."""
+        """One PUT. A path this server has not seen as a file costs one LIST first
+        (is a folder there?); a notebook's first save here also makes sure it
+        has a checkpoint, as the reference does."""
         path = self._path(path)
+        if not isinstance(model, dict):
+            raise HTTPError(400, "The model must be a JSON object")
         if model.get("chunk") is not None:
+            self._refuse_hidden(path, message=f"Cannot create file or directory {path!r}")
             return await self._uploads_for().save_chunk(model, path)
         self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:
@@ -339,6 +398,10 @@ class S3ContentsOps(AsyncContentsManager):
         if not isinstance(model.get("format"), (str, type(None))):
             raise HTTPError(400, "The model's format must be a string: 'text', 'base64' or 'json'")
         kind = model["type"]
+        if kind == "directory":
+            self._refuse_hidden(path, message=f"Cannot create hidden directory {path!r}")
+        else:
+            self._refuse_hidden(path, message=f"Cannot create file or directory {path!r}")
         with http_errors(path):
             if kind == "directory":
                 saved = await self._save_directory(path)
@@ -351,8 +414,6 @@ class S3ContentsOps(AsyncContentsManager):
         return saved
 
     async def _save_directory(self, path: str) -> dict[str, Any]:
-        if not self.allow_hidden and keys.is_hidden_path(path):
-            raise HTTPError(400, f"Cannot create hidden directory {path!r}")
         marker = self.keymap.dir_marker(path)
         assert marker is not None
         if await self.file_exists(path):
@@ -360,6 +421,32 @@ class S3ContentsOps(AsyncContentsManager):
         await self.client.put_object(marker, b"", content_type="application/x-directory")
         now = datetime.now(timezone.utc)
         return models.directory_model(path, last_modified=now, created=now)
+
+    async def check_not_a_folder(self, path: str) -> bool | None:
+        """Refuse (409) to write an object at ``path`` when a folder is there.
+
+        Free when this server knows what is at ``path``: a version of a file it
+        served or wrote, or a listing of the parent that showed the name free
+        (then it returns False: no checkpoints either). Otherwise one LIST,
+        which also tells whether the path has checkpoints (True or False);
+        None when that is not known."""
+        basis = self.versions.basis(path)
+        if isinstance(basis, str):
+            return None
+        if basis is FREE:
+            return False
+        prefix = self.keymap.dir_prefix(path)
+        holder = prefix + keys.CHECKPOINTS + "/"
+        async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
+            if page.objects or any(p != holder for p in page.common_prefixes):
+                raise HTTPError(
+                    409,
+                    f"Cannot save {path!r}: a folder of that name exists. "
+                    "Choose another name, or rename or delete the folder.",
+                    reason="Conflict",
+                )
+            return holder in page.common_prefixes
+        return False
 
     async def _save_object(self, model: dict[str, Any], path: str) -> dict[str, Any]:
         validation: dict[str, Any] = {}
@@ -374,16 +461,17 @@ class S3ContentsOps(AsyncContentsManager):
                 )
             try:
                 nb = await _off_loop(_BIG, nbformat.from_dict, content)
-                await self._check_and_sign(nb, path)
             except Exception as exc:  # nbformat raises many kinds on malformed input
                 raise HTTPError(
                     400, f"Unreadable Notebook: {path}: {type(exc).__name__}: {exc}"
                 ) from None
+            await self._check_and_sign(nb, path)
             model = {**model, "content": nb}
         size = len(model["content"]) if isinstance(model.get("content"), str) else _BIG
         data, content_type = await _off_loop(
             size, models.encode_for_save, model, path, capture_validation_error=validation
         )
+        has_checkpoints = await self.check_not_a_folder(path)
         now, metadata = self._now_meta()
         put = self._put_versioned(path, data, content_type, metadata)
         common: dict[str, Any] = {"last_modified": now, "created": now, "size": len(data)}
@@ -395,12 +483,17 @@ class S3ContentsOps(AsyncContentsManager):
             await put
             return build(path, **common)
         # One checkpoint should always exist for a notebook (as the reference does):
-        # list them while the PUT is in flight, create one after it if there is none.
+        # list them while the PUT is in flight (unless known), create one after
+        # the PUT if there is none.
         if path in self._has_checkpoint:
             await put
         else:
-            _, existing = await asyncio.gather(put, self.checkpoints.list_checkpoints(path))
-            if not existing:
+            if has_checkpoints is None:
+                _, listed = await asyncio.gather(put, self.checkpoints.list_checkpoints(path))
+                has_checkpoints = bool(listed)
+            else:
+                await put
+            if not has_checkpoints:
                 await self.checkpoints.create_checkpoint(self, path)
             self._has_checkpoint.add(path)
         self.validate_notebook_model(model, validation_error=validation)
@@ -482,7 +575,7 @@ class S3ContentsOps(AsyncContentsManager):
         for _ in range(_NEW_UNTITLED_TRIES):
             name = first_free_name(untitled + ext, insert, taken)
             target = f"{path}/{name}".strip("/")
-            self.versions.absent(target)  # free in the listing: create, never replace
+            self.versions.free(target)  # free in the listing: create, never replace
             try:
                 return await self.new(model, target)  # type: ignore[no-any-return]
             except WriteConflict as conflict:

@@ -11,10 +11,28 @@ finished). Every part but the last is exactly ``multipart_part_size`` bytes
 upload. Disk use stays under about two parts past the threshold; the
 previous object stays readable and untouched until completion.
 
+Chunk numbers follow jupyter_server's ``LargeFileManager``: chunk 1 starts
+the upload (over, when one is in progress), any other chunk appends. A chunk
+1 for a path whose upload is in progress starts a new upload that supersedes
+the older one: the older one's multipart upload is aborted, and its next
+chunk (recognised by its number, the one it would have sent next) answers
+409 saying so. The API carries no upload id: when the older upload's next
+chunk has the very number the newer one expects next, the two cannot be
+told apart and the chunk goes to the newer upload (the older one is taken
+for dead). The bucket keeps the previous version until the newer upload's
+chunk -1.
+
+A chunk other than 1 with no upload in progress is refused (400): its upload
+was abandoned, aborted or lost with a restart, and appending it to the
+object in the bucket would corrupt it. The one exception is the reference's
+"append after the last chunk": within ``BUSY_SECONDS`` of an upload's chunk
+-1 on this server, further chunks append to the object it wrote (read back
+once, at most ``multipart_threshold`` bytes, and written only over that
+version).
+
 An upload with no chunk for ``upload_timeout`` seconds is aborted and its
 temporary files removed (checked on every chunk and by a timer), and so is
-every upload in progress when the server stops. A second upload of a path
-already being uploaded is refused with 409 rather than interleaved.
+every upload in progress when the server stops.
 """
 
 from __future__ import annotations
@@ -50,7 +68,7 @@ PART_SIZE = 16 * 1024 * 1024
 UPLOAD_TIMEOUT = 3600.0
 #: S3's most parts per multipart upload.
 MAX_PARTS = 10_000
-#: A new upload (chunk 1) of a path whose upload had a chunk this recently is refused.
+#: How long a finished upload can be appended to, and a superseded one is remembered.
 BUSY_SECONDS = 60.0
 
 
@@ -101,21 +119,34 @@ def _decode(model: dict[str, Any]) -> bytes:
             return base64.b64decode(compact.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError):
             raise HTTPError(400, "The chunk's content is not valid base64") from None
-    if model.get("format") == "text":
-        return content.encode("utf-8")
-    fmt = model.get("format")
-    raise HTTPError(400, f"Must specify format of file contents as 'text' or 'base64', not {fmt!r}")
+    return content.encode("utf-8")
 
 
 def _check_chunk(model: dict[str, Any]) -> int:
+    """The chunk number; 400 with the reference's messages for a bad model."""
     chunk = model["chunk"]
-    if model.get("type") != "file":
-        raise HTTPError(
-            400, f'File type "{model.get("type")}" is not supported for large file transfer'
-        )
     if not isinstance(chunk, int) or isinstance(chunk, bool) or (chunk < 1 and chunk != -1):
         raise HTTPError(400, f"Invalid chunk number {chunk!r}")
+    if "type" not in model:
+        raise HTTPError(400, "No file type provided")
+    if model["type"] != "file":
+        raise HTTPError(
+            400, f'File type "{model["type"]}" is not supported for large file transfer'
+        )
+    if "content" not in model:
+        raise HTTPError(400, "No file content provided")
+    if model.get("format") not in ("text", "base64"):
+        raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
     return chunk
+
+
+@dataclass
+class _Ended:
+    """What is remembered of an upload that ended: ``next_chunk`` is the chunk
+    number it would have sent next (superseded), or None (it finished)."""
+
+    next_chunk: int | None
+    ended: float = field(default_factory=time.monotonic)
 
 
 class ChunkedUploads:
@@ -124,6 +155,7 @@ class ChunkedUploads:
     def __init__(self, manager: S3ContentsOps) -> None:
         self.manager = manager
         self._uploads: dict[str, _Upload] = {}
+        self._ended: dict[str, _Ended] = {}
         self._reaper: asyncio.Task[None] | None = None
 
     # -- the REST entry point ----------------------------------------------------
@@ -136,15 +168,16 @@ class ChunkedUploads:
         if chunk == 1:
             upload = await self._begin(model, path)
         else:
-            found = self._uploads.get(path)
-            if found is None or (chunk != -1 and chunk != found.next_chunk):
-                expected = found.next_chunk if found else 1
-                raise HTTPError(
-                    400, f"Unexpected chunk {chunk} for {path}: expected chunk {expected} or -1"
-                )
-            upload = found
+            upload = await self._continue(path, chunk)
         try:
             async with upload.lock:
+                if self._uploads.get(path) is not upload:  # superseded meanwhile
+                    raise HTTPError(
+                        409,
+                        f"This upload of {path} was superseded by a newer upload of the same "
+                        "path while this chunk waited; it was not written.",
+                        reason="Conflict",
+                    )
                 await self._take(upload, data)
                 if chunk != -1:
                     upload.next_chunk = chunk + 1
@@ -155,26 +188,77 @@ class ChunkedUploads:
         except BaseException:
             await self._discard(upload, reason="a chunk failed")
             raise
-        self._uploads.pop(path, None)
+        if self._uploads.get(path) is upload:
+            del self._uploads[path]
+        self._ended[path] = _Ended(None)
         _remove(upload.spool)
         self.manager.run_post_save_hooks(model=saved, os_path=self.manager._s3_url(path))
         self.manager.emit(data={"action": "save", "path": path})
         return saved
 
     async def _begin(self, model: dict[str, Any], path: str) -> _Upload:
+        """Chunk 1: a new upload of ``path``, superseding one in progress."""
+        manager = self.manager
+        with http_errors(path):
+            await manager.check_not_a_folder(path)  # nothing is sent before chunk -1
         current = self._uploads.get(path)
         if current is not None:
-            idle = time.monotonic() - current.touched
-            if idle < BUSY_SECONDS:
-                raise HTTPError(
-                    409,
-                    f"{path} is being uploaded already (last chunk {idle:.0f} s ago): "
-                    "wait for that upload to finish, or try again in a minute",
-                )
-            await self._discard(current, reason="replaced by a new upload")
-        self.manager.run_pre_save_hooks(model=model, path=path)
+            async with current.lock:  # a chunk of it in flight finishes first
+                self._ended[path] = _Ended(current.next_chunk)
+                await self._discard(current, reason="superseded by a new upload of the same path")
+        manager.run_pre_save_hooks(model=model, path=path)
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        upload = _Upload(path, self.manager.keymap.file_key(path), content_type)
+        upload = _Upload(path, manager.keymap.file_key(path), content_type)
+        self._uploads[path] = upload
+        self._start_reaper()
+        return upload
+
+    async def _continue(self, path: str, chunk: int) -> _Upload:
+        """The upload a chunk other than 1 belongs to (see the module docstring)."""
+        now = time.monotonic()
+        self._ended = {p: e for p, e in self._ended.items() if now - e.ended < BUSY_SECONDS}
+        upload, ended = self._uploads.get(path), self._ended.get(path)
+        superseded = ended is not None and ended.next_chunk == chunk
+        if superseded and (upload is None or chunk != upload.next_chunk):
+            assert ended is not None and ended.next_chunk is not None
+            ended.next_chunk += 1
+            raise HTTPError(
+                409,
+                f"This upload of {path} was superseded by a newer upload of the same "
+                f"path, which started again from its first chunk; chunk {chunk} of this "
+                "one was not written. The newer upload continues.",
+                reason="Conflict",
+            )
+        if superseded:  # the newer upload's own next chunk: no telling them apart
+            del self._ended[path]
+        if upload is not None:
+            return upload
+        if ended is not None and ended.next_chunk is None:
+            return await self._reopen(path)
+        raise HTTPError(
+            400,
+            f"Unexpected chunk {chunk} for {path}: no upload of it is in progress here (it "
+            "was finished, abandoned or interrupted); upload the file again from chunk 1",
+        )
+
+    async def _reopen(self, path: str) -> _Upload:
+        """An upload that appends to the object this server's last upload of
+        ``path`` wrote moments ago, as the reference appends after chunk -1."""
+        manager = self.manager
+        key = manager.keymap.file_key(path)
+        with http_errors(path):
+            meta = await manager.client.head_object(key)
+            if meta.size > manager.multipart_threshold:
+                raise HTTPError(
+                    400,
+                    f"Cannot append to {path} after its last chunk: it is larger than "
+                    "c.JupyterS3.multipart_threshold; upload the whole file again from chunk 1",
+                )
+            meta, data = await manager.client.get_object(key)
+        manager.versions.served(path, meta.etag)  # written only over what was read
+        upload = _Upload(path, key, meta.content_type or "application/octet-stream")
+        await asyncio.to_thread(upload.spool.write, data)
+        upload.spooled = upload.size = len(data)
         self._uploads[path] = upload
         self._start_reaper()
         return upload
@@ -305,11 +389,12 @@ class ChunkedUploads:
             with contextlib.suppress(BaseException):
                 await upload.pending
         _remove(upload.spool)
-        if upload.upload_id is not None:
+        upload_id, upload.upload_id = upload.upload_id, None
+        if upload_id is not None:
             self.manager.log.info("Aborting the upload of %s: %s", upload.path, reason)
             with contextlib.suppress(Exception):
                 await asyncio.shield(
-                    self.manager.client.abort_multipart_upload(upload.key, upload.upload_id)
+                    self.manager.client.abort_multipart_upload(upload.key, upload_id)
                 )
 
     async def _expire(self) -> None:

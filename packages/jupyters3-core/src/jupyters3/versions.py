@@ -8,7 +8,9 @@ writes with the matching S3 condition:
 * a remembered ETag -> ``If-Match: <etag>``: the write lands only over that
   version; if another writer got there first S3 answers 412 and nothing is
   replaced;
-* remembered absent -> ``If-None-Match: *``: the write only creates;
+* remembered absent -> ``If-None-Match: *``: the write only creates
+  (:data:`ABSENT`: no object at the path; :data:`FREE`: no object and no
+  folder either, as a listing of the parent showed);
 * nothing remembered (never read here, or forgotten) -> an unconditional write,
   as a blind PUT through the API always was.
 
@@ -22,16 +24,21 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["ABSENT", "Basis", "Conditions", "VersionMemo"]
+__all__ = ["ABSENT", "FREE", "Basis", "Conditions", "VersionMemo"]
 
 
 class _Absent:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
     def __repr__(self) -> str:
-        return "ABSENT"
+        return self._name
 
 
-#: The path was seen not to exist.
-ABSENT: Final = _Absent()
+#: No object at the path (a HEAD found none); a folder may still be there.
+ABSENT: Final = _Absent("ABSENT")
+#: Neither an object nor a folder at the path (a listing of its parent).
+FREE: Final = _Absent("FREE")
 
 #: What a write is based on: an ETag, :data:`ABSENT`, or ``None`` (unknown).
 Basis = str | _Absent | None
@@ -75,8 +82,12 @@ class VersionMemo:
             self.forget(path)
 
     def absent(self, path: str) -> None:
-        """This server saw that ``path`` does not exist (or deleted it)."""
+        """This server saw that no object is at ``path`` (or deleted it)."""
         self._put(path, ABSENT)
+
+    def free(self, path: str) -> None:
+        """This server saw that neither an object nor a folder is at ``path``."""
+        self._put(path, FREE)
 
     def forget(self, path: str) -> None:
         self._seen.pop(path, None)
@@ -96,7 +107,7 @@ class VersionMemo:
     def conditions(self, path: str) -> Conditions:
         """The S3 conditions for a write of ``path`` based on what was seen."""
         value = self.basis(path)
-        if value is ABSENT:
+        if isinstance(value, _Absent):
             return Conditions(if_none_match=True)
         if isinstance(value, str):
             return Conditions(if_match=value)

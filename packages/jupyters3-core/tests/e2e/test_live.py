@@ -265,7 +265,7 @@ def test_checkpoints_several_listed_restored_deleted_and_hidden(s3: Live) -> Non
     s3.api.save(path, {"type": "notebook", "content": notebook("v3")}).expect(200)
 
     listed = s3.api.checkpoints(path).expect(200).json
-    assert [c["id"] for c in listed] == [second["id"], first[0]["id"]]  # newest first
+    assert [c["id"] for c in listed] == [first[0]["id"], second["id"]]  # oldest first
     checkpoint_keys = [k for k in s3.keys(f"{d}/") if "/.checkpoints/" in k]
     assert checkpoint_keys == sorted(f"{path}/.checkpoints/{c['id']}" for c in listed)
 

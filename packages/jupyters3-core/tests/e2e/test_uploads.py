@@ -105,18 +105,24 @@ def test_stopping_the_server_aborts_uploads_in_progress(
     assert "aborted 1 unfinished upload" in server.log_text()
 
 
-def test_a_second_tab_uploading_the_same_path_is_refused_not_interleaved(
+def test_a_new_upload_supersedes_one_in_progress_and_they_never_interleave(
     start: Any, js3_raw: RawS3, js3_bucket: str
 ) -> None:
+    """Chunk 1 starts over, as in the reference; the older upload's next chunk is
+    refused with 409 instead of being mixed into the newer one, and the bucket
+    keeps the previous version until the newer upload's last chunk."""
     api, _ = start()
-    first = [os.urandom(MIB) for _ in range(3)]
-    second = os.urandom(MIB)
+    api.save_text("h.bin", "previous").expect(201)
+    first = [os.urandom(MIB) for _ in range(4)]
+    second = [os.urandom(MIB) for _ in range(2)]
     send(api, "h.bin", 1, first[0]).expect()
-    busy = send(api, "h.bin", 1, second).expect(409)
-    assert "being uploaded already" in busy.json["message"]
     send(api, "h.bin", 2, first[1]).expect()
-    send(api, "h.bin", -1, first[2]).expect()
-    assert js3_raw.get(js3_bucket, "h.bin") == b"".join(first)
+    send(api, "h.bin", 1, second[0]).expect()  # e.g. a retry from another tab
+    late = send(api, "h.bin", 3, first[2]).expect(409)
+    assert "superseded by a newer upload" in late.json["message"]
+    assert js3_raw.get(js3_bucket, "h.bin") == b"previous"
+    send(api, "h.bin", -1, second[1]).expect()
+    assert js3_raw.get(js3_bucket, "h.bin") == b"".join(second)
 
 
 @pytest.mark.js3_no_chaos

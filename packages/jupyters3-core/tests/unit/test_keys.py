@@ -295,6 +295,27 @@ def test_new_checkpoint_id_pads_small_years():
     assert keys.new_checkpoint_id(early, "x") == "09990102T030405000006-x"
 
 
+@given(
+    st.datetimes(
+        min_value=datetime(1000, 1, 1),
+        max_value=datetime(9999, 12, 31),
+        timezones=st.just(timezone.utc),
+    ),
+    st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True),
+)
+def test_checkpoint_time_reads_back_the_time_in_the_id(now: datetime, rand: str) -> None:
+    assert keys.checkpoint_time(keys.new_checkpoint_id(now, rand)) == now
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    ["checkpoint", "20261126T103645-ab", "20261326T103645123456-ab", "20261126T103645123456",
+     "20261126T103645123456-", "x20261126T103645123456-ab", "20261126T256045123456-ab"],
+)  # fmt: skip
+def test_checkpoint_time_is_none_for_ids_it_did_not_make(foreign: str) -> None:
+    assert keys.checkpoint_time(foreign) is None
+
+
 def test_new_checkpoint_id_refuses_naive_times_and_bad_suffixes():
     with pytest.raises(ValueError, match="timezone-aware"):
         keys.new_checkpoint_id(datetime(2026, 1, 1), "x")

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jupyters3 import errors
-from jupyters3.versions import ABSENT, Conditions, VersionMemo
+from jupyters3.versions import ABSENT, FREE, Conditions, VersionMemo
 from jupyters3.writes import ConditionalWrites, WriteConflict
 
 LOG = logging.getLogger("test")
@@ -153,3 +153,13 @@ async def test_unrelated_bad_request_is_not_taken_for_missing_support() -> None:
     with pytest.raises(errors.InvalidRequest):
         await writes.run("a.txt", write)
     assert writes.enabled
+
+
+def test_free_is_absent_for_conditions_but_told_apart() -> None:
+    memo = VersionMemo()
+    memo.free("a")
+    memo.absent("b")
+    assert memo.basis("a") is FREE and memo.basis("b") is ABSENT
+    assert memo.conditions("a") == memo.conditions("b") == Conditions(if_none_match=True)
+    memo.served("a", '"e1"')
+    assert memo.basis("a") == "e1"

@@ -127,7 +127,7 @@ class S3Checkpoints(AsyncCheckpoints):
                 meta = await manager.client.head_object(source)
             except errors.NotFound:
                 raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}") from None
-            _, metadata = manager._now_meta()
+            saved, metadata = manager._now_meta()
             etag = await tree.copy_object(
                 manager.client,
                 source,
@@ -138,7 +138,7 @@ class S3Checkpoints(AsyncCheckpoints):
                 metadata=metadata,
                 source_if_match=meta.etag,
             )
-            manager.versions.served(path, etag)  # the client reloads what it restored
+            manager.versions.served(path, etag, saved)  # the client reloads what it restored
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         """One HEAD (S3 deletes missing keys silently; the API answers 404) and one DELETE."""

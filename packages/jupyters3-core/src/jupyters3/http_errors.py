@@ -23,6 +23,8 @@ def http_errors(path: str = "") -> Iterator[None]:
     """Turn domain errors into the HTTP answers Jupyter clients understand."""
     try:
         yield
+    except keys.OutsideRoot as exc:
+        raise HTTPError(404, str(exc)) from None
     except keys.InvalidPath as exc:
         raise HTTPError(400, str(exc)) from None
     except models.BadContent as exc:

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_KEY_BYTES",
     "InvalidPath",
     "KeyMap",
+    "OutsideRoot",
     "check_key_length",
     "checkpoint_time",
     "is_hidden_name",
@@ -66,6 +67,11 @@ class InvalidPath(ValueError):
     """
 
 
+class OutsideRoot(InvalidPath):
+    """A path whose ``..`` segments climb above the root (the manager answers
+    404, as jupyter_server's file manager does for a path outside its root)."""
+
+
 def _check_text(text: object, what: str) -> None:
     """Refuse characters that cannot appear in an API path or key prefix."""
     if not isinstance(text, str):
@@ -83,7 +89,13 @@ def _check_text(text: object, what: str) -> None:
 
 
 def _check_segments(text: str, what: str) -> None:
-    """Refuse empty, ``.``, ``..`` and ``.checkpoints`` segments."""
+    """Refuse empty, ``.``, ``..`` and ``.checkpoints`` segments (``..`` that
+    climbs above the root: :class:`OutsideRoot`)."""
+    depth = 0
+    for segment in text.split("/"):
+        depth += -1 if segment == ".." else 0 if segment in ("", ".") else 1
+        if depth < 0 and what == "path":
+            raise OutsideRoot(f"{text!r} is outside root contents directory")
     for segment in text.split("/"):
         if segment == "":
             raise InvalidPath(f"Invalid {what} {text!r}: empty path segment ('//')")
@@ -98,7 +110,8 @@ def _check_segments(text: str, what: str) -> None:
 def normalize_path(path: str) -> str:
     """Return the canonical API path: outer ``/`` stripped, ``""`` for the root.
 
-    Refused with :class:`InvalidPath`: ``.`` and ``..`` segments, empty segments
+    Refused with :class:`InvalidPath`: ``.`` and ``..`` segments (those that
+    climb above the root with :class:`OutsideRoot`), empty segments
     (``a//b``), backslashes, control characters (C0, DEL, C1), segments named
     ``.checkpoints`` and text that cannot be encoded as UTF-8 (lone surrogates).
     Everything else (spaces, any Unicode, ``+ = & % ? # ~ : , ' ! * $ @ ; ( )``)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
@@ -251,8 +250,9 @@ class S3MovesOps(S3ContentsOps):
                 model = await self._copy_file(path, destination, source)
             else:
                 await self._copy_folder(path, destination, src_tree)
-                now = datetime.now(timezone.utc)
-                model = models.directory_model(destination, last_modified=now, created=now)
+                model = models.directory_model(
+                    destination, last_modified=models.EPOCH, created=models.EPOCH
+                )
         self.emit(data={"action": "copy", "path": destination, "source_path": path})
         return model
 

@@ -313,9 +313,9 @@ class S3ContentsOps(AsyncContentsManager):
         except errors.NotFound:
             self.versions.absent(path)
             return None
-        self.versions.served(path, meta.etag)
         kind = type or models.guess_type(path)
         last_modified = self._mtime(meta)
+        self.versions.served(path, meta.etag, last_modified)
         common: dict[str, Any] = {
             "last_modified": last_modified,
             "created": last_modified,
@@ -358,9 +358,9 @@ class S3ContentsOps(AsyncContentsManager):
         holder = prefix + keys.CHECKPOINTS + "/"
         if path and not objects and all(p == holder for p in prefixes):
             return None
-        marker = next((o for o in objects if o.key == prefix), None)
-        when = marker.last_modified if marker else _EPOCH
-        model = models.directory_model(path, last_modified=when, created=when)
+        # A folder has no time its parent's listing can show (S3 lists it as a
+        # common prefix): its model shows none either, so both agree.
+        model = models.directory_model(path, last_modified=_EPOCH, created=_EPOCH)
         if content:
             model["content"] = await _off_loop(
                 len(objects) * 256,  # a thousand entries or more: in a worker thread
@@ -372,6 +372,7 @@ class S3ContentsOps(AsyncContentsManager):
                 allow_hidden=self.allow_hidden,
                 hide_globs=list(self.hide_globs),
                 default_time=_EPOCH,
+                saved_time=self.versions.saved_time,
             )
             model["format"] = "json"
         return model
@@ -419,8 +420,7 @@ class S3ContentsOps(AsyncContentsManager):
         if await self.file_exists(path):
             raise HTTPError(400, f"Not a directory: {path}")
         await self.client.put_object(marker, b"", content_type="application/x-directory")
-        now = datetime.now(timezone.utc)
-        return models.directory_model(path, last_modified=now, created=now)
+        return models.directory_model(path, last_modified=_EPOCH, created=_EPOCH)
 
     async def check_not_a_folder(self, path: str) -> bool | None:
         """Refuse (409) to write an object at ``path`` when a folder is there.
@@ -473,7 +473,7 @@ class S3ContentsOps(AsyncContentsManager):
         )
         has_checkpoints = await self.check_not_a_folder(path)
         now, metadata = self._now_meta()
-        put = self._put_versioned(path, data, content_type, metadata)
+        put = self._put_versioned(path, data, content_type, metadata, now)
         common: dict[str, Any] = {"last_modified": now, "created": now, "size": len(data)}
         # Answer as get(path) will: the type follows the name, not the request.
         build = (
@@ -503,9 +503,10 @@ class S3ContentsOps(AsyncContentsManager):
         return saved
 
     async def _put_versioned(
-        self, path: str, data: bytes, content_type: str, metadata: dict[str, str]
+        self, path: str, data: bytes, content_type: str, metadata: dict[str, str], saved: datetime
     ) -> None:
-        """PUT ``path`` conditioned on the version this server last saw of it."""
+        """PUT ``path`` conditioned on the version this server last saw of it
+        (``saved``: the save time that ``metadata`` records)."""
         key = self.keymap.file_key(path)
 
         async def put(conditions: Conditions) -> None:
@@ -517,7 +518,7 @@ class S3ContentsOps(AsyncContentsManager):
                 if_match=conditions.if_match,
                 if_none_match=conditions.if_none_match,
             )
-            self.versions.served(path, result.etag)
+            self.versions.served(path, result.etag, saved)
 
         await self.writes.run(path, put)
 

@@ -23,7 +23,7 @@ import functools
 import mimetypes
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -339,6 +339,7 @@ def directory_listing(
     hide_globs: Iterable[str],
     default_time: datetime = EPOCH,
     writable: bool = True,
+    saved_time: Callable[[str, str], datetime | None] | None = None,
 ) -> list[Model]:
     """The child models (content-less) of folder ``dir_path``.
 
@@ -348,6 +349,8 @@ def directory_listing(
     * objects are files (notebooks for ``*.ipynb``), except the folder's own
       marker, which is skipped, and objects ending in ``/`` (markers), which are
       folders carrying their own time;
+    * a file's time is S3's Last-Modified, unless ``saved_time(path, etag)``
+      knows the save time of that version (the time its own model shows);
     * common prefixes are folders; S3 gives them no time, so they get
       ``default_time`` (the Unix epoch unless the manager passes one);
     * a common prefix named like a file of the same listing is that file's
@@ -385,7 +388,8 @@ def directory_listing(
         if _listable(name, allow_hidden, hidden):
             path = join(dir_path, name)
             build = notebook_model if guess_type(name) == "notebook" else file_model
-            model = build(path, size=obj.size, last_modified=obj.last_modified, writable=writable)
+            when = (saved_time(path, obj.etag) if saved_time else None) or obj.last_modified
+            model = build(path, size=obj.size, last_modified=when, writable=writable)
             entries.append((name.encode("utf-8"), model))
     for name, time in folders.items():
         if name not in files and _listable(name, allow_hidden, hidden):

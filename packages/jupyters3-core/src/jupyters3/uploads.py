@@ -375,7 +375,7 @@ class ChunkedUploads:
                     )
 
             result = await manager.writes.run(upload.path, write)
-            manager.versions.served(upload.path, result.etag)
+            manager.versions.served(upload.path, result.etag, now)
         return models.file_model(upload.path, last_modified=now, created=now, size=upload.size)
 
     # -- abandoned uploads -------------------------------------------------------

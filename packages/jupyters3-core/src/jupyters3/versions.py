@@ -14,6 +14,10 @@ writes with the matching S3 condition:
 * nothing remembered (never read here, or forgotten) -> an unconditional write,
   as a blind PUT through the API always was.
 
+With an ETag it also keeps, when given, that version's save time (the time
+a model of it shows), so that a folder listing, which only carries S3's
+one-second Last-Modified, can show the same time as the file's own model.
+
 The memory is bounded (least recently used paths are forgotten first) and
 pure: no I/O, no clock.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 __all__ = ["ABSENT", "FREE", "Basis", "Conditions", "VersionMemo"]
@@ -64,6 +69,7 @@ class VersionMemo:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self._seen: OrderedDict[str, str | _Absent] = OrderedDict()
+        self._times: dict[str, tuple[str, datetime]] = {}
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -71,15 +77,26 @@ class VersionMemo:
     def _put(self, path: str, value: str | _Absent) -> None:
         self._seen[path] = value
         self._seen.move_to_end(path)
+        self._times.pop(path, None)
         while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
+            oldest, _ = self._seen.popitem(last=False)
+            self._times.pop(oldest, None)
 
-    def served(self, path: str, etag: str) -> None:
-        """This server served or wrote ``path`` at version ``etag``."""
+    def served(self, path: str, etag: str, saved: datetime | None = None) -> None:
+        """This server served or wrote ``path`` at version ``etag`` (whose save
+        time, the ``last_modified`` of its model, is ``saved`` when known)."""
         if etag:
-            self._put(path, etag.strip('"'))
+            etag = etag.strip('"')
+            self._put(path, etag)
+            if saved is not None:
+                self._times[path] = (etag, saved)
         else:
             self.forget(path)
+
+    def saved_time(self, path: str, etag: str) -> datetime | None:
+        """The save time remembered for version ``etag`` of ``path``, if any."""
+        known = self._times.get(path)
+        return known[1] if known is not None and known[0] == etag.strip('"') else None
 
     def absent(self, path: str) -> None:
         """This server saw that no object is at ``path`` (or deleted it)."""
@@ -91,12 +108,14 @@ class VersionMemo:
 
     def forget(self, path: str) -> None:
         self._seen.pop(path, None)
+        self._times.pop(path, None)
 
     def forget_under(self, folder: str) -> None:
         """Forget every path inside ``folder`` (after a folder rename or delete)."""
         head = folder.rstrip("/") + "/"
         for path in [p for p in self._seen if p.startswith(head)]:
             del self._seen[path]
+            self._times.pop(path, None)
 
     def basis(self, path: str) -> Basis:
         value = self._seen.get(path)

@@ -7,6 +7,7 @@ API, so every step goes through the same UI code a person's click does.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import warnings
@@ -128,6 +129,47 @@ class Lab:
             ".jp-NotebookPanel:visible .jp-NotebookPanel-toolbar", "notebook:insert-cell-below"
         )
 
+    def set_cell_text(self, index: int, text: str) -> None:
+        """Replace the whole text of cell ``index``: click into its editor,
+        select all of it (Ctrl+A, CodeMirror's select-all) and type ``text``."""
+        self.notebook_cells().nth(index).locator(".cm-content").click()
+        self.page.keyboard.press("Control+a")
+        self.page.keyboard.type(text)
+
+    def cell_texts(self) -> list[str]:
+        """The text in each cell editor of the visible notebook."""
+        return self.notebook_cells().locator(".cm-content").all_inner_texts()
+
+    def tab(self, name: str) -> Any:
+        """The main area's tab labelled ``name``."""
+        return self.page.locator(
+            f'.lm-DockPanel-tabBar .lm-TabBar-tab:has(.lm-TabBar-tabLabel:text-is("{name}"))'
+        )
+
+    def tab_tooltip(self, name: str) -> str:
+        """The tooltip of the tab ``name``: its ``title`` attribute, which Lumino
+        renders from the widget's caption (JupyterLab's "Name: ... Last Checkpoint: ...")."""
+        return self.tab(name).get_attribute("title") or ""
+
+    def format_time(self, value: str) -> str:
+        """``value`` (a time from the REST API) as JupyterLab 4 shows it in the
+        tab tooltip and the checkpoint dialogs: ``Time.format`` of
+        @jupyterlab/coreutils (time.ts) is, in this page's locale and time zone::
+
+            const lang = document.documentElement.lang || 'en';
+            new Intl.DateTimeFormat(lang, {dateStyle: 'short', timeStyle: 'short'})
+              .format(new Date(value));
+
+        (to the minute). The same standard JavaScript is run here; none of
+        JupyterLab's own code is called."""
+        formatted: str = self.page.evaluate(
+            """value => new Intl.DateTimeFormat(document.documentElement.lang || 'en', {
+                dateStyle: 'short', timeStyle: 'short'
+            }).format(new Date(value))""",
+            value,
+        )
+        return formatted
+
     def save(self) -> None:
         """The notebook toolbar's Save button (save and create a checkpoint, as
         Ctrl+S), then wait until the tab is clean.
@@ -190,6 +232,15 @@ class Lab:
         self.page.locator(
             ".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabCloseIcon"
         ).click()
+
+
+def notebook_sources(raw: bytes) -> list[str]:
+    """The source of each cell of a saved notebook (nbformat 4 JSON)."""
+    nb = json.loads(raw)
+    assert nb["nbformat"] == 4
+    return [
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]
+    ]
 
 
 def contents_problems(log: str, also: str = "") -> list[str]:

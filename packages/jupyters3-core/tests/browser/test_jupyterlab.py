@@ -9,7 +9,6 @@ same bucket.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 import struct
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_ui import Lab, contents_problems, wait_until
+from lab_ui import Lab, contents_problems, notebook_sources, wait_until
 
 from jupyters3_testing.jupyter import merge_config
 from jupyters3_testing.rest import ContentsClient
@@ -44,14 +43,6 @@ def png(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
-
-
-def notebook_sources(raw: bytes) -> list[str]:
-    nb = json.loads(raw)
-    assert nb["nbformat"] == 4
-    return [
-        "".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]
-    ]
 
 
 def sha256(data: bytes) -> str:
@@ -125,8 +116,7 @@ def test_a_users_session_in_jupyterlab(
         ),
         "the second version in the bucket",
     )
-    # JupyterLab lists the checkpoints as the API does ("<index>. <time>"); find
-    # the index of the one that holds the first version by reading them in S3.
+    # Find the checkpoint that holds the first version by reading them in S3.
     listed = ContentsClient(server.url, server.token).checkpoints("project/analysis.ipynb")
     ids = [c["id"] for c in listed.expect(200).json]
     assert len(ids) >= 2, ids
@@ -136,9 +126,12 @@ def test_a_users_session_in_jupyterlab(
         if notebook_sources(body(f"project/analysis.ipynb/.checkpoints/{cid}"))
         == ["print('first version')"]
     )
+    # The API lists them oldest first; JupyterLab's picker shows the list
+    # reversed (newest first) and numbers the entries in that order.
+    picker_index = len(ids) - 1 - first_index
     lab.menu("File", "Revert Notebook to Checkpoint")
     labels = lab.dialog().locator("select option").all_inner_texts()
-    label = next(text for text in labels if text.startswith(f"{first_index}. "))
+    label = next(text for text in labels if text.startswith(f"{picker_index}. "))
     lab.dialog().locator("select").select_option(label=label)
     lab.accept_dialog("Ok")
     assert "This cannot be undone" in lab.dialog().inner_text()

@@ -43,7 +43,7 @@ def test_normalize_path_keeps_valid_paths(raw, expected):
     ("raw", "reason"),
     [
         ("a//b", "empty path segment"),
-        ("..", "'..' segments"),
+        ("..", "outside root"),
         ("a/../b", "'..' segments"),
         ("./a", "'.' segments"),
         ("a/.", "'.' segments"),
@@ -63,6 +63,20 @@ def test_normalize_path_keeps_valid_paths(raw, expected):
 def test_normalize_path_refuses_with_a_reason(raw, reason):
     with pytest.raises(InvalidPath, match=reason):
         keys.normalize_path(raw)
+
+
+@pytest.mark.parametrize("raw", ["..", "../a", "a/../..", "foo/../../../bar", "./..", "a/./../.."])
+def test_paths_that_climb_above_the_root_are_outside_root(raw):
+    """jupyter_server's file manager answers 404 for them; the manager maps this to 404."""
+    with pytest.raises(keys.OutsideRoot, match="outside root contents directory"):
+        keys.normalize_path(raw)
+
+
+@pytest.mark.parametrize("raw", ["a/../b", "a/..", "a/b/../..", "a/./b"])
+def test_dot_segments_that_stay_inside_are_invalid_not_outside(raw):
+    with pytest.raises(InvalidPath) as error:
+        keys.normalize_path(raw)
+    assert not isinstance(error.value, keys.OutsideRoot)
 
 
 def test_invalid_path_is_a_value_error():

@@ -479,3 +479,22 @@ def test_listing_models_always_validate(children, as_folders):
     for model in entries:
         validate_model(model, expect_content=False, expect_hash=False)
         assert model["path"] == f"d/{model['name']}"
+
+
+def test_listing_shows_the_save_time_known_for_the_listed_version():
+    saved = T0 + timedelta(microseconds=123456)
+    known = {("a.txt", "e1"): saved}
+
+    def saved_time(path, etag):
+        return known.get((path, etag))
+
+    entries = listing(
+        "",
+        [obj("p/a.txt", etag="e1"), obj("p/b.txt", etag="e2"), obj("p/c.txt", etag="other")],
+        [],
+        saved_time=saved_time,
+    )
+    times = {e["name"]: (e["last_modified"], e["created"]) for e in entries}
+    assert times["a.txt"] == (saved, saved)  # what get() of that version answers
+    assert times["b.txt"] == (T0, T0)  # S3's Last-Modified otherwise
+    assert times["c.txt"] == (T0, T0)

@@ -163,3 +163,25 @@ def test_free_is_absent_for_conditions_but_told_apart() -> None:
     assert memo.conditions("a") == memo.conditions("b") == Conditions(if_none_match=True)
     memo.served("a", '"e1"')
     assert memo.basis("a") == "e1"
+
+
+def test_save_times_are_kept_per_version_and_forgotten_with_it() -> None:
+    from datetime import datetime, timezone
+
+    when = datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=timezone.utc)
+    memo = VersionMemo(capacity=2)
+    memo.served("a", '"e1"', when)
+    assert memo.saved_time("a", '"e1"') == when == memo.saved_time("a", "e1")
+    assert memo.saved_time("a", "e2") is None  # another version: not known
+    memo.served("a", "e2")  # a new version without a time forgets the old time
+    assert memo.saved_time("a", "e1") is None and memo.saved_time("a", "e2") is None
+    memo.served("b", "e3", when)
+    memo.absent("b")
+    assert memo.saved_time("b", "e3") is None
+    memo.served("c", "e4", when)
+    memo.served("d", "e5", when)
+    memo.served("e", "e6", when)  # capacity 2: "c" is evicted with its time
+    assert memo.saved_time("c", "e4") is None and memo.saved_time("e", "e6") == when
+    memo.forget_under("")
+    memo.forget("e")
+    assert memo.saved_time("e", "e6") is None

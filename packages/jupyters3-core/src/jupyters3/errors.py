@@ -18,6 +18,7 @@ the only place that turns these into ``tornado.web.HTTPError`` answers.
     ├── Throttled                503 SlowDown and friends (retried)
     ├── ServerError              5xx, RequestTimeout (retried)
     ├── NetworkError             no HTTP answer: refused, reset, timed out (retried when safe)
+    ├── BodyTooLarge             an answer larger than the caller's limit, refused unread
     └── BadConfiguration         a setting that cannot work (wrong region, bad endpoint, ...)
         └── WrongRegion          the bucket lives in another region
 
@@ -34,6 +35,7 @@ __all__ = [
     "S3_ERROR_CODES",
     "AccessDenied",
     "BadConfiguration",
+    "BodyTooLarge",
     "ConcurrentWrite",
     "Conflict",
     "CredentialsRejected",
@@ -170,6 +172,30 @@ class NetworkError(S3Error):
     ) -> None:
         self.outcome_unknown = outcome_unknown
         super().__init__(message, code="NetworkError", bucket=bucket, key=key, operation=operation)
+
+
+class BodyTooLarge(S3Error):
+    """A successful answer whose body is larger than the caller's limit
+    (``Request.max_body``): refused as soon as its size is known, before the
+    body is read.
+
+    :ivar size: the body's size in bytes when the answer said it, else ``None``.
+    :ivar limit: the limit it passed.
+    """
+
+    def __init__(
+        self, size: int | None, limit: int, *, bucket: str = "", key: str | None = None
+    ) -> None:
+        self.size = size
+        self.limit = limit
+        told = f"{size:,} bytes" if size is not None else "larger"
+        super().__init__(
+            f"the object is {told}, over the limit of {limit:,} bytes",
+            code="BodyTooLarge",
+            bucket=bucket,
+            key=key,
+            operation="GetObject",
+        )
 
 
 class BadConfiguration(S3Error):

@@ -129,6 +129,15 @@ class JupyterS3(S3MovesOps):
     copy_part_size = Int(
         512 * 1024**2, help="Bytes per part when copying a large object part by part."
     ).tag(config=True)
+    max_inline_bytes = Int(
+        100 * 1024 * 1024,
+        help="The largest file or notebook, in bytes, that the contents API sends "
+        "inline (a content GET: what JupyterLab does to open a file in an editor or "
+        "viewer). A larger one answers 413 with a sentence saying to download it "
+        "(File > Download streams it from /files/), without reading it from S3: a "
+        "big file opened by mistake never fills the server's memory. 0: no limit. "
+        "Listings, downloads, copies, renames, checkpoints and uploads are not limited.",
+    ).tag(config=True)
     upload_timeout = Float(
         3600.0, help="Seconds without a chunk after which a chunked upload is abandoned."
     ).tag(config=True)
@@ -206,6 +215,13 @@ class JupyterS3(S3MovesOps):
         if size < 5 * 1024 * 1024:
             name = proposal["trait"].name
             raise TraitError(f"c.JupyterS3.{name}: S3 needs at least 5 MiB per part.")
+        return size
+
+    @validate("max_inline_bytes")
+    def _validate_max_inline_bytes(self, proposal: Any) -> int:
+        size = int(proposal["value"])
+        if size < 0:
+            raise TraitError("c.JupyterS3.max_inline_bytes: a number of bytes, or 0 for no limit.")
         return size
 
     @validate("copy_threshold")

@@ -58,6 +58,22 @@ async def _off_loop(size: int, func: Callable[..., T], *args: Any, **kwargs: Any
     return await asyncio.to_thread(func, *args, **kwargs)
 
 
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count:,} bytes"
+
+
+def _too_large_to_inline(path: str, size: int, limit: int) -> str:
+    return (
+        f"{path} is {_size(size)}, more than the {_size(limit)} that can be opened here "
+        f"(c.JupyterS3.max_inline_bytes = {limit}). Download it instead (select it in the "
+        "file browser, then File > Download), or ask the server's administrator to raise "
+        "c.JupyterS3.max_inline_bytes (0: no limit)."
+    )
+
+
 def first_free_name(filename: str, insert: str, taken: set[str]) -> str:
     """``filename``, else ``name{insert}1.ext``, ``name{insert}2.ext``, ... : the
     first not in ``taken``, numbered as jupyter_server's ``increment_filename``."""
@@ -85,6 +101,7 @@ class S3ContentsOps(AsyncContentsManager):
     if TYPE_CHECKING:  # provided by JupyterS3
         aws_s3_bucket: str
         max_concurrency: int
+        max_inline_bytes: int
         copy_threshold: int
         copy_part_size: int
         multipart_threshold: int
@@ -305,14 +322,20 @@ class S3ContentsOps(AsyncContentsManager):
     ) -> dict[str, Any] | None:
         """The model of the object at ``path``; None if there is none."""
         key = self.keymap.file_key(path)
+        limit = self.max_inline_bytes or None
         try:
             if content:
-                meta, data = await self.client.get_object(key)
+                meta, data = await self.client.get_object(key, max_size=limit)
             else:
                 meta, data = await self.client.head_object(key), b""
         except errors.NotFound:
             self.versions.absent(path)
             return None
+        except errors.BodyTooLarge as too_large:
+            size = too_large.size
+            if size is None:  # libcurl refused it before saying how large
+                size = (await self.client.head_object(key)).size
+            raise HTTPError(413, _too_large_to_inline(path, size, too_large.limit)) from None
         kind = type or models.guess_type(path)
         last_modified = self._mtime(meta)
         self.versions.served(path, meta.etag, last_modified)

@@ -22,11 +22,12 @@ import pytest
 from nbformat.sign import NotebookNotary
 from nbformat.v4 import new_code_cell, new_notebook
 from tornado.web import HTTPError
+from traitlets import TraitError
 
 from jupyters3 import AwsCreds, JupyterS3, JupyterS3Authentication
 from jupyters3.manager_moves import RENAMED_FROM_META
 from jupyters3.manager_ops import MTIME_META
-from jupyters3_testing import MotoServer
+from jupyters3_testing import FaultProxy, MotoServer
 from jupyters3_testing.raw import RawS3
 
 
@@ -368,3 +369,46 @@ async def test_a_file_saved_as_a_notebook_and_back_stays_allowed(cm: JupyterS3) 
     await cm.save({"type": "notebook", "content": new_notebook()}, "n.ipynb.txt")
     await cm.save(text_model("plain again"), "n.ipynb.txt")
     assert (await cm.get("n.ipynb.txt"))["content"] == "plain again"
+
+
+# -- the inline size limit (max_inline_bytes) -------------------------------------------
+
+BIG = 48 * 1024 * 1024
+
+
+@pytest.mark.js3_no_chaos
+@pytest.mark.parametrize("http_client", ["curl", "simple"])
+async def test_a_file_over_max_inline_bytes_is_413_without_being_read(
+    cm: JupyterS3,
+    js3_raw: RawS3,
+    js3_bucket: str,
+    js3_fault_proxy: FaultProxy,
+    http_client: str,
+) -> None:
+    js3_raw.put(js3_bucket, "big.csv", os.urandom(BIG))
+    js3_raw.put(js3_bucket, "big.ipynb", b" " * BIG)
+    js3_raw.put(js3_bucket, "small.txt", b"small")
+    cm.endpoint_url = js3_fault_proxy.endpoint_url
+    cm.http_client = http_client
+    cm.max_inline_bytes = 1024 * 1024
+    for path in ("big.csv", "big.ipynb"):
+        js3_fault_proxy.clear()
+        with pytest.raises(HTTPError) as error:
+            await cm.get(path)
+        code, message = status(error)
+        assert code == 413
+        assert f"{path} is 48.0 MiB, more than the 1.0 MiB" in message
+        assert "File > Download" in message and "max_inline_bytes" in message
+        # What the proxy could write before the client hung up: socket buffers.
+        read = sum(r.bytes_out for r in js3_fault_proxy.records() if r.method == "GET")
+        assert read < BIG / 4, f"{read:,} bytes of {path} were sent to refuse it"
+    # Without content, and under the limit, nothing changes.
+    assert (await cm.get("big.csv", content=False))["size"] == BIG
+    assert (await cm.get("small.txt"))["content"] == "small"
+    cm.max_inline_bytes = 0  # no limit
+    assert len(base64.b64decode((await cm.get("big.csv"))["content"])) == BIG
+
+
+def test_max_inline_bytes_refuses_negative_values(cm: JupyterS3) -> None:
+    with pytest.raises(TraitError, match="max_inline_bytes"):
+        cm.max_inline_bytes = -1

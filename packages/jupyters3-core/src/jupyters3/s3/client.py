@@ -220,15 +220,43 @@ class S3Client:
         return meta_from_headers(key, response.headers)
 
     async def get_object(
-        self, key: str, *, byte_range: tuple[int, int | None] | None = None
+        self,
+        key: str,
+        *,
+        byte_range: tuple[int, int | None] | None = None,
+        max_size: int | None = None,
     ) -> tuple[ObjectMeta, bytes]:
         """GetObject into memory. ``byte_range`` is ``(first, last)``, inclusive;
-        ``last=None`` means to the end."""
+        ``last=None`` means to the end. ``max_size``: an object larger than
+        this is refused with :class:`BodyTooLarge` as soon as S3's answer
+        tells its size, without reading it."""
         headers = {}
         if byte_range is not None:
             headers["range"] = range_header(*byte_range)
-        response = await self._send(Request("GetObject", "GET", key, headers=headers))
-        return meta_from_headers(key, response.headers), response.body
+        request = Request("GetObject", "GET", key, headers=headers, max_body=max_size)
+        if max_size is None or self.keeps_alive:
+            response = await self._send(request)
+            return meta_from_headers(key, response.headers), response.body
+        # Tornado's own client: the body goes through a sink, which sees the
+        # size before the first chunk is kept. A sink's request is not retried
+        # once part of the body arrived: start it over here, as a buffered
+        # request would be.
+        body = bytearray()
+        request.sink = body.extend
+        for attempt in range(1, self._transport.retry.max_attempts + 1):
+            body.clear()
+            try:
+                response = await self._send(request)
+            except S3Error as error:
+                partial = bool(body)  # else the transport has retried it already
+                if (
+                    not (error.retryable and partial)
+                    or attempt == self._transport.retry.max_attempts
+                ):
+                    raise
+                continue
+            return meta_from_headers(key, response.headers), bytes(body)
+        raise AssertionError("unreachable")
 
     async def get_object_stream(
         self,

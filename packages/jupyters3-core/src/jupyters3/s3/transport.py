@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
 import socket
@@ -26,7 +27,13 @@ from tornado.netutil import Resolver
 
 from jupyters3._version import __version__
 from jupyters3.credentials import AwsCreds
-from jupyters3.errors import BadConfiguration, NetworkError, S3Error, error_from_response
+from jupyters3.errors import (
+    BadConfiguration,
+    BodyTooLarge,
+    NetworkError,
+    S3Error,
+    error_from_response,
+)
 from jupyters3.s3 import endpoint as ep
 from jupyters3.s3.retry import RetryPolicy
 from jupyters3.s3.signing import UNSIGNED_PAYLOAD, encode_query, sign_request
@@ -126,6 +133,9 @@ class Request:
     may_fail_with_200: bool = False
     #: Send a Content-MD5 of the (in-memory) body, so S3 verifies what it stores.
     content_md5: bool = False
+    #: Refuse a successful answer whose body is larger (:class:`BodyTooLarge`),
+    #: from its Content-Length, before reading the body.
+    max_body: int | None = None
 
 
 @dataclass
@@ -138,14 +148,20 @@ class Response:
 
 
 class _Exchange:
-    """Collects the status and headers of one attempt; routes body chunks."""
+    """Collects the status and headers of one attempt; routes body chunks
+    (refusing, at the first, a body over ``max_body``: :class:`BodyTooLarge`)."""
 
-    def __init__(self, sink: Callable[[bytes], Awaitable[None] | None] | None) -> None:
+    def __init__(
+        self, sink: Callable[[bytes], Awaitable[None] | None] | None, max_body: int | None = None
+    ) -> None:
         self.status: int | None = None
         self.headers = httputil.HTTPHeaders()
         self.error_body = bytearray()
         self.delivered = 0
         self._sink = sink
+        self._max_body = max_body
+        #: Set when the body was refused as too large: ``(size or None, limit)``.
+        self.too_large: tuple[int | None, int] | None = None
 
     def on_header(self, line: str) -> None:
         if line.startswith("HTTP/"):
@@ -159,9 +175,36 @@ class _Exchange:
             if len(self.error_body) < 64 * 1024:
                 self.error_body += chunk
             return None
+        if self._max_body is not None:
+            size = _content_length(self.headers)
+            if (size or 0) > self._max_body or self.delivered + len(chunk) > self._max_body:
+                self.too_large = (size, self._max_body)
+                raise _TooLarge()
         self.delivered += len(chunk)
         assert self._sink is not None
         return self._sink(chunk)
+
+
+class _TooLarge(httputil.HTTPInputError):
+    """Raised by :meth:`_Exchange.on_chunk` to stop Tornado's client reading a
+    body that is too large: Tornado closes the connection quietly for an
+    ``HTTPInputError`` (any other exception is logged as uncaught), and the
+    fetch fails as a closed connection; ``_Exchange.too_large`` says why."""
+
+    def __init__(self) -> None:
+        super().__init__("body over the request's max_body")
+
+
+def _is_curl_error(exc: BaseException, errno: int) -> bool:
+    """Whether ``exc`` is Tornado's CurlError for libcurl error ``errno``."""
+    return type(exc).__name__ == "CurlError" and getattr(exc, "errno", None) == errno
+
+
+def _content_length(headers: httputil.HTTPHeaders) -> int | None:
+    try:
+        return int(headers.get("content-length", ""))
+    except ValueError:
+        return None
 
 
 def _md5_b64(data: bytes) -> str:
@@ -215,17 +258,27 @@ _POOLED_BODY_LIMIT = 1024 * 1024
 _CURL_TIMEOUT = 28
 
 
-def _curl_options(curl: Any) -> None:
+#: libcurl's CURLE_FILESIZE_EXCEEDED: the answer's Content-Length passed MAXFILESIZE.
+_CURL_TOO_LARGE = 63
+#: libcurl refuses any larger body, error answers included: a request's
+#: ``max_body`` is checked exactly once the body is in; this only keeps a huge
+#: one from being read at all.
+_CURL_MIN_MAX_FILESIZE = 64 * 1024
+
+
+def _curl_options(curl: Any, max_filesize: int = 0) -> None:
     """S3 keys may hold ``.`` and ``..`` segments: libcurl must not squash them.
 
     And no verbose trace: Tornado turns it on whenever its logger is at DEBUG,
     and it logs every request header, the session token (x-amz-security-token)
-    included.
+    included. ``max_filesize``: refuse a larger body from its Content-Length
+    (0: no limit; set on every request, since libcurl handles are reused).
     """
     import pycurl  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     curl.setopt(pycurl.PATH_AS_IS, 1)
     curl.setopt(pycurl.VERBOSE, 0)
+    curl.setopt(pycurl.MAXFILESIZE_LARGE, max_filesize)
 
 
 def pooled_client(choice: HttpClientChoice, max_clients: int) -> AsyncHTTPClient | None:
@@ -343,7 +396,9 @@ class Transport:
         refreshed = False
         while True:
             attempt += 1
-            exchange = _Exchange(request.sink) if request.sink is not None else None
+            exchange = (
+                _Exchange(request.sink, request.max_body) if request.sink is not None else None
+            )
             signed_with: list[AwsCreds] = []
             try:
                 response = await self._attempt(request, exchange, signed_with)
@@ -462,9 +517,19 @@ class Transport:
                 if producer or exchange or self._pooled is None:
                     response = await self._http.fetch(http_request, raise_error=False)
                 else:
-                    http_request.prepare_curl_callback = _curl_options
+                    cap = max(request.max_body, _CURL_MIN_MAX_FILESIZE) if request.max_body else 0
+                    http_request.prepare_curl_callback = functools.partial(
+                        _curl_options, max_filesize=cap
+                    )
                     response = await self._pooled.fetch(http_request, raise_error=False)
             except Exception as exc:
+                if exchange is not None and exchange.too_large is not None:
+                    size, limit = exchange.too_large
+                    raise BodyTooLarge(size, limit, bucket=self.bucket, key=request.key) from None
+                if request.max_body is not None and _is_curl_error(exc, _CURL_TOO_LARGE):
+                    raise BodyTooLarge(
+                        None, request.max_body, bucket=self.bucket, key=request.key
+                    ) from None
                 raise self._network_error(exc, request) from None
         log.debug(
             "%s %s %r -> %d in %.3fs",
@@ -477,6 +542,8 @@ class Transport:
         raw = bytes(exchange.error_body) if exchange and response.code >= 300 else response.body
         if response.code >= 300 or (request.may_fail_with_200 and b"<Error" in (raw or b"")[:512]):
             raise self._s3_error(response.code, response.headers, raw or b"", request)
+        if request.max_body is not None and len(raw or b"") > request.max_body:
+            raise BodyTooLarge(len(raw), request.max_body, bucket=self.bucket, key=request.key)
         return Response(status=response.code, headers=response.headers, body=raw or b"")
 
     def _s3_error(
@@ -506,13 +573,13 @@ class Transport:
                 and ("while connecting" in str(exc) or "request queue" in str(exc))
             )
             # libcurl: could not resolve the host (6), could not connect (7).
-            or (getattr(exc, "errno", None) in _CURL_NOT_SENT and type(exc).__name__ == "CurlError")
+            or any(_is_curl_error(exc, errno) for errno in _CURL_NOT_SENT)
         )
         if isinstance(exc, HTTPClientError) and exc.code != 599:
             detail = f"HTTP {exc.code}"
         elif isinstance(exc, StreamClosedError):
             detail = "connection closed"
-        elif type(exc).__name__ == "CurlError" and getattr(exc, "errno", None) == _CURL_TIMEOUT:
+        elif _is_curl_error(exc, _CURL_TIMEOUT):
             detail = f"Timeout ({exc})"
         else:
             detail = str(exc) or type(exc).__name__

@@ -84,6 +84,13 @@ def _copy_tail(source: str, start: int, target: IO[bytes]) -> None:
             target.write(block)
 
 
+def _current() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop (the process is exiting)
+        return None
+
+
 def _remove(handle: IO[bytes]) -> None:
     handle.close()
     with contextlib.suppress(OSError):
@@ -192,6 +199,7 @@ class ChunkedUploads:
             del self._uploads[path]
         self._ended[path] = _Ended(None)
         _remove(upload.spool)
+        self._stop_reaper_when_idle()
         self.manager.run_post_save_hooks(model=saved, os_path=self.manager._s3_url(path))
         self.manager.emit(data={"action": "save", "path": path})
         return saved
@@ -384,6 +392,7 @@ class ChunkedUploads:
         """Forget ``upload``: stop its part, abort its multipart upload, remove its files."""
         if self._uploads.get(upload.path) is upload:
             del self._uploads[upload.path]
+        self._stop_reaper_when_idle()
         if upload.pending is not None:
             upload.pending.cancel()
             with contextlib.suppress(BaseException):
@@ -411,6 +420,13 @@ class ChunkedUploads:
     def _start_reaper(self) -> None:
         if self._reaper is None or self._reaper.done():
             self._reaper = asyncio.ensure_future(self._reap())
+
+    def _stop_reaper_when_idle(self) -> None:
+        """No upload left: the timer has nothing to watch (and must not outlive
+        the event loop it runs on)."""
+        if not self._uploads and self._reaper is not None and self._reaper is not _current():
+            self._reaper.cancel()
+            self._reaper = None
 
     async def _reap(self) -> None:
         """Expire abandoned uploads even when no chunk comes; stops when none is left."""

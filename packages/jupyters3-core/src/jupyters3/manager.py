@@ -134,8 +134,9 @@ class JupyterS3(S3MovesOps):
         help="The largest file or notebook, in bytes, that the contents API sends "
         "inline (a content GET: what JupyterLab does to open a file in an editor or "
         "viewer). A larger one answers 413 with a sentence saying to download it "
-        "(File > Download streams it from /files/), without reading it from S3: a "
-        "big file opened by mistake never fills the server's memory. 0: no limit. "
+        "instead (the file browser's Download streams it from /files/), decided without "
+        "reading it from S3: a big file opened by mistake never fills the server's "
+        "memory. 0: no limit. "
         "Listings, downloads, copies, renames, checkpoints and uploads are not limited.",
     ).tag(config=True)
     upload_timeout = Float(

@@ -68,8 +68,8 @@ def _size(count: int) -> str:
 def _too_large_to_inline(path: str, size: int, limit: int) -> str:
     return (
         f"{path} is {_size(size)}, more than the {_size(limit)} that can be opened here "
-        f"(c.JupyterS3.max_inline_bytes = {limit}). Download it instead (select it in the "
-        "file browser, then File > Download), or ask the server's administrator to raise "
+        f"(c.JupyterS3.max_inline_bytes = {limit}). Download it instead (right-click it in "
+        "the file browser, then Download), or ask the server's administrator to raise "
         "c.JupyterS3.max_inline_bytes (0: no limit)."
     )
 

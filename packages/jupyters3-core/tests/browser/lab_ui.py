@@ -220,6 +220,15 @@ class Lab:
         dialog.wait_for()
         return dialog
 
+    def dialog_parts(self) -> tuple[str, str, list[str]]:
+        """The open dialog's title, body text and button labels, as shown."""
+        dialog = self.dialog()
+        return (
+            dialog.locator(".jp-Dialog-header").inner_text().strip(),
+            dialog.locator(".jp-Dialog-body").inner_text().strip(),
+            [label.strip() for label in dialog.locator(".jp-Dialog-button").all_inner_texts()],
+        )
+
     def accept_dialog(self, label: str) -> None:
         """Click ``label`` in the open dialog and wait until that dialog is gone
         (another one may follow it)."""

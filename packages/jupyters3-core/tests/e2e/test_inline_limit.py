@@ -44,7 +44,10 @@ def test_a_big_file_is_413_and_still_downloads_copies_and_renames(
     refused = api.get("data/big.bin").expect(413)
     message = refused.json["message"]
     assert "data/big.bin is 64.0 MiB, more than the 2.0 MiB that can be opened here" in message
-    assert "File > Download" in message and "max_inline_bytes" in message
+    assert (
+        "right-click it in the file browser, then Download" in message
+        and "max_inline_bytes" in message
+    )
     assert refused.json.get("traceback") in (None, "")
     sent = sum(r.bytes_out for r in js3_fault_proxy.records())
     assert sent < 16 * MIB, f"{sent:,} bytes left S3 to refuse a 64 MiB file"

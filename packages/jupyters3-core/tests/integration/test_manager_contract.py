@@ -398,7 +398,10 @@ async def test_a_file_over_max_inline_bytes_is_413_without_being_read(
         code, message = status(error)
         assert code == 413
         assert f"{path} is 48.0 MiB, more than the 1.0 MiB" in message
-        assert "File > Download" in message and "max_inline_bytes" in message
+        assert (
+            "right-click it in the file browser, then Download" in message
+            and "max_inline_bytes" in message
+        )
         # What the proxy could write before the client hung up: socket buffers.
         read = sum(r.bytes_out for r in js3_fault_proxy.records() if r.method == "GET")
         assert read < BIG / 4, f"{read:,} bytes of {path} were sent to refuse it"

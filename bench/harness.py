@@ -12,6 +12,7 @@ stall (:class:`StallMonitor`, a separate process) and the server's RSS
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ __all__ = [
     "RssSampler",
     "S3Backend",
     "StepResult",
+    "busy_seconds",
     "operation",
     "start_jupyter",
     "write_local_files",
@@ -137,9 +139,18 @@ def start_jupyter(
 
 
 class RssSampler:
-    """Polls a process's resident set size every ``interval`` seconds in a thread."""
+    """Polls a process's resident set size every ``interval`` seconds in a thread.
+
+    On Linux the peak is also read from the kernel's high-water mark (``VmHWM``
+    in ``/proc/PID/status``), reset at each :meth:`mark` by writing ``5`` to
+    ``/proc/PID/clear_refs``: a copy that lives for less than the polling
+    interval (a content GET's JSON answer) is counted too. Where that cannot be
+    done, the samples alone give the peak.
+    """
 
     def __init__(self, pid: int, interval: float = 0.020) -> None:
+        self._pid = pid
+        self._hwm = Path(f"/proc/{pid}/status").exists()
         self._process = psutil.Process(pid)
         self._interval = interval
         self._lock = threading.Lock()
@@ -169,8 +180,29 @@ class RssSampler:
             with self._lock:
                 self._peak = max(self._peak, rss)
 
+    def _reset_high_water(self) -> None:
+        if not self._hwm:
+            return
+        try:
+            Path(f"/proc/{self._pid}/clear_refs").write_text("5")
+        except OSError:  # not allowed here (or the server exited): samples only
+            self._hwm = False
+
+    def _high_water(self) -> int:
+        """The kernel's peak RSS since the last reset, 0 when unknown."""
+        if not self._hwm:
+            return 0
+        try:
+            for line in Path(f"/proc/{self._pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
+
     def mark(self) -> int:
         """Start a new window: the peak restarts from the current RSS, which is returned."""
+        self._reset_high_water()
         rss = self._rss()
         with self._lock:
             self._peak = rss
@@ -186,7 +218,7 @@ class RssSampler:
 
     def peak(self) -> int:
         """Highest RSS seen since :meth:`mark` (a last sample is taken now)."""
-        rss = self._rss()
+        rss = max(self._rss(), self._high_water())
         with self._lock:
             self._peak = max(self._peak, rss)
             return self._peak
@@ -213,9 +245,14 @@ class StepResult:
     #: Response body bytes the server got from S3 (the proxy's ``bytes_out``).
     bytes_from_s3: int | None = None
     s3_errors: int | None = None
+    #: Seconds during which at least one S3 request was in flight (the union of the
+    #: proxy's request intervals): the part of ``wall_s`` spent waiting on S3.
+    s3_busy_s: float | None = None
     connections: int | None = None
     by_operation: dict[str, int] = dataclasses.field(default_factory=dict)
     error: str | None = None
+    #: Why the step was not run on this server (its figures are NaN).
+    skipped: str | None = None
 
     @property
     def rss_growth_mib(self) -> float:
@@ -230,6 +267,17 @@ class StepResult:
         data["rss_growth_mib"] = round(self.rss_growth_mib, 2)
         data["requests_per_op"] = self.requests_per_op
         return data
+
+
+def busy_seconds(records: list[ProxyRecord]) -> float:
+    """The length of the union of the requests' ``[started, started + duration]``."""
+    total = 0.0
+    end = -math.inf
+    for start, stop in sorted((r.started, r.started + r.duration) for r in records):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
 
 
 def operation(record: ProxyRecord) -> str:
@@ -298,6 +346,7 @@ class Meter:
                 1 for r in records if r.fault is not None or (r.status or 0) >= 400
             )
             result.connections = self.proxy.connections_opened - opened
+            result.s3_busy_s = busy_seconds(records)
             result.by_operation = dict(Counter(operation(r) for r in records).most_common())
         return result
 

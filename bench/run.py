@@ -29,6 +29,7 @@ from report import Run, check_targets, header, print_checks, row_figures, row_la
 from stallmon import StallMonitor
 from steps import SIZES, STEPS, Context, Seed, Sizes, Step, ensure
 
+from jupyters3 import JupyterS3
 from jupyters3.check_config import parse_overrides
 from jupyters3_testing import ContentsClient, JupyterServer, JupyterServerError, merge_config
 
@@ -120,11 +121,23 @@ def _seeder(server: JupyterServer, backend: S3Backend | None) -> Seed:
     return lambda paths, body: write_local_files(server.root_dir, paths, body)
 
 
-def _failed(run: Run, step: Step, sizes: Sizes, error: str) -> StepResult:
+def _inline_limit(manager: str, config: dict[str, Any]) -> int | None:
+    """The largest file a content GET inlines (None: no limit): JupyterS3's
+    ``max_inline_bytes``, as set with ``--set`` or its default; no limit on local disk."""
+    if manager != "s3":
+        return None
+    default = JupyterS3.class_traits()["max_inline_bytes"].default_value
+    limit = int(config.get("JupyterS3", {}).get("max_inline_bytes", default))
+    return limit or None
+
+
+def _no_figures(
+    run: Run, step: Step, sizes: Sizes, error: str | None, skipped: str | None = None
+) -> StepResult:
     nan = math.nan
     return StepResult(
         run.manager, run.latency_ms, step.name, step.title(sizes), step.ops, nan, nan, nan, nan,
-        error=error[:300],
+        error=None if error is None else error[:300], skipped=skipped,
     )  # fmt: skip
 
 
@@ -160,7 +173,8 @@ def run_steps(
     try:
         rss = RssSampler(server.pid).start()
         client = ContentsClient(server.url, server.token, timeout=300.0)
-        ctx = Context(client, server, sizes, seed=_seeder(server, backend))
+        limit = _inline_limit(run.manager, args.config)
+        ctx = Context(client, server, sizes, seed=_seeder(server, backend), inline_limit=limit)
         if args.pin:
             pin_processes(server.pid, monitor.pid, backend.moto.pid if backend else None)
         run.baseline_ms = monitor.measure_baseline(1.0) * 1000
@@ -171,14 +185,17 @@ def run_steps(
         for step in args.step_list:
             print(row_label(step.title(sizes)), end="", flush=True)
             deadline = time.monotonic() + step.timeout
-            if not server.running:
-                result = _failed(run, step, sizes, "the Jupyter server is not running")
+            skipped = step.skip(ctx) if step.skip is not None else None
+            if skipped is not None:
+                result = _no_figures(run, step, sizes, None, skipped)
+            elif not server.running:
+                result = _no_figures(run, step, sizes, "the Jupyter server is not running")
             else:
                 try:
                     for need in step.needs:
                         ensure(ctx, need, deadline)
                 except Exception as exc:
-                    result = _failed(run, step, sizes, f"setup failed: {exc!r}")
+                    result = _no_figures(run, step, sizes, f"setup failed: {exc!r}")
                 else:
                     work = functools.partial(step.run, ctx, deadline)
                     result = meter.measure(step.name, step.title(sizes), step.ops, work)

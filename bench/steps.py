@@ -8,6 +8,8 @@ step did not run, so any subset of steps can be run (``--steps``).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +62,9 @@ class Context:
     server: JupyterServer
     sizes: Sizes
     seed: Seed
+    #: The largest file the server sends inline in a content GET (None: no limit):
+    #: ``JupyterS3.max_inline_bytes``; the local-disk manager has none.
+    inline_limit: int | None = None
     have: set[str] = field(default_factory=set)
     digests: dict[str, str] = field(default_factory=dict)
     checkpoint_id: str = ""
@@ -220,6 +225,8 @@ class Step:
     makes: tuple[str, ...] = ()
     removes: tuple[str, ...] = ()
     timeout: float = 300.0
+    #: Why the step is not run on this server (None: it runs); asked before its fixtures.
+    skip: Callable[[Context], str | None] | None = None
 
     def title(self, sizes: Sizes) -> str:
         return self.label.format(medium=sizes.label(sizes.medium), large=sizes.label(sizes.large))
@@ -311,6 +318,54 @@ def _download_large(ctx: Context, deadline: float) -> None:
     _download(ctx, LARGE, ctx.sizes.large, deadline)
 
 
+#: A content GET inlines the whole file in one JSON answer, base64 for binary (the
+#: server holds ~6 copies of it). Larger than this, the bench does not ask a server
+#: that would inline it (the local-disk manager with ``--sizes full``: a 1 GB file
+#: is ~6.7 GiB of server RSS and a ~27 s stall); a server that refuses it (413) is asked.
+INLINE_MAX = 200 * 10**6
+
+
+def _content_get(ctx: Context, path: str, size: int) -> None:
+    """``GET /api/contents/<path>?content=1&format=base64``, as JupyterLab opens a
+    binary file: a file over the server's inline limit must answer 413 with a
+    sentence naming the setting; any other, 200 with all of its bytes inline."""
+    resp = ctx.client.get(path, content=True, format="base64")
+    if ctx.inline_limit is not None and size > ctx.inline_limit:
+        _ok(resp, 413)
+        message = str(resp.json.get("message") if isinstance(resp.json, dict) else resp.body)
+        if "max_inline_bytes" not in message:
+            raise RuntimeError(f"{path}: the 413 does not name max_inline_bytes: {message!r}")
+        return
+    model = _ok(resp, 200).json
+    if model.get("format") != "base64":
+        raise RuntimeError(f"{path}: format {model.get('format')!r}, expected base64")
+    data = base64.b64decode(model["content"])
+    if len(data) != size:
+        raise RuntimeError(f"{path}: {len(data)} bytes inline, expected {size}")
+    digest = ctx.digests.get(path)
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        raise RuntimeError(f"{path}: the inline content differs from the upload")
+
+
+def _get_medium(ctx: Context, deadline: float) -> None:
+    _content_get(ctx, MEDIUM, ctx.sizes.medium)
+
+
+def _get_large(ctx: Context, deadline: float) -> None:
+    _content_get(ctx, LARGE, ctx.sizes.large)
+
+
+def _inlining_too_much(size: Callable[[Sizes], int]) -> Callable[[Context], str | None]:
+    def skip(ctx: Context) -> str | None:
+        n = size(ctx.sizes)
+        refused = ctx.inline_limit is not None and n > ctx.inline_limit
+        if refused or n <= INLINE_MAX:
+            return None
+        return f"the server would inline all {Sizes.label(n)}, ~7x that in RSS (bench/README.md)"
+
+    return skip
+
+
 STEPS: tuple[Step, ...] = (
     Step("upload_small", "upload 200 small files", SMALL_FILES,
          _upload_small, needs=("upload_dir",), makes=("folder200",)),
@@ -344,6 +399,12 @@ STEPS: tuple[Step, ...] = (
          _upload_large, needs=("big",), makes=("large",), timeout=3600.0),
     Step("download_large", "/files/ download {large}", 1,
          _download_large, needs=("large",), timeout=3600.0),
+    Step("get_medium", "content GET {medium}", 1,
+         _get_medium, needs=("medium",), timeout=900.0,
+         skip=_inlining_too_much(lambda s: s.medium)),
+    Step("get_large", "content GET {large}", 1,
+         _get_large, needs=("large",), timeout=900.0,
+         skip=_inlining_too_much(lambda s: s.large)),
     Step("steady", "steady state: 100 uploads, 15 gets, 2 folder renames", 1,
          _steady, needs=("notebook",), timeout=600.0),
 )  # fmt: skip

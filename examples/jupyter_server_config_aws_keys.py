@@ -17,24 +17,34 @@
 #   JUPYTERS3_AWS_SECRET_ACCESS_KEY   its secret
 #   JUPYTERS3_AWS_SESSION_TOKEN       optional, for temporary keys
 #
-# Never write a secret into this file: keep reading it from the environment
-# (or from a file only this user can read).
+# Never write a secret into this file, and never put one into Jupyter's
+# configuration either (c.<Class>.<setting> = ...): `jupyter lab --debug` logs
+# every configuration change, values included. So the keys are not settings
+# here: the small class below reads them from the environment when S3 needs
+# them.
 
 import os
+from collections.abc import Mapping
+
+from jupyters3 import JupyterS3SecretAccessKeyAuthentication
+
+
+class ServerKeys(JupyterS3SecretAccessKeyAuthentication):
+    """This server's own keys, from the JUPYTERS3_AWS_* variables (the machine's
+    AWS_* variables, profiles and instance roles are ignored)."""
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": os.environ.get("JUPYTERS3_AWS_ACCESS_KEY_ID", ""),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("JUPYTERS3_AWS_SECRET_ACCESS_KEY", ""),
+            "AWS_SESSION_TOKEN": os.environ.get("JUPYTERS3_AWS_SESSION_TOKEN", ""),
+        }
+
 
 c = get_config()
 
 c.ServerApp.contents_manager_class = "jupyters3.JupyterS3"
 c.JupyterS3.aws_s3_bucket = os.environ.get("JUPYTERS3_BUCKET", "")
 c.JupyterS3.prefix = os.environ.get("JUPYTERS3_PREFIX", "")
-
-c.JupyterS3.authentication_class = "jupyters3.JupyterS3SecretAccessKeyAuthentication"
-c.JupyterS3SecretAccessKeyAuthentication.aws_access_key_id = os.environ.get(
-    "JUPYTERS3_AWS_ACCESS_KEY_ID", ""
-)
-c.JupyterS3SecretAccessKeyAuthentication.aws_secret_access_key = os.environ.get(
-    "JUPYTERS3_AWS_SECRET_ACCESS_KEY", ""
-)
-c.JupyterS3SecretAccessKeyAuthentication.aws_session_token = os.environ.get(
-    "JUPYTERS3_AWS_SESSION_TOKEN", ""
-)
+c.JupyterS3.authentication_class = ServerKeys

@@ -36,15 +36,17 @@ def dist(tmp_path_factory):
 
 
 def test_metadata_depends_only_on_core(dist):
-    """The runtime dependency is jupyters3-core alone (traitlets and the HTTP client
-    come through it); the wheel is typed and registers the chain's EC2 provider."""
+    """The runtime dependency is jupyters3-core alone, in the range this release is
+    tested with (traitlets and the HTTP client come through it; the range is checked
+    against core's version in core's test_packaging.py); the wheel is typed and
+    registers the chain's EC2 provider."""
     built = read_wheel(next(dist.glob("jupyters3_auth_ec2-*.whl")))
     names, metadata = built.names, built.metadata
     entry_points = built.read(".dist-info/entry_points.txt").decode()
 
     assert metadata["Name"] == "jupyters3-auth-ec2"
     assert metadata["Version"] == jupyters3_auth_ec2.__version__
-    assert metadata.get_all("Requires-Dist") == ["jupyters3-core"]
+    assert metadata.get_all("Requires-Dist") == ["jupyters3-core<0.2,>=0.1.0.dev0"]
     assert metadata.get_all("Provides-Extra") is None
     assert "jupyters3_auth_ec2/py.typed" in names
     assert not any(n.startswith("tests/") for n in names)

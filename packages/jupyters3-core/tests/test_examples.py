@@ -7,8 +7,9 @@ its authentication class and that class's traits are checked against the file.
 
 Then each example saves and reads a file through the manager, in process, on
 the moto S3 server, with its credentials from where the example says they
-come from: moto's STS (IRSA) and instance metadata service (EC2), a container
-credentials endpoint on 127.0.0.1 (ECS, EKS Pod Identity), a shared
+come from: moto's STS (IRSA, assume-role profiles) and instance metadata
+service (EC2), a container credentials endpoint on 127.0.0.1 (ECS, EKS Pod
+Identity; it also plays the IAM Identity Center portal), a shared
 credentials file, a command. The fault proxy in front of moto shows which
 access key signed each request. Two examples are also started as the headers
 say, ``jupyter lab --config examples/<file>``.
@@ -18,6 +19,8 @@ A new example must be added to :data:`EXAMPLES`: a test fails until it is.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shlex
@@ -221,6 +224,68 @@ def live_credential_process(live: Live) -> Setup:
     return Setup(aws(live, JUPYTERS3_CREDENTIAL_PROCESS=command), "ASIAEXAMPLEPROCESS01")
 
 
+def live_aws_credential_process(live: Live) -> Setup:
+    script = live.tmp / "print_credentials.py"
+    script.write_text(PROCESS_SCRIPT)
+    config = live.tmp / "config"
+    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+    config.write_text(f"[profile notebooks]\ncredential_process = {command}\n")
+    env = aws(
+        live,
+        AWS_CONFIG_FILE=str(config),
+        JUPYTERS3_AWS_PROFILE="notebooks",
+        # A profile named in configuration wins over the environment's keys.
+        AWS_ACCESS_KEY_ID="AKIAEXAMPLEAMBIENT01",
+        AWS_SECRET_ACCESS_KEY="ambient-secret",
+    )
+    return Setup(env, "ASIAEXAMPLEPROCESS01")
+
+
+def live_aws_assume_role(live: Live) -> Setup:
+    credentials, config = live.tmp / "credentials", live.tmp / "config"
+    credentials.write_text(
+        "[default]\naws_access_key_id = AKIAEXAMPLESOURCE001\naws_secret_access_key = s\n"
+    )
+    config.write_text(
+        f"[profile notebooks]\nrole_arn = {ROLE_ARN}\nsource_profile = default\n"
+        "role_session_name = example\n"
+    )
+    env = aws(
+        live,
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+        AWS_CONFIG_FILE=str(config),
+        JUPYTERS3_AWS_PROFILE="notebooks",
+        AWS_ENDPOINT_URL_STS=live.moto,  # moto's STS answers AssumeRole
+    )
+    return Setup(env, "ASIA")  # the role's key from moto's STS, not AKIAEXAMPLESOURCE001
+
+
+def live_aws_sso(live: Live) -> Setup:
+    config = live.tmp / "config"
+    config.write_text(
+        "[profile notebooks]\nsso_session = corp\nsso_account_id = 123456789012\n"
+        "sso_role_name = Notebooks\n[sso-session corp]\n"
+        "sso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n"
+    )
+    cache = live.tmp / ".aws" / "sso" / "cache"
+    cache.mkdir(parents=True)
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    login = {"accessToken": "example-sso-token", "expiresAt": expires}
+    (cache / f"{hashlib.sha1(b'corp').hexdigest()}.json").write_text(json.dumps(login))
+    env = aws(
+        live,
+        HOME=str(live.tmp),
+        AWS_CONFIG_FILE=str(config),
+        JUPYTERS3_AWS_PROFILE="notebooks",
+        AWS_ENDPOINT_URL_SSO=live.agent.url,  # the agent answers GetRoleCredentials too
+    )
+
+    def check() -> None:
+        assert live.agent.requests == [("/federation/credentials", "example-sso-token")]
+
+    return Setup(env, "ASIA0000000000000001", check=check)
+
+
 def live_minio(live: Live) -> Setup:
     env = {
         "JUPYTERS3_BUCKET": live.bucket,
@@ -251,7 +316,7 @@ EXAMPLES: dict[str, Example] = {
             "JUPYTERS3_AWS_SESSION_TOKEN": "config-token",
         },
         manager={"aws_s3_bucket": BUCKET, "prefix": "team/", "endpoint_url": ""},
-        auth="JupyterS3SecretAccessKeyAuthentication",
+        auth="ServerKeys",  # the keys are read when needed, never configuration
         auth_base=JupyterS3SecretAccessKeyAuthentication,
         auth_traits={
             "aws_access_key_id": "AKIAEXAMPLECONFIG001",
@@ -349,6 +414,30 @@ EXAMPLES: dict[str, Example] = {
         auth_traits={"command": "my-broker --json", "command_timeout": 60.0},
         live=live_credential_process,
     ),
+    "jupyter_server_config_aws_credential_process.py": Example(
+        env={"JUPYTERS3_BUCKET": BUCKET, "JUPYTERS3_AWS_PROFILE": "notebooks"},
+        manager={"aws_s3_bucket": BUCKET},
+        auth="JupyterS3DefaultAuthentication",
+        auth_base=JupyterS3DefaultAuthentication,
+        auth_traits={"profile": "notebooks"},
+        live=live_aws_credential_process,
+    ),
+    "jupyter_server_config_aws_assume_role.py": Example(
+        env={"JUPYTERS3_BUCKET": BUCKET, "JUPYTERS3_AWS_PROFILE": "notebooks"},
+        manager={"aws_s3_bucket": BUCKET},
+        auth="JupyterS3DefaultAuthentication",
+        auth_base=JupyterS3DefaultAuthentication,
+        auth_traits={"profile": "notebooks"},
+        live=live_aws_assume_role,
+    ),
+    "jupyter_server_config_aws_sso.py": Example(
+        env={"JUPYTERS3_BUCKET": BUCKET, "JUPYTERS3_AWS_PROFILE": "notebooks"},
+        manager={"aws_s3_bucket": BUCKET},
+        auth="JupyterS3DefaultAuthentication",
+        auth_base=JupyterS3DefaultAuthentication,
+        auth_traits={"profile": "notebooks"},
+        live=live_aws_sso,
+    ),
     "jupyter_server_config_minio.py": Example(
         env={
             "JUPYTERS3_BUCKET": BUCKET,
@@ -420,6 +509,18 @@ class AgentHandler(RequestHandler):
         self.agent = agent
 
     def get(self, path: str) -> None:
+        if path == "/federation/credentials":  # IAM Identity Center's GetRoleCredentials
+            self.agent.requests.append((path, self.request.headers.get("x-amz-sso_bearer_token")))
+            self.agent.served += 1
+            doc = json.loads(creds_json(self.agent.served, time.time() + 3600))
+            role = {
+                "accessKeyId": doc["AccessKeyId"],
+                "secretAccessKey": doc["SecretAccessKey"],
+                "sessionToken": doc["Token"],
+                "expiration": int((time.time() + 3600) * 1000),
+            }
+            self.write({"roleCredentials": role})
+            return
         authorization = self.request.headers.get("Authorization")
         self.agent.requests.append((path, authorization))
         if self.agent.token is not None and authorization != self.agent.token:

@@ -14,6 +14,9 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 import jupyters3
 from jupyters3_testing.distributions import build, changelog_version, read_sdist, read_wheel
@@ -140,6 +143,82 @@ def test_changelog_names_the_current_version():
     text = (PACKAGE / "CHANGELOG.md").read_text()
     assert text.startswith("# Changelog")
     assert changelog_version(text) == jupyters3.__version__
+
+
+# -- the other packages require this core version ----------------------------
+
+#: The packages that depend on jupyters3-core, released from this repository too.
+DEPENDENTS = ("jupyters3-auth-ec2", "jupyters3-testing")
+
+
+def core_version_in_repository() -> Version:
+    """``__version__`` of ``src/jupyters3/_version.py``, read as text (not the installed one)."""
+    text = (PACKAGE / "src" / "jupyters3" / "_version.py").read_text()
+    (version,) = re.findall(r"^__version__ = [\"']([^\"']+)[\"']$", text, re.M)
+    return Version(version)
+
+
+def core_requirement(dependent: str) -> Requirement:
+    """The ``jupyters3-core`` requirement of ``packages/<dependent>/pyproject.toml``."""
+    pyproject = tomllib.loads((REPO / "packages" / dependent / "pyproject.toml").read_text())
+    found = [
+        requirement
+        for requirement in map(Requirement, pyproject["project"]["dependencies"])
+        if canonicalize_name(requirement.name) == "jupyters3-core"
+    ]
+    assert len(found) == 1, f"{dependent} should depend on jupyters3-core once: {found}"
+    return found[0]
+
+
+def next_breaking_release(version: Version) -> Version:
+    """The first core version that may break its dependents: the next minor release
+    before 1.0, the next major one from 1.0 on (its first pre-release, ``.dev0``)."""
+    major, minor = version.major, version.minor
+    return Version(f"0.{minor + 1}.0.dev0" if major == 0 else f"{major + 1}.0.0.dev0")
+
+
+@pytest.mark.parametrize("dependent", DEPENDENTS)
+def test_dependents_require_the_core_version_of_this_repository(dependent: str) -> None:
+    """jupyters3-auth-ec2 and jupyters3-testing each require the core versions they are
+    tested with: a range that admits this repository's core version, as pip matches it
+    without ``--pre`` (a ``.dev0`` core only matches a range that names a pre-release,
+    and ``>=0.1`` excludes ``0.1.0.dev0``), starts within its release series, and stops
+    before the next core release that may break them."""
+    core = core_version_in_repository()
+    requirement = core_requirement(dependent)
+    spec = requirement.specifier
+    assert (requirement.url, requirement.marker, requirement.extras) == (None, None, set())
+
+    assert spec.contains(core, prereleases=True), (
+        f"{dependent} requires {requirement}, which excludes jupyters3-core {core} "
+        "(packages/jupyters3-core/src/jupyters3/_version.py): pip would refuse to "
+        "install them together"
+    )
+    if core.is_prerelease:
+        # Without --pre, pip (packaging) matches a pre-release only against a specifier
+        # that names one: `<0.2` alone would not match 0.1.0.dev0 when any other
+        # version is available.
+        assert spec.prereleases, (
+            f"{dependent} requires {requirement}, which does not admit the pre-release "
+            f"jupyters3-core {core} without --pre: make the lower bound >={core}"
+        )
+    series = Version(f"{core.major}.{core.minor}.0.dev0")
+    lower = [s for s in spec if s.operator in (">=", ">", "~=", "==")]
+    assert lower and all(series <= Version(s.version) <= core for s in lower), (
+        f"{dependent} requires {requirement}: its lower bound should be in {series}..{core}"
+    )
+    breaking = next_breaking_release(core)
+    for version in (breaking, Version(breaking.base_version), Version("9999")):
+        assert not spec.contains(version, prereleases=True), (
+            f"{dependent} requires {requirement}, which admits jupyters3-core {version}: "
+            f"bound it below {breaking}"
+        )
+
+
+def test_next_breaking_release() -> None:
+    assert next_breaking_release(Version("0.1.0.dev0")) == Version("0.2.0.dev0")
+    assert next_breaking_release(Version("0.9.3")) == Version("0.10.0.dev0")
+    assert next_breaking_release(Version("1.4.0rc1")) == Version("2.0.0.dev0")
 
 
 # -- pip install jupyters3-core jupyterlab, in a fresh venv -------------------

@@ -46,7 +46,7 @@ def test_runtime_dependencies_and_plugin_entry_point(dist):
         "boto3>=1.36",
         "jupyter-server>=2.11",
         "jupyterlab>=4; extra == 'lab'",
-        "jupyters3-core",
+        "jupyters3-core<0.2,>=0.1.0.dev0",  # checked against core's version in core's tests
         "moto[s3,server]>=5.0",
         "pytest>=7",
         "tornado>=6.2",

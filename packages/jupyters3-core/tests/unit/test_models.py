@@ -498,3 +498,9 @@ def test_listing_shows_the_save_time_known_for_the_listed_version():
     assert times["a.txt"] == (saved, saved)  # what get() of that version answers
     assert times["b.txt"] == (T0, T0)  # S3's Last-Modified otherwise
     assert times["c.txt"] == (T0, T0)
+
+
+@given(st.binary(max_size=3 * 57 * 1024 + 200))
+def test_base64_lines_is_exactly_what_the_reference_sends(data):
+    """The reference's ``base64.encodebytes`` text, built a block at a time."""
+    assert models._base64_lines(data) == base64.encodebytes(data).decode("ascii")

@@ -3,8 +3,9 @@
 # Use it on a laptop where `aws configure --profile notebooks` stored the keys.
 # Naming the profile here makes this server use it even when AWS_ACCESS_KEY_ID
 # is exported for something else (as the AWS SDKs do for a profile named in code).
-# Profiles that assume a role (role_arn + source_profile) or use SSO are not
-# read directly: see jupyter_server_config_credential_process.py for those.
+# Profiles that assume a role, use IAM Identity Center (SSO) or run a
+# credential_process work the same way: see jupyter_server_config_aws_assume_role.py,
+# jupyter_server_config_aws_sso.py and jupyter_server_config_aws_credential_process.py.
 #
 # Run it:
 #   aws configure --profile notebooks        # once: writes ~/.aws/credentials

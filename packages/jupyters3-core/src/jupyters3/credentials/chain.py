@@ -1,7 +1,8 @@
 """The default credential chain: the first source that is configured wins.
 
 Order (the AWS SDKs' order, less the sources jupyters3 does not support):
-environment -> web identity -> profile (shared files) -> container -> the
+environment -> web identity -> profile (shared files: static keys,
+assume-role, credential_process, IAM Identity Center) -> container -> the
 providers other packages register under the entry point group
 :data:`ENTRY_POINT_GROUP` (jupyters3-auth-ec2 registers the EC2 instance
 role there, so jupyters3-core never imports it).
@@ -15,7 +16,9 @@ import importlib.metadata
 from collections.abc import Sequence
 
 from jupyters3.credentials.container import ECS_CONTAINER_HOST, ContainerProvider
-from jupyters3.credentials.providers import EnvironmentProvider, SharedFilesProvider
+from jupyters3.credentials.process import DEFAULT_PROCESS_TIMEOUT
+from jupyters3.credentials.profiles import ProfileProvider
+from jupyters3.credentials.providers import EnvironmentProvider
 from jupyters3.credentials.timestamps import format_timestamp
 from jupyters3.credentials.types import CredentialProvider, ProviderContext, TimedCreds
 from jupyters3.credentials.web_identity import WebIdentityProvider
@@ -67,11 +70,14 @@ def default_providers(
     sts_endpoint_url: str = "",
     container_host: str = ECS_CONTAINER_HOST,
     entry_points: bool = True,
+    process_timeout: float = DEFAULT_PROCESS_TIMEOUT,
 ) -> list[CredentialProvider]:
     """The default chain's providers, in order.
 
     A ``profile`` given here skips the environment keys (as the AWS SDKs do
-    when a profile is named in code); ``AWS_PROFILE`` does not.
+    when a profile is named in code); ``AWS_PROFILE`` does not. The profile
+    step reads every kind of profile (:mod:`.profiles`): static keys,
+    assume-role, credential_process, IAM Identity Center.
     """
     env, fetcher, clock = context.environ, context.fetcher, context.clock
     providers: list[CredentialProvider] = []
@@ -79,7 +85,14 @@ def default_providers(
         providers.append(EnvironmentProvider(env))
     providers += [
         WebIdentityProvider(env, fetcher, clock, profile=profile, endpoint_url=sts_endpoint_url),
-        SharedFilesProvider(env, profile),
+        ProfileProvider(
+            context,
+            profile,
+            sts_endpoint_url=sts_endpoint_url,
+            container_host=container_host,
+            entry_points=entry_points,
+            process_timeout=process_timeout,
+        ),
         ContainerProvider(env, fetcher, relative_base=container_host),
     ]
     if entry_points:

@@ -25,6 +25,8 @@ __all__ = [
     "parse_ini",
     "profile_name",
     "shared_file_paths",
+    "sso_session_sections",
+    "static_keys",
 ]
 
 
@@ -145,6 +147,16 @@ def config_profiles(sections: Mapping[str, Mapping[str, str]]) -> dict[str, dict
     return profiles
 
 
+def sso_session_sections(sections: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """The ``[sso-session name]`` sections of the config file, by name."""
+    sessions: dict[str, dict[str, str]] = {}
+    for name, values in sections.items():
+        words = name.split()
+        if len(words) == 2 and words[0] == "sso-session":
+            sessions[words[1]] = dict(values)
+    return sessions
+
+
 def _read_text(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -163,17 +175,20 @@ class SharedFiles:
     config_path: str
     credentials: Mapping[str, Mapping[str, str]] = field(repr=False)  # the profiles' keys
     config: Mapping[str, Mapping[str, str]] = field(repr=False)
+    sso_sessions: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def read(cls, environ: Mapping[str, str]) -> SharedFiles:
         """Read (and parse) the files ``environ`` selects; missing files are empty."""
         cred_path, conf_path = shared_file_paths(environ)
         cred_text, conf_text = _read_text(cred_path), _read_text(conf_path)
+        conf_sections = parse_ini(conf_text, conf_path) if conf_text else {}
         return cls(
             cred_path,
             conf_path,
             credentials_profiles(parse_ini(cred_text, cred_path)) if cred_text else {},
-            config_profiles(parse_ini(conf_text, conf_path)) if conf_text else {},
+            config_profiles(conf_sections),
+            sso_session_sections(conf_sections),
         )
 
     def knows(self, profile: str) -> bool:
@@ -193,6 +208,9 @@ def static_keys(profile: Mapping[str, str]) -> TimedCreds | None:
 
 class SharedFilesProvider:
     """Static keys of a profile: the credentials file first, then the config file.
+
+    The default chain uses :class:`jupyters3.credentials.profiles.ProfileProvider`,
+    which reads every kind of profile; this one reads static keys only.
 
     The profile is ``profile`` if given, else ``AWS_PROFILE``/``AWS_DEFAULT_PROFILE``,
     else ``default``. A profile named explicitly (not ``default``) that neither

@@ -38,6 +38,8 @@ _REJECTED = {
     "AccessDenied",
     "AccessDeniedException",
     "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
 }
 _THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded"}
 _TRANSIENT = {"IDPCommunicationError", "InternalFailure", "ServiceUnavailable", "InternalError"}
@@ -81,16 +83,16 @@ def web_identity_config(
     return WebIdentityConfig(token_file, role_arn, session)
 
 
-def sts_endpoint(environ: Mapping[str, str], override: str = "") -> str:
+def sts_endpoint(environ: Mapping[str, str], override: str = "", region: str = "") -> str:
     """``override``, else ``AWS_ENDPOINT_URL_STS``, else the regional STS endpoint.
 
-    The region is ``AWS_REGION``, else ``AWS_DEFAULT_REGION``; without one the
-    global ``https://sts.amazonaws.com``.
+    The region is ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else ``region``
+    (a profile's); without one the global ``https://sts.amazonaws.com``.
     """
     explicit = override or env_value(environ, "AWS_ENDPOINT_URL_STS")
     if explicit:
         return explicit.rstrip("/") + "/"
-    region = env_value(environ, "AWS_REGION", "AWS_DEFAULT_REGION")
+    region = env_value(environ, "AWS_REGION", "AWS_DEFAULT_REGION") or region.strip()
     if not region:
         return "https://sts.amazonaws.com/"
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
@@ -132,9 +134,15 @@ def _text(elem: ET.Element | None, name: str) -> str:
 
 
 def parse_sts_response(
-    status: int, body: bytes, *, redact: tuple[str, ...] = (), operation: str = ""
+    status: int,
+    body: bytes,
+    *,
+    redact: tuple[str, ...] = (),
+    operation: str = "",
+    action: str = "AssumeRoleWithWebIdentity",
 ) -> TimedCreds:
-    """The credentials of an ``AssumeRoleWithWebIdentity`` answer, or its error raised.
+    """The credentials of an STS ``action`` answer (``AssumeRoleWithWebIdentity``,
+    ``AssumeRole``), or its error raised.
 
     Errors: :class:`CredentialsRejected` (the token or role was refused),
     :class:`Throttled`/:class:`ServerError` (retried) and :class:`BadConfiguration`
@@ -146,7 +154,7 @@ def parse_sts_response(
     except ET.ParseError:
         root = None
     if status == 200 and root is not None:
-        creds = _find(root, "AssumeRoleWithWebIdentityResult", "Credentials")
+        creds = _find(root, f"{action}Result", "Credentials")
         fields = {n: _text(creds, n) for n in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
         missing = [n for n, v in fields.items() if not v]
         if missing:
@@ -169,7 +177,7 @@ def parse_sts_response(
     for secret in redact:
         if secret:
             message = message.replace(secret, "***")
-    text = f"STS AssumeRoleWithWebIdentity failed ({code}): {message or f'HTTP {status}'}"
+    text = f"STS {action} failed ({code}): {message or f'HTTP {status}'}"
     cls: type[S3Error]
     if status == 200:
         cls, text = ServerError, "STS answered 200 with a body that is not XML."

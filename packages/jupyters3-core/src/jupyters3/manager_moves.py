@@ -44,7 +44,7 @@ class S3MovesOps(S3ContentsOps):
         with http_errors(path):
             file_key = self.keymap.file_key(path)
             is_file, under = await asyncio.gather(
-                self.file_exists(path), tree.list_tree(self.client, self.keymap.dir_prefix(path))
+                self._file_exists(path), tree.list_tree(self.client, self.keymap.dir_prefix(path))
             )
             if not is_file and not under:
                 raise HTTPError(404, f"File or directory does not exist: {path}")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,6 +59,18 @@ async def _off_loop(size: int, func: Callable[..., T], *args: Any, **kwargs: Any
     return await asyncio.to_thread(func, *args, **kwargs)
 
 
+#: A folder probe started by file_exists serves a save that follows this soon.
+_PROBE_SECONDS = 5.0
+#: At most this many early folder probes are kept (unused ones are dropped).
+_PROBES_KEPT = 256
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a probe's failure as seen (a save that needs it lists again)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _size(count: int) -> str:
     for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if count >= scale:
@@ -92,6 +105,7 @@ class S3ContentsOps(AsyncContentsManager):
     configuration and the S3 client."""
 
     _uploads: ChunkedUploads | None = None
+    _probes: dict[str, tuple[asyncio.Future[tuple[bool, bool]], float]] | None = None
 
     #: What ``hash`` holds in a model asked for with ``require_hash``: the
     #: object's S3 ETag, so a hash costs no read of the data (jupyter_server's
@@ -221,8 +235,23 @@ class S3ContentsOps(AsyncContentsManager):
     async def file_exists(self, path: str = "") -> bool:
         """One HEAD; none for a path with a chunked upload in progress here, which
         counts as existing (jupyter_server asks before every chunk; the reference's
-        file exists from the first chunk on)."""
+        file exists from the first chunk on).
+
+        jupyter_server asks this right before it saves at ``path`` (PUT). When
+        this server does not know what is there and the name has a dot (a
+        file's name, as every upload has), the LIST that such a save needs to
+        refuse a file over a folder (:meth:`check_not_a_folder`) starts now,
+        beside the HEAD and without being waited for: the save then costs no
+        round trip more than the HEAD and the PUT."""
         path = self._path(path)
+        if not path:
+            return False
+        if self._uploads is None or not self._uploads.busy(path):
+            self._probe_folder_early(path)
+        return await self._file_exists(path)
+
+    async def _file_exists(self, path: str) -> bool:
+        """:meth:`file_exists` of a normalised path, without the early folder probe."""
         if not path:
             return False
         if self._uploads is not None and self._uploads.busy(path):
@@ -234,6 +263,25 @@ class S3ContentsOps(AsyncContentsManager):
                 self.versions.absent(path)  # a save there next is a creation
                 return False
         return True
+
+    def _probe_folder_early(self, path: str) -> None:
+        basis = self.versions.basis(path)
+        if isinstance(basis, str) or basis is FREE or "." not in path.rsplit("/", 1)[-1]:
+            return  # a save needs no LIST, or this is probably a folder's name
+        probes = self._folder_probes
+        if path in probes and time.monotonic() - probes[path][1] < _PROBE_SECONDS:
+            return
+        task = asyncio.ensure_future(self._folder_listing(path))
+        task.add_done_callback(_retrieve)
+        probes[path] = (task, time.monotonic())
+        while len(probes) > _PROBES_KEPT:
+            del probes[next(iter(probes))]
+
+    @property
+    def _folder_probes(self) -> dict[str, tuple[asyncio.Future[tuple[bool, bool]], float]]:
+        if self._probes is None:
+            self._probes = {}
+        return self._probes
 
     async def dir_exists(self, path: str) -> bool:
         """One LIST (delimiter, 2 keys): a marker, a child, or the root."""
@@ -252,7 +300,8 @@ class S3ContentsOps(AsyncContentsManager):
 
     async def exists(self, path: str) -> bool:
         """HEAD and LIST concurrently: one round trip."""
-        file, folder = await asyncio.gather(self.file_exists(path), self.dir_exists(path))
+        path = self._path(path)
+        file, folder = await asyncio.gather(self._file_exists(path), self.dir_exists(path))
         return file or folder
 
     # -- get -----------------------------------------------------------------
@@ -289,7 +338,7 @@ class S3ContentsOps(AsyncContentsManager):
         if type == "directory" or not path:
             model = await self._dir_model(path, content)
             if model is None:
-                if await self.file_exists(path):
+                if await self._file_exists(path):
                     raise HTTPError(400, f"{path} is not a directory", reason="bad type")
                 raise HTTPError(404, f"directory does not exist: {path!r}")
             return model
@@ -440,7 +489,7 @@ class S3ContentsOps(AsyncContentsManager):
     async def _save_directory(self, path: str) -> dict[str, Any]:
         marker = self.keymap.dir_marker(path)
         assert marker is not None
-        if await self.file_exists(path):
+        if await self._file_exists(path):
             raise HTTPError(400, f"Not a directory: {path}")
         await self.client.put_object(marker, b"", content_type="application/x-directory")
         return models.directory_model(path, last_modified=_EPOCH, created=_EPOCH)
@@ -450,26 +499,40 @@ class S3ContentsOps(AsyncContentsManager):
 
         Free when this server knows what is at ``path``: a version of a file it
         served or wrote, or a listing of the parent that showed the name free
-        (then it returns False: no checkpoints either). Otherwise one LIST,
-        which also tells whether the path has checkpoints (True or False);
-        None when that is not known."""
+        (then it returns False: no checkpoints either). Otherwise one LIST
+        (started early by :meth:`file_exists` when it could be), which also
+        tells whether the path has checkpoints (True or False); None when that
+        is not known."""
         basis = self.versions.basis(path)
         if isinstance(basis, str):
             return None
         if basis is FREE:
             return False
+        early = self._folder_probes.pop(path, None)
+        found: tuple[bool, bool] | None = None
+        if early is not None and time.monotonic() - early[1] < _PROBE_SECONDS:
+            with contextlib.suppress(errors.S3Error):
+                found = await early[0]
+        is_folder, has_checkpoints = found or await self._folder_listing(path)
+        if is_folder:
+            raise HTTPError(
+                409,
+                f"Cannot save {path!r}: a folder of that name exists. "
+                "Choose another name, or rename or delete the folder.",
+                reason="Conflict",
+            )
+        return has_checkpoints
+
+    async def _folder_listing(self, path: str) -> tuple[bool, bool]:
+        """One LIST: whether a folder is at ``path``, and whether ``path`` has
+        checkpoints (``.checkpoints/`` is the only thing under it)."""
         prefix = self.keymap.dir_prefix(path)
         holder = prefix + keys.CHECKPOINTS + "/"
         async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
             if page.objects or any(p != holder for p in page.common_prefixes):
-                raise HTTPError(
-                    409,
-                    f"Cannot save {path!r}: a folder of that name exists. "
-                    "Choose another name, or rename or delete the folder.",
-                    reason="Conflict",
-                )
-            return holder in page.common_prefixes
-        return False
+                return True, False
+            return False, holder in page.common_prefixes
+        return False, False
 
     async def _save_object(self, model: dict[str, Any], path: str) -> dict[str, Any]:
         validation: dict[str, Any] = {}

@@ -99,7 +99,11 @@ class VersionMemo:
         return known[1] if known is not None and known[0] == etag.strip('"') else None
 
     def absent(self, path: str) -> None:
-        """This server saw that no object is at ``path`` (or deleted it)."""
+        """This server saw that no object is at ``path`` (or deleted it); a
+        path known :data:`FREE` stays so (it says more)."""
+        if self._seen.get(path) is FREE:
+            self._seen.move_to_end(path)
+            return
         self._put(path, ABSENT)
 
     def free(self, path: str) -> None:

@@ -37,6 +37,7 @@ from jupyters3 import errors, keys
 from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthentication
 from jupyters3.checkpoints import S3Checkpoints
 from jupyters3.credentials import AwsCreds
+from jupyters3.credentials.providers import profile_region
 from jupyters3.files import S3FilesHandler
 from jupyters3.manager_moves import S3MovesOps
 from jupyters3.s3.client import S3Client
@@ -70,7 +71,9 @@ class JupyterS3(S3MovesOps):
     # -- configuration (the original design's names first) -------------------
 
     aws_region = Unicode(
-        help="The bucket's AWS region. Default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1."
+        help="The bucket's AWS region. Default: AWS_REGION, AWS_DEFAULT_REGION, the region "
+        "of the AWS profile in ~/.aws/config (AWS_PROFILE, or the profile the "
+        "authentication names), else us-east-1."
     ).tag(config=True)
     aws_s3_bucket = Unicode(help="The S3 bucket that holds the contents.").tag(config=True)
     aws_s3_host = Unicode(
@@ -189,7 +192,10 @@ class JupyterS3(S3MovesOps):
     @default("aws_region")
     def _default_region(self) -> str:
         env = self._environ()
-        return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        if env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"):
+            return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+        named = getattr(self.authentication, "profile", "")
+        return profile_region(env, named if isinstance(named, str) else "") or "us-east-1"
 
     @default("endpoint_url")
     def _default_endpoint(self) -> str:

@@ -249,3 +249,18 @@ def test_gc_freeze_is_scheduled_for_the_servers_start(
         callback(*args)
         callback(*args)  # a second manager in the process: frozen once
     assert frozen == ([True] if freeze else [])
+
+
+def test_the_region_defaults_to_the_aws_profiles(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = eu-west-1\n[profile work]\nregion = ap-south-1\n")
+    files = {"AWS_CONFIG_FILE": str(config)}
+    assert make(monkeypatch, files).aws_region == "eu-west-1"
+    assert make(monkeypatch, {**files, "AWS_PROFILE": "work"}).aws_region == "ap-south-1"
+    assert make(monkeypatch, {**files, "AWS_REGION": "us-west-2"}).aws_region == "us-west-2"
+    named = Config({"JupyterS3DefaultAuthentication": {"profile": "work"}})
+    assert make(monkeypatch, files, config=named).aws_region == "ap-south-1"
+    config.write_text("[default\nbroken")
+    assert make(monkeypatch, files).aws_region == "us-east-1"

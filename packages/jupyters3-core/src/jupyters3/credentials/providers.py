@@ -24,6 +24,7 @@ __all__ = [
     "env_value",
     "parse_ini",
     "profile_name",
+    "profile_region",
     "shared_file_paths",
     "sso_session_sections",
     "static_keys",
@@ -194,6 +195,19 @@ class SharedFiles:
     def knows(self, profile: str) -> bool:
         """Whether either file has the profile."""
         return profile in self.credentials or profile in self.config
+
+
+def profile_region(environ: Mapping[str, str], profile: str = "") -> str:
+    """The ``region`` of ``profile`` (default: :func:`profile_name`) in the config
+    file ``environ`` selects; ``""`` when there is none or the file is unreadable
+    (the credential chain reports an unreadable file itself)."""
+    _, config_path = shared_file_paths(environ)
+    try:
+        text = _read_text(config_path)
+        profiles = config_profiles(parse_ini(text, config_path)) if text else {}
+    except BadConfiguration:
+        return ""
+    return profiles.get(profile or profile_name(environ), {}).get("region", "").strip()
 
 
 def static_keys(profile: Mapping[str, str]) -> TimedCreds | None:

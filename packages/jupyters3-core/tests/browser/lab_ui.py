@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import time
 import warnings
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -269,3 +271,19 @@ def contents_problems(log: str, also: str = "") -> list[str]:
         if re.search(pattern + (f"|{also}" if also else ""), block):
             found.append(block)
     return found
+
+
+def png_bytes(width: int, height: int, rows: bytes, *, level: int = 6) -> bytes:
+    """A valid RGB PNG of ``rows`` (each a filter byte, then 3 bytes a pixel)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, level))
+        + chunk(b"IEND", b"")
+    )

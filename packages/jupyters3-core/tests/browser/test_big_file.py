@@ -39,13 +39,11 @@ from __future__ import annotations
 
 import random
 import re
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_ui import Lab, contents_problems, wait_until
+from lab_ui import Lab, contents_problems, png_bytes, wait_until
 
 from jupyters3_testing.jupyter import merge_config
 from jupyters3_testing.rest import ContentsClient
@@ -70,20 +68,9 @@ def csv_of_at_least(size: int) -> bytes:
 
 def noisy_png(side: int) -> bytes:
     """A valid RGB PNG of random pixels, stored uncompressed: about 3 * side**2 bytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
     noise = random.Random(20)
     rows = b"".join(b"\x00" + noise.randbytes(3 * side) for _ in range(side))
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows, 0))
-        + chunk(b"IEND", b"")
-    )
+    return png_bytes(side, side, rows, level=0)
 
 
 def test_a_file_over_the_limit_says_to_download_it(

@@ -11,13 +11,11 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_ui import Lab, contents_problems, notebook_sources, wait_until
+from lab_ui import Lab, contents_problems, notebook_sources, png_bytes, wait_until
 
 from jupyters3_testing.jupyter import merge_config
 from jupyters3_testing.rest import ContentsClient
@@ -27,22 +25,11 @@ pytestmark = pytest.mark.timeout(600)
 
 def png(width: int, height: int) -> bytes:
     """A valid RGB PNG with a gradient (so a broken decode cannot pass as blank)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
     rows = b"".join(
         b"\x00" + b"".join(bytes((x * 4 % 256, y * 5 % 256, 128)) for x in range(width))
         for y in range(height)
     )
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return png_bytes(width, height, rows)
 
 
 def sha256(data: bytes) -> str:

@@ -19,6 +19,7 @@ the only place that turns these into ``tornado.web.HTTPError`` answers.
     ├── ServerError              5xx, RequestTimeout (retried)
     ├── NetworkError             no HTTP answer: refused, reset, timed out (retried when safe)
     ├── BodyTooLarge             an answer larger than the caller's limit, refused unread
+    ├── MalformedResponse        a 2xx answer whose body cannot be read (retried when safe)
     └── BadConfiguration         a setting that cannot work (wrong region, bad endpoint, ...)
         └── WrongRegion          the bucket lives in another region
 
@@ -40,6 +41,7 @@ __all__ = [
     "Conflict",
     "CredentialsRejected",
     "InvalidRequest",
+    "MalformedResponse",
     "NetworkError",
     "NoSuchBucket",
     "NotFound",
@@ -196,6 +198,14 @@ class BodyTooLarge(S3Error):
             key=key,
             operation="GetObject",
         )
+
+
+class MalformedResponse(S3Error):
+    """S3 answered success with a body that is not what the operation returns:
+    truncated, not XML, or without a required element. The request may be
+    sent again when that is safe (the client does so)."""
+
+    retryable = True
 
 
 class BadConfiguration(S3Error):

@@ -383,3 +383,31 @@ async def test_connection_pool_survives_quiet_periods(js3_make_client, js3_fault
     before = js3_fault_proxy.connections_opened
     await asyncio.gather(*(client.head_object("k.txt") for _ in range(32)))
     assert js3_fault_proxy.connections_opened - before <= 1
+
+
+async def test_an_unreadable_answer_is_sent_again_then_reported(js3_make_client, js3_fault_proxy):
+    """A 200 whose XML is truncated: the listing is sent again and succeeds; when
+    every answer is unreadable it is a typed MalformedResponse, never a ValueError."""
+    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
+    await client.put_object("a/x.txt", b"x")
+    garbled = {"n": 0}
+
+    def once(req: RequestInfo):
+        if "list-type" in req.query and garbled["n"] == 0:
+            garbled["n"] += 1
+            return Fault.garbage_body()
+        return None
+
+    js3_fault_proxy.configure(rule=once)
+    objects, _ = await client.list_all("a/")
+    assert [o.key for o in objects] == ["a/x.txt"]
+    assert js3_fault_proxy.count("GET") == 2
+
+    js3_fault_proxy.clear()
+    js3_fault_proxy.configure(rule=lambda req: Fault.garbage_body())
+    for call in (lambda: client.list_all("a/"), lambda: client.copy_object("a/x.txt", "a/y")):
+        with pytest.raises(errors.MalformedResponse) as info:
+            await call()
+        assert info.value.operation in ("ListObjectsV2", "CopyObject")
+        assert "could not be read" in str(info.value)
+    assert len(js3_fault_proxy.records()) == 6  # three attempts each

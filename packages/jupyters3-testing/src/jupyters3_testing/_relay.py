@@ -243,6 +243,9 @@ class _Exchange(httputil.HTTPMessageDelegate):
                 fault.status, fault.code, fault.message, fault.label, region=fault.region
             )
             return
+        if fault is not None and fault.kind == "garbage":
+            await self._send_garbage(fault.label)
+            return
         dropping = fault is not None and fault.kind == "drop_after_forward"
         upstream, task = self.upstream, self.upstream_task
         ok = False
@@ -273,6 +276,30 @@ class _Exchange(httputil.HTTPMessageDelegate):
                 self.conn.finish()
             except httputil.HTTPOutputError:
                 self.conn.close()
+
+    async def _send_garbage(self, label: str) -> None:
+        """200 OK with a truncated XML document: what a broken gateway or store sends."""
+        body = b'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Contents><Key>trunc'
+        headers = httputil.HTTPHeaders(
+            {
+                "Content-Type": "application/xml",
+                "Content-Length": str(len(body)),
+                "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+                "Date": formatdate(usegmt=True),
+                "Server": "js3-fault-proxy",
+            }
+        )
+        if self.method == "HEAD":
+            body = b""
+        self.status = 200
+        self.bytes_out = len(body)
+        self._record(label)
+        line = httputil.ResponseStartLine("HTTP/1.1", 200, "OK")
+        try:
+            await self.conn.write_headers(line, headers, body or None)
+            self.conn.finish()
+        except (iostream.StreamClosedError, httputil.HTTPOutputError):
+            self.conn.close()
 
     async def _send_error(
         self, status: int, code: str, message: str, label: str, *, region: str = ""

@@ -17,7 +17,7 @@ __all__ = [
     "split_path",
 ]
 
-FaultKind = Literal["error", "drop", "drop_after_forward"]
+FaultKind = Literal["error", "drop", "drop_after_forward", "garbage"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +28,9 @@ class Fault:
     ``message``) without forwarding; ``"drop"`` closes the client connection
     before forwarding (S3 never sees the request); ``"drop_after_forward"``
     forwards the request, reads S3's answer and then closes the client
-    connection without responding.
+    connection without responding; ``"garbage"`` answers 200 with a body that
+    is not the XML the operation returns (a truncated document), without
+    forwarding.
     """
 
     kind: FaultKind = "error"
@@ -79,6 +81,11 @@ class Fault:
     def drop_after_forward(cls) -> Fault:
         """Forward, then close the client connection without responding."""
         return cls("drop_after_forward", 0, "", "")
+
+    @classmethod
+    def garbage_body(cls) -> Fault:
+        """200 with a truncated, unreadable XML body."""
+        return cls("garbage", 200, "", "")
 
     @property
     def label(self) -> str:

@@ -24,6 +24,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from jupyters3 import errors
 from jupyters3.credentials import AwsCreds
@@ -70,6 +71,7 @@ __all__ = [
 
 ListPage = xml.ListPage
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: XML bodies larger than this are parsed in a worker thread.
 _PARSE_OFF_LOOP = 64 * 1024
@@ -146,6 +148,34 @@ class S3Client:
     async def _send(self, request: Request) -> Response:
         return await self._transport.send(request)
 
+    async def _send_parsed(
+        self, request: Request, parse: Callable[[bytes], T]
+    ) -> tuple[Response, T]:
+        """Send ``request`` and read its answer's XML with ``parse``. An answer
+        whose body cannot be read is sent again (when the request is
+        idempotent) up to the retry policy's attempts, then raised as
+        :class:`MalformedResponse`."""
+        attempts = self._transport.retry.max_attempts if request.idempotent else 1
+        for attempt in range(1, attempts + 1):
+            response = await self._send(request)
+            try:
+                if len(response.body) > _PARSE_OFF_LOOP:  # a full listing is ~300 KB
+                    return response, await asyncio.to_thread(parse, response.body)
+                return response, parse(response.body)
+            except ValueError as exc:  # xml.XMLError, or a value it could not convert
+                if attempt < attempts:
+                    log.info("%s: unreadable answer (%s); sending it again", request.operation, exc)
+                    continue
+                raise errors.MalformedResponse(
+                    f"S3 answered with a body that could not be read ({exc})",
+                    status=response.status,
+                    request_id=response.headers.get("x-amz-request-id", ""),
+                    bucket=self.bucket,
+                    key=request.key,
+                    operation=request.operation,
+                ) from None
+        raise AssertionError("unreachable")
+
     # -- bucket ---------------------------------------------------------------
 
     async def head_bucket(self) -> str:
@@ -190,11 +220,9 @@ class S3Client:
                 query.append(("max-keys", str(max_keys)))
             if token is not None:
                 query.append(("continuation-token", token))
-            response = await self._send(Request("ListObjectsV2", "GET", None, query=query))
-            if len(response.body) > _PARSE_OFF_LOOP:  # a full page is ~300 KB of XML
-                page = await asyncio.to_thread(xml.parse_list_objects_v2, response.body)
-            else:
-                page = xml.parse_list_objects_v2(response.body)
+            _, page = await self._send_parsed(
+                Request("ListObjectsV2", "GET", None, query=query), xml.parse_list_objects_v2
+            )
             yield page
             if not page.is_truncated or not page.next_continuation_token:
                 return
@@ -401,7 +429,7 @@ class S3Client:
             headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
         request = Request("CopyObject", "PUT", key, headers=headers, may_fail_with_200=True)
         try:
-            response = await self._send(request)
+            _, result = await self._send_parsed(request, xml.parse_copy_result)
         except errors.PreconditionFailed:
             if not if_none_match:
                 raise
@@ -413,7 +441,6 @@ class S3Client:
             if (target.etag, target.size) != (source.etag, source.size):
                 raise
             return xml.CopyResult(etag=target.etag, last_modified=target.last_modified)
-        result = xml.parse_copy_result(response.body)
         return xml.CopyResult(etag=unquote_etag(result.etag), last_modified=result.last_modified)
 
     async def delete_object(self, key: str, *, if_match: str | None = None) -> None:
@@ -438,7 +465,7 @@ class S3Client:
         return xml.DeleteResult(deleted=deleted, errors=errors)
 
     async def _delete_batch(self, keys: Sequence[str]) -> xml.DeleteResult:
-        response = await self._send(
+        _, result = await self._send_parsed(
             Request(
                 "DeleteObjects",
                 "POST",
@@ -447,9 +474,9 @@ class S3Client:
                 headers={"content-type": "application/xml"},
                 body=xml.build_delete(keys, quiet=True),
                 content_md5=True,  # required by S3 for DeleteObjects
-            )
+            ),
+            xml.parse_delete_result,
         )
-        result = xml.parse_delete_result(response.body)
         # Quiet mode lists only failures; report the rest as deleted.
         failed = {e.key for e in result.errors}
         return xml.DeleteResult(
@@ -467,10 +494,11 @@ class S3Client:
     ) -> str:
         """CreateMultipartUpload; returns the upload id."""
         headers = put_headers(content_type or "application/octet-stream", metadata, None, False)
-        response = await self._send(
-            Request("CreateMultipartUpload", "POST", key, query=[("uploads", "")], headers=headers)
+        _, upload_id = await self._send_parsed(
+            Request("CreateMultipartUpload", "POST", key, query=[("uploads", "")], headers=headers),
+            xml.parse_initiate_multipart,
         )
-        return xml.parse_initiate_multipart(response.body)
+        return upload_id
 
     async def upload_part(
         self, key: str, upload_id: str, part_number: int, body: bytes | Body
@@ -507,7 +535,7 @@ class S3Client:
             headers["x-amz-copy-source-range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
         if source_if_match:
             headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
-        response = await self._send(
+        _, result = await self._send_parsed(
             Request(
                 "UploadPartCopy",
                 "PUT",
@@ -515,9 +543,10 @@ class S3Client:
                 query=[("partNumber", str(part_number)), ("uploadId", upload_id)],
                 headers=headers,
                 may_fail_with_200=True,
-            )
+            ),
+            xml.parse_copy_result,
         )
-        return unquote_etag(xml.parse_copy_result(response.body).etag)
+        return unquote_etag(result.etag)
 
     async def complete_multipart_upload(
         self,
@@ -543,7 +572,7 @@ class S3Client:
             may_fail_with_200=True,
         )
         try:
-            response = await self._send(request)
+            response, completed = await self._send_parsed(request, xml.parse_complete_multipart)
         except (errors.PreconditionFailed, errors.NotFound) as error:
             # A retry after an attempt that completed the upload finds the
             # upload gone or the key taken: the object's ETag tells.
@@ -558,8 +587,7 @@ class S3Client:
                 raise
             return PutResult(etag=meta.etag, version_id=None)
         return PutResult(
-            etag=unquote_etag(xml.parse_complete_multipart(response.body)),
-            version_id=response.headers.get("x-amz-version-id"),
+            etag=unquote_etag(completed), version_id=response.headers.get("x-amz-version-id")
         )
 
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
@@ -576,10 +604,11 @@ class S3Client:
             query = [("uploads", ""), ("prefix", prefix), ("encoding-type", "url")]
             if key_marker:
                 query += [("key-marker", key_marker), ("upload-id-marker", upload_marker)]
-            response = await self._send(Request("ListMultipartUploads", "GET", None, query=query))
-            page, truncated, key_marker, upload_marker = xml.parse_list_multipart_uploads(
-                response.body
+            _, parsed = await self._send_parsed(
+                Request("ListMultipartUploads", "GET", None, query=query),
+                xml.parse_list_multipart_uploads,
             )
+            page, truncated, key_marker, upload_marker = parsed
             uploads.extend(page)
             if not truncated or not key_marker:
                 return uploads

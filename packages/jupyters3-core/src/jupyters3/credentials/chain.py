@@ -12,10 +12,10 @@ An entry point names a callable ``(ProviderContext) -> CredentialProvider | None
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Sequence
 
 from jupyters3.credentials.container import ECS_CONTAINER_HOST, ContainerProvider
+from jupyters3.credentials.plugins import ENTRY_POINT_GROUP, entry_point_providers
 from jupyters3.credentials.process import DEFAULT_PROCESS_TIMEOUT
 from jupyters3.credentials.profiles import ProfileProvider
 from jupyters3.credentials.providers import EnvironmentProvider
@@ -31,36 +31,8 @@ __all__ = [
     "entry_point_providers",
 ]
 
-#: The entry point group other packages register credential providers under.
-ENTRY_POINT_GROUP = "jupyters3.credential_providers"
-
 _EC2_HINT = "EC2 instance role (not installed: pip install jupyters3-auth-ec2)"
 _EC2_OFF = "EC2 instance role (turned off: entry_point_providers = False)"
-
-
-def entry_point_providers(
-    context: ProviderContext, group: str = ENTRY_POINT_GROUP
-) -> list[CredentialProvider]:
-    """The providers registered under ``group``, in entry point name order.
-
-    One that fails to load is logged and left out: an optional add-on must
-    not break the chain.
-    """
-    providers: list[CredentialProvider] = []
-    for entry in sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name):
-        try:
-            provider = entry.load()(context)
-        except Exception as exc:
-            context.log.warning(
-                "JupyterS3: credential provider %r (%s) could not be loaded: %s",
-                entry.name,
-                entry.value,
-                exc,
-            )
-            continue
-        if provider is not None:
-            providers.append(provider)
-    return providers
 
 
 def default_providers(

@@ -36,6 +36,7 @@ from typing import Union
 
 from jupyters3.credentials.assume_role import RoleRequest, assume_role
 from jupyters3.credentials.container import ECS_CONTAINER_HOST, ContainerProvider
+from jupyters3.credentials.plugins import entry_point_providers
 from jupyters3.credentials.process import (
     DEFAULT_PROCESS_TIMEOUT,
     program_name,
@@ -468,8 +469,6 @@ class SourceLoader:
             raise BadConfiguration(
                 f"{where}, but entry_point_providers = False turns the EC2 instance role off."
             )
-        from jupyters3.credentials.chain import entry_point_providers
-
         found = [p for p in entry_point_providers(self.context) if p.name == "ec2-instance-role"]
         if not found:
             raise BadConfiguration(

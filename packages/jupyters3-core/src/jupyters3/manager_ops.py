@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -63,6 +63,13 @@ async def _off_loop(size: int, func: Callable[..., T], *args: Any, **kwargs: Any
 _PROBE_SECONDS = 5.0
 #: At most this many early folder probes are kept (unused ones are dropped).
 _PROBES_KEPT = 256
+
+
+def _is_folder(prefix: str, objects: Sequence[object], common_prefixes: Sequence[str]) -> bool:
+    """Whether a delimited listing of ``prefix`` shows a folder: anything under
+    it but the checkpoints of a file of the same name (``<file>/.checkpoints/``)."""
+    holder = prefix + keys.CHECKPOINTS + "/"
+    return bool(objects) or any(p != holder for p in common_prefixes)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -292,11 +299,8 @@ class S3ContentsOps(AsyncContentsManager):
             return await self._dir_exists(path)
 
     async def _dir_exists(self, path: str) -> bool:
-        prefix = self.keymap.dir_prefix(path)
-        holder = prefix + keys.CHECKPOINTS + "/"
-        async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
-            return bool(page.objects) or any(p != holder for p in page.common_prefixes)
-        return False
+        is_folder, _ = await self._folder_listing(path)
+        return is_folder
 
     async def exists(self, path: str) -> bool:
         """HEAD and LIST concurrently: one round trip."""
@@ -427,8 +431,7 @@ class S3ContentsOps(AsyncContentsManager):
             async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
                 objects, prefixes = list(page.objects), list(page.common_prefixes)
                 break
-        holder = prefix + keys.CHECKPOINTS + "/"
-        if path and not objects and all(p == holder for p in prefixes):
+        if path and not _is_folder(prefix, objects, prefixes):
             return None
         # A folder has no time its parent's listing can show (S3 lists it as a
         # common prefix): its model shows none either, so both agree.
@@ -527,11 +530,10 @@ class S3ContentsOps(AsyncContentsManager):
         """One LIST: whether a folder is at ``path``, and whether ``path`` has
         checkpoints (``.checkpoints/`` is the only thing under it)."""
         prefix = self.keymap.dir_prefix(path)
-        holder = prefix + keys.CHECKPOINTS + "/"
         async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
-            if page.objects or any(p != holder for p in page.common_prefixes):
+            if _is_folder(prefix, page.objects, page.common_prefixes):
                 return True, False
-            return False, holder in page.common_prefixes
+            return False, bool(page.common_prefixes)  # only the checkpoints' holder
         return False, False
 
     async def _save_object(self, model: dict[str, Any], path: str) -> dict[str, Any]:
@@ -619,8 +621,7 @@ class S3ContentsOps(AsyncContentsManager):
         """Names in folder ``path`` from one delimiter listing; None if no such folder."""
         prefix = self.keymap.dir_prefix(path)
         objects, prefixes = await self.client.list_all(prefix, delimiter="/")
-        holder = prefix + keys.CHECKPOINTS + "/"
-        if path and not objects and all(p == holder for p in prefixes):
+        if path and not _is_folder(prefix, objects, prefixes):
             return None
         names = {o.key[len(prefix) :] for o in objects if o.key != prefix}
         names |= {p[len(prefix) :].rstrip("/") for p in prefixes}

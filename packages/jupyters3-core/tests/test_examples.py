@@ -726,7 +726,7 @@ async def test_the_example_serves_contents_from_s3(
         assert saved["path"] == "x.txt"
         assert (await cm.get("x.txt"))["content"] == text
     finally:
-        cm.client.close()
+        cm.store.client.close()
     assert js3_raw.get(js3_bucket, cm.prefix + "x.txt") == text.encode()
     signed_with = sorted({r.access_key_id for r in js3_fault_proxy.records()})
     assert len(signed_with) == 1, f"requests signed with several keys: {signed_with}"

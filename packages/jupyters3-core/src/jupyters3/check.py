@@ -34,7 +34,7 @@ from typing import Any, cast
 
 from traitlets import TraitError
 
-from jupyters3 import errors
+from jupyters3 import errors, startup
 from jupyters3._version import __version__
 from jupyters3.auth import (
     JupyterS3Authentication,
@@ -90,7 +90,7 @@ class _Checker:
         self.report = report
         self.origin = origin
         self.bucket = manager.aws_s3_bucket
-        self.prefix = manager.keymap.prefix
+        self.prefix = manager.prefix
         token = uuid.uuid4().hex
         self.key = f"{self.prefix}.jupyters3-check-{token}"
         self.copy_key = f"{self.key}-copy"
@@ -107,7 +107,7 @@ class _Checker:
         ):
             return needs_permission(actions, self.bucket, self.prefix) + "."
         if isinstance(error, errors.S3Error):
-            return self.manager._explain(error)
+            return startup.explain(self.manager, error)
         return "this is not an S3 answer: check the network and the S3 endpoint."
 
     def failed(self, name: str, what: str, error: BaseException, actions: Sequence[str]) -> None:
@@ -117,7 +117,7 @@ class _Checker:
         """Make the client as the server does, then every S3 step in turn."""
         later = ["bucket", "write", "copy", "read", "conditional-writes", "delete"]
         try:
-            client = self.manager._make_client()
+            client = startup.make_client(self.manager)
         except errors.S3Error as exc:
             self.report.add("configuration", "FAIL", self.origin, exc.message)
             self.skip(["credentials", *later], "the configuration cannot work")
@@ -147,7 +147,7 @@ class _Checker:
     async def credentials(self) -> bool:
         """Fetch the credentials the client will sign with; say where they came from."""
         auth = self.manager.authentication
-        creds, error = await _attempt(self.manager._credentials())
+        creds, error = await _attempt(startup.credentials(self.manager.authentication))
         if isinstance(error, errors.S3Error):
             self.report.add("credentials", "FAIL", "none usable", error.message)
             return False
@@ -177,7 +177,7 @@ class _Checker:
             self.report.add("bucket", "ok", f"listed {where} ({state}) in region {region}")
             return True
         if isinstance(error, errors.S3Error):
-            fix = self.manager._explain(error)
+            fix = startup.explain(self.manager, error)
         else:
             fix = f"S3 check failed ({error}): fix the c.JupyterS3 settings."
         self.report.add("bucket", "FAIL", f"ListObjectsV2 on {where}: {_code(error)}", fix)
@@ -294,7 +294,7 @@ def run_check(
         report.add("configuration", "FAIL", origin, str(exc))
         _skip_rest(report)
         return facts
-    facts.update(bucket=manager.aws_s3_bucket, prefix=manager.keymap.prefix)
+    facts.update(bucket=manager.aws_s3_bucket, prefix=manager.prefix)
     facts.update(region=manager.aws_region, endpoint_url=manager.endpoint_url)
     asyncio.run(_Checker(manager, report, origin).run())
     return facts

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
 from tornado.web import HTTPError
+from traitlets import Instance, Int, TraitError, default
 
-from jupyters3 import errors, keys, tree
-from jupyters3.http_errors import http_errors
-
-if TYPE_CHECKING:
-    from jupyters3.manager import JupyterS3
+from jupyters3 import errors, keys
+from jupyters3.http_errors import api_path, http_errors
+from jupyters3.s3.client import ObjectMeta
+from jupyters3.store import S3Store, SourceMissing
 
 __all__ = ["S3Checkpoints", "checkpoint_model"]
 
@@ -36,72 +36,72 @@ def checkpoint_model(checkpoint_id: str, stored: datetime | None = None) -> dict
 
 
 class S3Checkpoints(AsyncCheckpoints):
-    """Any number of checkpoints per file, in the same bucket as the file."""
+    """Any number of checkpoints per file, in the same bucket as the file.
 
-    @property
-    def manager(self) -> JupyterS3:
-        """The JupyterS3 these checkpoints belong to (their parent)."""
-        return cast("JupyterS3", self.parent)
+    Uses its parent JupyterS3's ``store`` and ``max_checkpoints``."""
+
+    store = Instance(S3Store, help="Where the checkpoints are (the parent JupyterS3's store).")
+    max_checkpoints = Int(0, help="Checkpoints kept per file: the newest this many (0: all).")
+
+    @default("store")
+    def _default_store(self) -> S3Store:
+        store = getattr(self.parent, "store", None)
+        if not isinstance(store, S3Store):
+            raise TraitError("S3Checkpoints keeps checkpoints for a JupyterS3 (its parent)")
+        return store
+
+    @default("max_checkpoints")
+    def _default_max_checkpoints(self) -> int:
+        return int(getattr(self.parent, "max_checkpoints", 0))
 
     async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
         """One CopyObject (plus a LIST and a DeleteObjects when max_checkpoints prunes)."""
-        path = self.manager._path(path)
+        path = api_path(path)
         if not path:
             raise HTTPError(400, "The root directory has no checkpoints")
-        with http_errors(path):
-            source_key = self.manager.keymap.file_key(path)
-        return await self.create_checkpoint_from(source_key, None, path)
+        return await self.create_checkpoint_from(path, None, path)
 
     async def create_checkpoint_from(
-        self, source_key: str, source_etag: str | None, path: str, *, size: int | None = None
+        self, source: str, meta: ObjectMeta | None, path: str
     ) -> dict[str, Any]:
-        """A new checkpoint of ``path`` copied from ``source_key`` (pinned to
-        ``source_etag`` when given): the file itself, or the object a copy is made
-        from. One CopyObject; a multipart copy for objects over ``copy_threshold``
-        (found by S3's refusal when ``size`` is not known)."""
-        manager = self.manager
+        """A new checkpoint of ``path`` copied from the file at API path
+        ``source`` (version ``meta`` when given): the file itself, or the file a
+        copy is made from. One CopyObject; a multipart copy for objects over
+        ``copy_threshold`` (found by S3's refusal when ``meta`` is not given)."""
+        store = self.store
         checkpoint_id = keys.new_checkpoint_id(datetime.now(timezone.utc), secrets.token_hex(3))
         with http_errors(path):
-            destination = manager.keymap.checkpoint_key(path, checkpoint_id)
-        sizes = manager._copy_sizes()
-        with http_errors(path):
+            destination = store.keymap.checkpoint_key(path, checkpoint_id)
+            source_key = store.keymap.file_key(source)
+            threshold = store.limits.copy_sizes.threshold
             try:
-                if size is None or size <= sizes.threshold:
+                if meta is None:
                     try:
-                        await manager.client.copy_object(
-                            source_key, destination, source_if_match=source_etag
-                        )
+                        await store.copy(path, source_key, destination, 0)
                     except errors.InvalidRequest:  # larger than one CopyObject takes
-                        meta = await manager.client.head_object(source_key)
-                        if meta.size <= sizes.threshold:
+                        meta = await store.head(source)
+                        if meta is None or meta.size <= threshold:
                             raise
-                        size, source_etag = meta.size, source_etag or meta.etag
-                if size is not None and size > sizes.threshold:
-                    await tree.copy_object(
-                        manager.client,
-                        source_key,
-                        destination,
-                        size,
-                        sizes=sizes,
-                        source_if_match=source_etag,
-                    )
+                if meta is not None:
+                    await store.copy(path, source_key, destination, meta)
             except errors.NotFound:
                 raise HTTPError(404, f"No such file: {path}") from None
-            if manager.max_checkpoints > 0:
-                await self._prune(path, manager.max_checkpoints)
+            if self.max_checkpoints > 0:
+                await self._prune(path, self.max_checkpoints)
         return checkpoint_model(checkpoint_id)
 
     async def _prune(self, path: str, keep: int) -> None:
         listed = await self._list(path)
-        doomed = [self.manager.keymap.checkpoint_key(path, c["id"]) for c in listed[:-keep]]
+        keymap = self.store.keymap
+        doomed = [keymap.checkpoint_key(path, c["id"]) for c in listed[:-keep]]
         if doomed:
-            result = await self.manager.client.delete_objects(doomed)
+            result = await self.store.client.delete_objects(doomed)
             if result.errors:
-                self.manager.log.warning("Could not prune checkpoints of %s", path)
+                self.log.warning("Could not prune checkpoints of %s", path)
 
     async def _list(self, path: str) -> list[dict[str, Any]]:
-        keymap = self.manager.keymap
-        objects, _ = await self.manager.client.list_all(keymap.checkpoint_prefix(path))
+        keymap = self.store.keymap
+        objects, _ = await self.store.client.list_all(keymap.checkpoint_prefix(path))
         found = []
         for obj in objects:
             try:
@@ -113,52 +113,39 @@ class S3Checkpoints(AsyncCheckpoints):
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
         """One LIST; oldest first (JupyterLab takes the last as the newest)."""
-        path = self.manager._path(path)
+        path = api_path(path)
         with http_errors(path):
             return await self._list(path)
 
     async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
-        """One HEAD and one CopyObject back over the file."""
-        manager = self.manager
-        path = manager._path(path)
+        """One CopyObject back over the file, after one round trip: a HEAD of the
+        checkpoint and, when this server knows which version of the file it
+        last saw, a HEAD of the file with If-Match. A file that another server
+        changed since is kept: 409, as for a stale save."""
+        path = api_path(path)
         with http_errors(path):
-            source = manager.keymap.checkpoint_key(path, checkpoint_id)
+            source = self.store.keymap.checkpoint_key(path, checkpoint_id)
             try:
-                meta = await manager.client.head_object(source)
-            except errors.NotFound:
+                await self.store.restore(path, source)
+            except SourceMissing:
                 raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}") from None
-            saved, metadata = manager._now_meta()
-            etag = await tree.copy_object(
-                manager.client,
-                source,
-                manager.keymap.file_key(path),
-                meta.size,
-                sizes=manager._copy_sizes(),
-                content_type=meta.content_type or None,
-                metadata=metadata,
-                source_if_match=meta.etag,
-            )
-            manager.versions.served(path, etag, saved)  # the client reloads what it restored
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         """One HEAD (S3 deletes missing keys silently; the API answers 404) and one DELETE."""
-        manager = self.manager
-        path = manager._path(path)
+        path = api_path(path)
         with http_errors(path):
-            key = manager.keymap.checkpoint_key(path, checkpoint_id)
-            try:
-                await manager.client.head_object(key)
-            except errors.NotFound:
-                raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}") from None
-            await manager.client.delete_object(key)
+            key = self.store.keymap.checkpoint_key(path, checkpoint_id)
+            if await self.store.head_key(key) is None:
+                raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
+            await self.store.client.delete_object(key)
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
         """Move one checkpoint (JupyterS3's renames move whole key trees instead)."""
-        manager = self.manager
-        keymap = manager.keymap
+        old_path, new_path = api_path(old_path), api_path(new_path)
+        keymap = self.store.keymap
         with http_errors(old_path):
-            source = keymap.checkpoint_key(manager._path(old_path), checkpoint_id)
-            await manager.client.copy_object(
-                source, keymap.checkpoint_key(manager._path(new_path), checkpoint_id)
+            source = keymap.checkpoint_key(old_path, checkpoint_id)
+            await self.store.copy(
+                new_path, source, keymap.checkpoint_key(new_path, checkpoint_id), 0
             )
-            await manager.client.delete_object(source)
+            await self.store.client.delete_object(source)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
@@ -22,6 +22,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from jupyters3 import errors, keys
+from jupyters3.store import S3Store
 
 if TYPE_CHECKING:
     from jupyters3.s3.client import ObjectMeta
@@ -77,6 +78,14 @@ class S3FilesHandler(JupyterHandler):
     auth_resource = "contents"
 
     @property
+    def store(self) -> S3Store:
+        """The S3 store of the server's JupyterS3."""
+        store = getattr(self.contents_manager, "store", None)
+        if not isinstance(store, S3Store):
+            raise web.HTTPError(500, "S3FilesHandler serves the files of a JupyterS3 only")
+        return store
+
+    @property
     def content_security_policy(self) -> str:
         """Confine any script in served HTML/SVG to a unique origin."""
         return str(super().content_security_policy) + "; sandbox allow-scripts"
@@ -95,18 +104,21 @@ class S3FilesHandler(JupyterHandler):
 
     async def _serve(self, path: str, include_body: bool) -> None:
         self.check_xsrf_cookie()
-        cm: Any = self.contents_manager
+        store = self.store
         path = path.strip("/")
-        if not cm.allow_hidden and keys.is_hidden_path(path):
+        if not self.contents_manager.allow_hidden and keys.is_hidden_path(path):
             self.log.info("Refusing to serve hidden file, via 404 Error")
             raise web.HTTPError(404)
         try:
-            key = cm.keymap.file_key(keys.normalize_path(path))
+            path = keys.normalize_path(path)
+            store.keymap.file_key(path)
         except keys.InvalidPath as exc:
             raise web.HTTPError(404, str(exc)) from None
         name = path.rsplit("/", 1)[-1]
         try:
-            meta = await cm.client.head_object(key)
+            meta = await store.head_key(store.keymap.file_key(path))
+            if meta is None or not path:
+                raise web.HTTPError(404, f"No such file: {path}")
             self._set_headers(name, meta)
             try:
                 byte_range = self._range(meta.size)
@@ -119,9 +131,7 @@ class S3FilesHandler(JupyterHandler):
             self._set_length(meta.size, byte_range)
             if not include_body or meta.size == 0:
                 return
-            await cm.client.get_object_stream(
-                key, self._send, byte_range=byte_range, if_match=meta.etag
-            )
+            await store.stream(meta, path, self._send, byte_range=byte_range)
         except errors.NotFound:
             raise web.HTTPError(404, f"No such file: {path}") from None
         except StreamClosedError:

@@ -1,9 +1,11 @@
 """The one place where domain errors become HTTP answers.
 
 Everything below the manager raises :mod:`jupyters3.errors` (S3),
-:class:`jupyters3.keys.InvalidPath` or :class:`jupyters3.models.BadContent`;
-the manager, its checkpoints, uploads and ``/files/`` handler wrap their work in
-:func:`http_errors`, which maps each to the status a Jupyter client expects.
+:class:`jupyters3.keys.InvalidPath`, :class:`jupyters3.models.BadContent` or
+the store's :class:`~jupyters3.store.FolderInTheWay`; the manager, its
+checkpoints and uploads wrap their work in :func:`http_errors`, which maps each
+to the status a Jupyter client expects. (Conflicts of the write policy are
+already :class:`~jupyters3.writes.WriteConflict`, a 409 with its own message.)
 """
 
 from __future__ import annotations
@@ -14,8 +16,18 @@ from collections.abc import Iterator
 from tornado.web import HTTPError
 
 from jupyters3 import errors, keys, models
+from jupyters3.store import FolderInTheWay
 
-__all__ = ["http_errors"]
+__all__ = ["api_path", "http_errors"]
+
+
+def api_path(path: object) -> str:
+    """The normalised API path of a request's ``path``; 400 for anything that
+    could leave the prefix, or is not a string (a JSON body can hold anything)."""
+    if not isinstance(path, str):
+        raise HTTPError(400, f"A path must be a string, not {type(path).__name__}")
+    with http_errors(path):
+        return keys.normalize_path(path)
 
 
 @contextlib.contextmanager
@@ -29,6 +41,8 @@ def http_errors(path: str = "") -> Iterator[None]:
         raise HTTPError(400, str(exc)) from None
     except models.BadContent as exc:
         raise HTTPError(400, str(exc)) from None
+    except FolderInTheWay as exc:
+        raise HTTPError(409, str(exc), reason="Conflict") from None
     except errors.NotFound as exc:
         raise HTTPError(404, f"No such file or directory: {path} ({exc.code})") from None
     except errors.PreconditionFailed as exc:

@@ -4,7 +4,13 @@ A file or notebook at API path ``p`` is the object ``prefix + p``; a folder is
 the 0-byte marker ``prefix + p + "/"`` (or exists implicitly because keys live
 under it); checkpoints of ``p`` live under ``prefix + p + "/.checkpoints/"``.
 
-S3 errors become HTTP answers in one place: :func:`jupyters3.http_errors.http_errors`.
+JupyterS3 holds the settings and the contents API: it validates a request,
+calls its :class:`~jupyters3.store.S3Store` (the only owner of S3 requests,
+conditional writes and the folder rule), builds the models, runs the hooks and
+emits the events. Domain errors become HTTP answers in one place,
+:func:`jupyters3.http_errors.http_errors`. Each method states its S3 requests;
+the floor is the goal (a listing is one LIST per 1,000 entries, a hash is the
+ETag of one HEAD, independent requests run concurrently: one round trip).
 """
 
 from __future__ import annotations
@@ -12,13 +18,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import gc
-import inspect
 import os
-import threading
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from typing import Any, cast
 
+import nbformat
+from jupyter_server.services.contents.manager import AsyncContentsManager
 from tornado.web import HTTPError
 from traitlets import (
     Bool,
@@ -33,21 +37,23 @@ from traitlets import (
     validate,
 )
 
-from jupyters3 import errors, keys
+from jupyters3 import fileids, keys, models, names, reading, startup, transfers
 from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthentication
 from jupyters3.checkpoints import S3Checkpoints
-from jupyters3.credentials import AwsCreds
+from jupyters3.content import OFF_LOOP_BYTES, check_and_sign, off_loop
 from jupyters3.credentials.providers import profile_region
 from jupyters3.files import S3FilesHandler
-from jupyters3.manager_moves import S3MovesOps
-from jupyters3.s3.client import S3Client
-from jupyters3.s3.endpoint import AddressingStyle
-from jupyters3.s3.retry import RetryPolicy
-from jupyters3.s3.transport import HttpClientChoice
-from jupyters3.versions import VersionMemo
-from jupyters3.writes import ConditionalWrites
+from jupyters3.http_errors import api_path, http_errors
+from jupyters3.s3.client import ObjectMeta
+from jupyters3.store import S3Store, StoreLimits, now_stamp
+from jupyters3.tree import CopySizes
+from jupyters3.uploads import ChunkedUploads, UploadLimits
+from jupyters3.writes import WriteConflict
 
 __all__ = ["JupyterS3"]
+
+#: new_untitled tries this many names when other servers keep taking them.
+_NEW_UNTITLED_TRIES = 10
 
 
 _gc_frozen = False
@@ -65,8 +71,13 @@ def _freeze_gc_once(log: Any) -> None:
     log.debug("JupyterS3: %d start-up objects frozen out of full GC passes", gc.get_freeze_count())
 
 
-class JupyterS3(S3MovesOps):
+class JupyterS3(AsyncContentsManager):
     """Jupyter contents (notebooks, files, folders, checkpoints) in an S3 bucket."""
+
+    #: What ``hash`` holds in a model asked for with ``require_hash``: the
+    #: object's S3 ETag, so a hash costs no read of the data (jupyter_server's
+    #: file managers expose their configurable algorithm under this name).
+    hash_algorithm: str = models.HASH_ALGORITHM
 
     # -- configuration (the original design's names first) -------------------
 
@@ -251,208 +262,488 @@ class JupyterS3(S3MovesOps):
 
     # -- lifecycle -----------------------------------------------------------
 
+    store = Instance(S3Store, help="The bucket and prefix, addressed by API path.")
+
+    @default("store")
+    def _default_store(self) -> S3Store:
+        limits = StoreLimits(
+            max_concurrency=self.max_concurrency,
+            copy_sizes=CopySizes(
+                threshold=self.copy_threshold, part_size=self.copy_part_size, parallel=8
+            ),
+        )
+        return S3Store(
+            lambda: startup.make_client(self),
+            keys.KeyMap(self.prefix),
+            conditional_writes=self.conditional_writes,
+            limits=limits,
+            log=self.log,
+        )
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.keymap = keys.KeyMap(self.prefix)
-        self._client: S3Client | None = None
         self._has_checkpoint: set[str] = set()
-        self.versions = VersionMemo()
-        self.writes = ConditionalWrites(self.versions, self.conditional_writes, self.log)
+        self._uploads: ChunkedUploads | None = None
         if self.check_on_start:
-            self._check_configuration()
+            startup.check_configuration(self, self.log)
         atexit.register(self._abort_uploads_at_exit)
         server_loop = getattr(self.parent, "io_loop", None)  # ServerApp's, not started yet
         if self.freeze_gc_at_start and server_loop is not None:
             server_loop.add_callback(_freeze_gc_once, self.log)
         if self.abandoned_upload_age >= 0 and server_loop is not None:
-            server_loop.add_callback(self._abort_abandoned_uploads)
+            server_loop.add_callback(self._sweep_abandoned_uploads)
 
-    async def _abort_abandoned_uploads(self) -> None:
-        """Abort multipart uploads under the prefix older than ``abandoned_upload_age``
-        (one ListMultipartUploads per 1,000, then the aborts). Best effort: a
-        policy without s3:ListBucketMultipartUploads only costs a debug line."""
-        try:
-            uploads = await self.client.list_multipart_uploads(self.keymap.prefix)
-        except errors.S3Error as exc:
-            self.log.debug("JupyterS3: not looking for abandoned uploads: %s", exc.code)
-            return
-        now = datetime.now(timezone.utc)
-        stale = [
-            u
-            for u in uploads
-            if u.initiated is not None
-            and (now - u.initiated).total_seconds() >= self.abandoned_upload_age
-        ]
-        for upload in stale:
-            try:
-                await self.client.abort_multipart_upload(upload.key, upload.upload_id)
-            except errors.S3Error as exc:
-                self.log.debug("JupyterS3: could not abort %s: %s", upload.key, exc.code)
-        if stale:
-            self.log.info(
-                "JupyterS3: aborted %d abandoned multipart upload(s) under %r",
-                len(stale),
-                self.keymap.prefix,
-            )
-
-    @property
-    def client(self) -> S3Client:
-        """The S3 client, created on first use on the running event loop."""
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
-
-    def _make_client(self, *, blocking_dns: bool = False) -> S3Client:
-        if not self.aws_s3_bucket:
-            raise errors.BadConfiguration(
-                "c.JupyterS3.aws_s3_bucket is not set: name the S3 bucket that keeps the contents."
-            )
-        return S3Client(
-            bucket=self.aws_s3_bucket,
-            credentials=self._credentials,
-            region=self.aws_region,
-            endpoint_url=self.endpoint_url or None,
-            addressing_style=cast(AddressingStyle, self.addressing_style),
-            connect_timeout=self.connect_timeout,
-            request_timeout=self.request_timeout,
-            max_concurrency=self.max_concurrency,
-            retry=RetryPolicy(max_attempts=self.max_attempts),
-            validate_cert=self.validate_cert,
-            on_credentials_rejected=self._credentials_rejected,
-            blocking_dns=blocking_dns,
-            http_client=cast(HttpClientChoice, self.http_client),
+    async def _sweep_abandoned_uploads(self) -> None:
+        await startup.abort_abandoned_uploads(
+            self.store.client, self.store.keymap.prefix, self.abandoned_upload_age, self.log
         )
 
-    async def _credentials(self) -> Any:
-        return await self.authentication.get_credentials()
-
-    async def _credentials_rejected(self, rejected: AwsCreds) -> None:
-        """S3 refused ``rejected``: let the authentication forget them (a custom
-        class may define ``invalidate`` as a plain method, or not at all)."""
-        invalidate = getattr(self.authentication, "invalidate", None)
-        if invalidate is not None:
-            result = invalidate(rejected)
-            if inspect.isawaitable(result):
-                await result
-
-    def _run_aside(
-        self, work: Callable[[S3Client], Awaitable[None]], timeout: float | None = None
-    ) -> BaseException | None:
-        """Run ``work`` with a fresh client on a private event loop in a thread
-        (Jupyter's loop may be running, or already stopped); return its error."""
-        failure: list[BaseException] = []
-
-        async def main() -> None:
-            client = self._make_client(blocking_dns=True)
-            try:
-                await work(client)
-            finally:
-                client.close()
-
-        def run() -> None:
-            try:
-                asyncio.run(main())
-            except BaseException as exc:
-                failure.append(exc)
-
-        thread = threading.Thread(target=run, name="jupyters3-aside", daemon=True)
-        thread.start()
-        thread.join(timeout)
-        if thread.is_alive():
-            return TimeoutError(f"S3 did not answer within {timeout} s")
-        return failure[0] if failure else None
+    @property
+    def uploads(self) -> ChunkedUploads:
+        """The chunked uploads in progress on this server."""
+        if self._uploads is None:
+            limits = UploadLimits(
+                self.multipart_threshold, self.multipart_part_size, self.upload_timeout
+            )
+            self._uploads = ChunkedUploads(self.store, limits, self)
+        return self._uploads
 
     def _abort_uploads_at_exit(self) -> None:
         """The server is stopping: abort the multipart uploads of unfinished
         chunked uploads, so nothing half-written lingers in the bucket."""
-        uploads = self._uploads
-        if uploads is None:
-            return
-
-        def abort(doomed: list[tuple[str, str]]) -> None:
-            async def work(client: S3Client) -> None:
-                for key, upload_id in doomed:
-                    await client.abort_multipart_upload(key, upload_id)
-
-            error = self._run_aside(work, timeout=20)
-            if error is not None:
-                self.log.warning("JupyterS3: could not abort unfinished uploads: %s", error)
-            else:
-                self.log.info("JupyterS3: aborted %d unfinished upload(s)", len(doomed))
-
-        uploads.close_at_exit(abort)
-
-    def _check_configuration(self) -> None:
-        """List the prefix once; on failure log one sentence and stop the server."""
-        problem: list[str] = []
-
-        async def probe(client: S3Client) -> None:
-            async for _ in client.list_pages(self.keymap.prefix, max_keys=1):
-                break
-
-        # Aside: Jupyter may already have an event loop here.
-        error = self._run_aside(probe)
-        if isinstance(error, errors.S3Error):
-            problem.append(self._explain(error))
-        elif error is not None:  # the message is all the user needs
-            problem.append(f"S3 check failed: {error}")
-        if problem:
-            self.log.critical("JupyterS3: %s", problem[0])
-            raise SystemExit(1)
-        self.log.info(
-            "JupyterS3: contents in s3://%s/%s (%s)",
-            self.aws_s3_bucket,
-            self.keymap.prefix,
-            self.endpoint_url or f"AWS {self.aws_region}",
-        )
-
-    def _explain(self, exc: errors.S3Error) -> str:
-        """One sentence: what is wrong and which setting fixes it."""
-        bucket = self.aws_s3_bucket
-        where = self.endpoint_url or f"AWS region {self.aws_region}"
-        if isinstance(exc, errors.WrongRegion):
-            if exc.region:
-                return (
-                    f"Bucket {bucket!r} is in {exc.region}, not {self.aws_region}: "
-                    f"set c.JupyterS3.aws_region = {exc.region!r}."
-                )
-            return (
-                f"Bucket {bucket!r} is not in {self.aws_region} ({exc.code}): "
-                "set c.JupyterS3.aws_region to the bucket's region."
+        if self._uploads is not None:
+            self._uploads.close_at_exit(
+                lambda doomed: startup.abort_at_exit(self, doomed, self.log)
             )
-        if isinstance(exc, errors.NoSuchBucket):
-            return (
-                f"Bucket {bucket!r} does not exist at {where}: "
-                "create it or fix c.JupyterS3.aws_s3_bucket."
-            )
-        if isinstance(exc, errors.CredentialsRejected):
-            return (
-                f"S3 rejected the credentials ({exc.code}): check the keys or role that "
-                f"{self.authentication_class.__name__} uses."
-            )
-        if isinstance(exc, errors.AccessDenied):
-            return (
-                f"The credentials may not list s3://{bucket}/{self.keymap.prefix} ({exc.code}): "
-                "grant s3:ListBucket on the bucket for this prefix."
-            )
-        if isinstance(exc, errors.NetworkError):
-            return (
-                f"Cannot reach S3 at {where} ({exc.message}): "
-                "check c.JupyterS3.endpoint_url and the network."
-            )
-        if isinstance(exc, errors.BadConfiguration):
-            return exc.message
-        return f"S3 check failed ({exc}): fix the c.JupyterS3 settings."
 
-    # -- Jupyter hooks ---------------------------------------------------------
+    # -- Jupyter hooks -------------------------------------------------------
 
     async def get_kernel_path(self, path: str, model: Any = None) -> str:
         """Kernels start in the notebook's folder (mapped to the local root_dir)."""
-        path = path.strip("/")
-        return path.rsplit("/", 1)[0] if "/" in path else ""
+        return keys.split(api_path(path))[0]
 
     async def is_hidden(self, path: str) -> bool:
         """A path is hidden when one of its names starts with a dot."""
-        if not isinstance(path, str):  # a JSON body's "path" or "copy_from" can be anything
-            raise HTTPError(400, f"A path must be a string, not {type(path).__name__}")
-        return keys.is_hidden_path(path.strip("/"))
+        return keys.is_hidden_path(api_path(path))
+
+    def _refuse_hidden(self, *paths: str, message: str) -> None:
+        """The hidden-path policy for every write (save, new, copy, rename,
+        delete): with ``allow_hidden`` off, a write that names a hidden path
+        (one with a segment starting with ``.``) answers 400, as the reference."""
+        if not self.allow_hidden and any(keys.is_hidden_path(p) for p in paths):
+            raise HTTPError(400, message)
+
+    # -- existence -----------------------------------------------------------
+
+    async def file_exists(self, path: str = "") -> bool:
+        """One HEAD; none for a path with a chunked upload in progress here, which
+        counts as existing (jupyter_server asks before every chunk; the reference's
+        file exists from the first chunk on).
+
+        jupyter_server asks this right before it saves at ``path`` (PUT). The
+        LIST that such a save needs to refuse a file over a folder starts now,
+        beside the HEAD and without being waited for (:meth:`S3Store.probe_folder`):
+        the save then costs no round trip more than the HEAD and the PUT."""
+        path = api_path(path)
+        if path and not self._busy(path):
+            self.store.probe_folder(path)
+        return await self._is_file(path)
+
+    def _busy(self, path: str) -> bool:
+        return self._uploads is not None and self._uploads.busy(path)
+
+    async def _is_file(self, path: str) -> bool:
+        """:meth:`file_exists` of a normalised path, without the early folder probe."""
+        if not path:
+            return False
+        if self._busy(path):
+            return True
+        with http_errors(path):
+            return await self.store.head(path) is not None
+
+    async def dir_exists(self, path: str) -> bool:
+        """One LIST (delimiter, 2 keys): a marker, a child, or the root."""
+        path = api_path(path)
+        with http_errors(path):
+            return await self.store.is_dir(path)
+
+    async def exists(self, path: str) -> bool:
+        """HEAD and LIST concurrently: one round trip."""
+        path = api_path(path)
+        file, folder = await asyncio.gather(self._is_file(path), self.dir_exists(path))
+        return file or folder
+
+    # -- get -----------------------------------------------------------------
+
+    async def get(
+        self,
+        path: str,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        require_hash: bool = False,
+    ) -> dict[str, Any]:
+        """One GET (content) or one HEAD (no content) for a file or notebook; one
+        LIST per 1,000 entries for a folder. Without ``type``, a name without a
+        dot is tried as a folder first and anything else as a file first, so
+        the common case costs one request and the other case two."""
+        path = api_path(path)
+        with http_errors(path):
+            model = await self._get(path, content, type, format, require_hash)
+        self.emit(data={"action": "get", "path": path})
+        return model
+
+    async def _get(
+        self, path: str, content: bool, type: str | None, format: str | None, require_hash: bool
+    ) -> dict[str, Any]:
+        model: dict[str, Any] | None
+
+        async def folder() -> dict[str, Any] | None:
+            return await reading.dir_model(self, self.store, path, content=content)
+
+        async def file(kind: str | None) -> dict[str, Any] | None:
+            return await reading.object_model(
+                self,
+                self.store,
+                path,
+                content=content,
+                type=kind,
+                format=format,
+                require_hash=require_hash,
+                max_inline=self.max_inline_bytes,
+            )
+
+        if not path and type not in (None, "directory"):
+            raise HTTPError(400, f"The root is a directory, not a {type}", reason="bad type")
+        if type == "directory" or not path:
+            model = await folder()
+            if model is None:
+                if await self._is_file(path):
+                    raise HTTPError(400, f"{path} is not a directory", reason="bad type")
+                raise HTTPError(404, f"directory does not exist: {path!r}")
+            return model
+        if type is not None:
+            model = await file(type)
+            if model is None:
+                if await self.store.is_dir(path):
+                    raise HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
+                raise HTTPError(404, f"No such file or directory: {path}")
+            return model
+        if "." not in path.rsplit("/", 1)[-1]:
+            model = await folder()
+            if model is None:
+                model = await file(None)
+        else:
+            model = await file(None)
+            if model is None:
+                model = await folder()
+        if model is None:
+            raise HTTPError(404, f"No such file or directory: {path}")
+        return model
+
+    # -- save ----------------------------------------------------------------
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        """One PUT. A path this server has not seen as a file costs one LIST first
+        (is a folder there?); a notebook's first save here also makes sure it
+        has a checkpoint, as the reference does."""
+        path = api_path(path)
+        if not isinstance(model, dict):
+            raise HTTPError(400, "The model must be a JSON object")
+        if model.get("chunk") is not None:
+            self._refuse_hidden(path, message=f"Cannot create file or directory {path!r}")
+            return await self.uploads.save_chunk(model, path)
+        self.run_pre_save_hooks(model=model, path=path)
+        if "type" not in model:
+            raise HTTPError(400, "No file type provided")
+        if "content" not in model and model["type"] != "directory":
+            raise HTTPError(400, "No file content provided")
+        if not path:
+            raise HTTPError(400, "Can't save over the root directory")
+        if not isinstance(model.get("format"), (str, type(None))):
+            raise HTTPError(400, "The model's format must be a string: 'text', 'base64' or 'json'")
+        kind = model["type"]
+        if kind == "directory":
+            self._refuse_hidden(path, message=f"Cannot create hidden directory {path!r}")
+        else:
+            self._refuse_hidden(path, message=f"Cannot create file or directory {path!r}")
+        with http_errors(path):
+            if kind == "directory":
+                if await self._is_file(path):
+                    raise HTTPError(400, f"Not a directory: {path}")
+                await self.store.mkdir(path)
+                saved = models.directory_model(
+                    path, last_modified=models.EPOCH, created=models.EPOCH
+                )
+            elif kind in ("notebook", "file"):
+                saved = await self._save_object(model, path)
+            else:
+                raise HTTPError(400, f"Unhandled contents type: {kind}")
+        self.run_post_save_hooks(model=saved, os_path=self.store.url(path))
+        self.emit(data={"action": "save", "path": path})
+        return saved
+
+    async def _save_object(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+        """A file or notebook. What was sent (``model["type"]``) decides how it
+        is encoded and whether it gets a checkpoint; the answer shows the type
+        its name gives, as ``get`` will."""
+        validation: dict[str, Any] = {}
+        notebook = model["type"] == "notebook"
+        if notebook or models.guess_type(path) == "notebook":
+            # A notebook gets checkpoints (now, or when opened): refuse a name
+            # whose checkpoint keys S3 cannot hold before anything is written.
+            self.store.keymap.check_checkpoint_room(path)
+        if notebook:
+            model = {**model, "content": await self._signed_notebook(model["content"], path)}
+        size = len(model["content"]) if isinstance(model["content"], str) else OFF_LOOP_BYTES
+        data, content_type = await off_loop(
+            size, models.encode_for_save, model, path, capture_validation_error=validation
+        )
+        has_checkpoints = await self.store.check_not_a_folder(path)
+        put = self.store.write(path, data, content_type)
+        if not notebook or path in self._has_checkpoint:
+            saved = await put
+        else:
+            # A notebook always has a checkpoint (as the reference does): list them
+            # while the PUT is in flight (unless known), create one after if none.
+            if has_checkpoints is None:
+                saved, listed = await asyncio.gather(put, self.checkpoints.list_checkpoints(path))
+                has_checkpoints = bool(listed)
+            else:
+                saved = await put
+            if not has_checkpoints:
+                await self.checkpoints.create_checkpoint(self, path)
+            self._has_checkpoint.add(path)
+        times: dict[str, Any] = {"last_modified": saved, "created": saved, "size": len(data)}
+        answer = _model_by_name(path, times)
+        if notebook:
+            self.validate_notebook_model(model, validation_error=validation)
+            if model.get("message"):
+                answer["message"] = model["message"]
+        return answer
+
+    async def _signed_notebook(self, content: Any, path: str) -> Any:
+        """The notebook of a save's content, signed; 400 if it is not one."""
+        if not isinstance(content, dict) or not isinstance(content.get("cells"), list):
+            raise HTTPError(
+                400, f"Unreadable Notebook: {path}: the content must be a notebook object"
+            )
+        try:
+            nb = await asyncio.to_thread(nbformat.from_dict, content)
+        except Exception as exc:  # nbformat raises many kinds on malformed input
+            raise HTTPError(
+                400, f"Unreadable Notebook: {path}: {type(exc).__name__}: {exc}"
+            ) from None
+        await check_and_sign(self, nb, path)
+        return nb
+
+    # -- new -----------------------------------------------------------------
+
+    async def increment_filename(self, filename: str, path: str = "", insert: str = "") -> str:
+        """One LIST of the folder, then the first free name (as the reference numbers them)."""
+        path = api_path(path)
+        with http_errors(path):
+            taken = await self.store.child_names(path) or set()
+        return names.first_free_name(filename, insert, taken)
+
+    async def new_untitled(self, path: str = "", type: str = "", ext: str = "") -> dict[str, Any]:
+        """One LIST (existence and taken names) and one PUT."""
+        path = api_path(path)
+        if not self.allow_hidden and keys.is_hidden_path(path):
+            raise HTTPError(404, f"No such directory: {path}")  # hidden folders are not served
+        with http_errors(path):
+            taken = await self.store.child_names(path)
+        if taken is None:
+            raise HTTPError(404, f"No such directory: {path}")
+        model, untitled, insert = self._untitled(type, ext)
+        for _ in range(_NEW_UNTITLED_TRIES):
+            with http_errors(path):  # an extension may make the name invalid: 400
+                target = keys.join(path, names.first_free_name(untitled, insert, taken))
+            self.store.versions.free(target)  # free in the listing: create, never replace
+            try:
+                return await self.new(model, target)  # type: ignore[no-any-return]
+            except WriteConflict as conflict:
+                if not conflict.created:
+                    raise
+                taken.add(keys.split(target)[1])  # another server took it meanwhile
+        raise HTTPError(409, f"Could not find a free name for a new {model['type']} in {path!r}")
+
+    def _untitled(self, type: object, ext: object) -> tuple[dict[str, Any], str, str]:
+        """The model, the untitled name and the number separator of a new one."""
+        if not isinstance(ext, str) or "/" in ext or "\\" in ext:
+            raise HTTPError(400, f"Invalid extension {ext!r}: a string without slashes")
+        if not isinstance(type, str):
+            raise HTTPError(400, f"Invalid type {type!r}")
+        kind = type or ("notebook" if ext == ".ipynb" else "file")
+        if kind == "directory":
+            return {"type": kind}, self.untitled_directory + ext, " "
+        if kind == "notebook":
+            return {"type": kind}, self.untitled_notebook + ".ipynb", ""
+        if kind == "file":
+            return {"type": kind}, self.untitled_file + ext, ""
+        raise HTTPError(400, f"Unexpected model type: {kind!r}")
+
+    # -- delete --------------------------------------------------------------
+
+    async def delete_file(self, path: str) -> None:
+        """HEAD + LIST (one round trip), then DeleteObjects per 1,000 keys: a
+        file with its checkpoints, or a folder with everything under it."""
+        path = api_path(path)
+        if not path:
+            raise HTTPError(400, "Can't delete root")
+        self._refuse_hidden(path, message=f"Cannot delete file or directory {path!r}")
+        with http_errors(path):
+            is_file, under = await asyncio.gather(self._is_file(path), self.store.tree(path))
+            if not is_file and not under:
+                raise HTTPError(404, f"File or directory does not exist: {path}")
+            doomed = ([self.store.keymap.file_key(path)] if is_file else []) + list(under)
+            await self.store.delete_keys(doomed)
+        self._has_checkpoint.discard(path)
+        self.store.gone(path)
+
+    async def delete(self, path: str) -> None:
+        """:meth:`delete_file`, and the event."""
+        path = api_path(path)
+        await self.delete_file(path)
+        self.emit(data={"action": "delete", "path": path})
+
+    # -- rename --------------------------------------------------------------
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        """One round trip (HEAD and LIST of the source, HEAD and LIST of the
+        target, LIST of its folder), then the server-side copies of every key,
+        then DeleteObjects (see :mod:`jupyters3.transfers`).
+
+        A target that exists is a 409, whatever it holds, unless it is what a
+        rename of this very source left when it stopped midway."""
+        old_path, new_path = api_path(old_path), api_path(new_path)
+        if not old_path or not new_path:
+            raise HTTPError(400, "Can't rename the root directory")
+        if old_path == new_path:
+            return
+        self._refuse_hidden(
+            old_path, new_path, message=f"Cannot rename file or directory {old_path!r}"
+        )
+        into_itself = new_path.startswith(old_path + "/")
+        parent = keys.split(new_path)[0]
+        # The source's own folder exists if the source does.
+        check_parent = parent != keys.split(old_path)[0] and not into_itself
+        with http_errors(old_path):
+            src_file, src_tree, dst_exists, parent_ok = await asyncio.gather(
+                self.store.head(old_path),
+                self.store.tree(old_path),
+                self.exists(new_path),
+                self.store.is_dir(parent) if check_parent else asyncio.sleep(0, True),
+            )
+            if src_file is None and not src_tree:
+                raise HTTPError(404, f"File or directory does not exist: {old_path}")
+            resuming = (
+                dst_exists
+                and not into_itself
+                and await transfers.unfinished_rename(self.store, old_path, new_path, src_file)
+            )
+            if dst_exists and not resuming:
+                raise HTTPError(409, f"File already exists: {new_path}")
+            if into_itself:
+                raise HTTPError(400, f"Cannot move {old_path} into itself")
+            if not parent_ok:
+                raise HTTPError(404, f"No such directory: {parent}")
+            await transfers.move(
+                self.store, old_path, new_path, src_file, src_tree, resuming=bool(resuming)
+            )
+        self._has_checkpoint.discard(old_path)
+
+    async def update(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+        """PATCH: rename to ``model["path"]`` (a string), then the new model."""
+        new_path = model.get("path", path) if isinstance(model, dict) else None
+        if not isinstance(new_path, str):
+            raise HTTPError(400, "PATCH needs a JSON object whose 'path' is the new path")
+        return await super().update(model, path)  # type: ignore[no-any-return]
+
+    async def rename(self, old_path: str, new_path: str) -> None:
+        """Rename a file or folder (with checkpoints) and emit the event."""
+        await self.rename_file(old_path, new_path)
+        fileids.index_before_rename(self, old_path.strip("/"))
+        self.emit(
+            data={
+                "action": "rename",
+                "path": new_path.strip("/"),
+                "source_path": old_path.strip("/"),
+            }
+        )
+
+    # -- copy ----------------------------------------------------------------
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        """Server-side copy of a file (one CopyObject) or a folder (one per key).
+
+        One round trip finds the source (HEAD and LIST) and the names taken in
+        the target folder (LIST); then the copies run concurrently.
+        """
+        path = api_path(from_path)
+        if not path:
+            raise HTTPError(400, "Can't copy the root directory")
+        to = api_path(to_path) if to_path is not None else None
+        self._refuse_hidden(path, to or "", message=f"Cannot copy file or directory {path!r}")
+        from_dir, from_name = keys.split(path)
+        target_dir = from_dir if to is None else to
+        with http_errors(path):
+            source, src_tree, taken = await asyncio.gather(
+                self.store.head(path), self.store.tree(path), self.store.child_names(target_dir)
+            )
+            if source is None and not src_tree:
+                raise HTTPError(404, f"No such file or directory: {path}")
+            if taken is not None:
+                destination = keys.join(target_dir, names.copy_name(from_name, taken))
+            elif to is not None and source is None:
+                # A folder goes *into* a missing target, as the reference's copytree does.
+                destination = keys.join(to, names.copy_name(from_name, set()))
+            elif to is not None:
+                parent = keys.split(to)[0]
+                if parent and not await self.store.is_dir(parent):
+                    raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
+                destination = to
+            else:
+                raise HTTPError(404, f"No such directory: {target_dir}")
+            if source is not None:
+                model = await self._copy_file(path, destination, source)
+            else:
+                await transfers.copy_folder(self.store, path, destination, src_tree)
+                model = models.directory_model(
+                    destination, last_modified=models.EPOCH, created=models.EPOCH
+                )
+        self.emit(data={"action": "copy", "path": destination, "source_path": path})
+        return model
+
+    async def _copy_file(self, path: str, destination: str, meta: ObjectMeta) -> dict[str, Any]:
+        """One CopyObject; for a notebook, its first checkpoint copied from the same
+        source version at the same time (the reference's copy saves, and a saved
+        notebook always has a checkpoint)."""
+        notebook = models.guess_type(destination) == "notebook"
+        if notebook:
+            self.store.keymap.check_checkpoint_room(destination)  # before anything is copied
+        saved, metadata = now_stamp()
+        keymap = self.store.keymap
+        copy = self.store.copy(
+            destination,
+            keymap.file_key(path),
+            keymap.file_key(destination),
+            meta,
+            metadata=metadata,
+        )
+        if notebook:
+            checkpoints = cast(S3Checkpoints, self.checkpoints)
+            await asyncio.gather(copy, checkpoints.create_checkpoint_from(path, meta, destination))
+            self._has_checkpoint.add(destination)
+        else:
+            await copy
+        return _model_by_name(
+            destination, {"last_modified": saved, "created": saved, "size": meta.size}
+        )
+
+
+def _model_by_name(path: str, times: dict[str, Any]) -> dict[str, Any]:
+    """The model without content of a file or notebook, as its name says."""
+    if models.guess_type(path) == "notebook":
+        return models.notebook_model(path, **times)
+    return models.file_model(path, **times)

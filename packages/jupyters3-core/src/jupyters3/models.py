@@ -5,8 +5,7 @@ The shapes follow jupyter_server 2.x ``FileContentsManager`` (``_base_model``,
 ``validate_model``: every model has ``name, path, type, writable, created,
 last_modified, mimetype, content, format, size, hash, hash_algorithm``.
 Content-less models (``content=False``) have ``content``, ``format``, ``hash``
-and ``hash_algorithm`` set to ``None``; :func:`with_hash` and
-:func:`with_content` fill them in.
+and ``hash_algorithm`` set to ``None``; :func:`with_hash` fills in the hash.
 
 S3 has no creation time: ``created`` defaults to ``last_modified``. Timestamps
 must be timezone-aware (S3 gives UTC). Errors in user data (undecodable text,
@@ -43,13 +42,11 @@ __all__ = [
     "decode_file",
     "directory_listing",
     "directory_model",
-    "directory_times",
     "encode_for_save",
     "file_model",
     "guess_type",
     "notebook_model",
     "read_notebook",
-    "with_content",
     "with_hash",
 ]
 
@@ -187,16 +184,6 @@ def with_hash(model: Model, etag: str) -> Model:
     return model
 
 
-def with_content(model: Model, content: Any, format: str, mimetype: str | None = None) -> Model:
-    """Set ``content`` and ``format`` in place (and ``mimetype`` when given, as
-    :func:`decode_file` returns it); returns ``model`` for chaining."""
-    model["content"] = content
-    model["format"] = format
-    if mimetype is not None:
-        model["mimetype"] = mimetype
-    return model
-
-
 #: Bytes base64-encoded at a time: 1,024 lines of 57 bytes (76 characters and a
 #: newline each), so each step's temporary objects stay small.
 _BASE64_BLOCK = 57 * 1024
@@ -320,18 +307,6 @@ def encode_for_save(
     except (UnicodeError, binascii.Error) as error:
         raise BadContent(f"Encoding error saving {path}: {error}") from None
     return data, mimetypes.guess_type(path)[0] or _DEFAULT_MIMETYPE[fmt]
-
-
-def directory_times(objects: Iterable[ListedObject], dir_marker_key: str | None) -> datetime | None:
-    """The folder's own ``last_modified``: its marker object's time when the
-    marker appears in the folder's listing, else ``None`` (implicit folder, or
-    the bucket root, whose ``dir_marker_key`` is ``None``)."""
-    if dir_marker_key is None:
-        return None
-    for obj in objects:
-        if obj.key == dir_marker_key:
-            return obj.last_modified
-    return None
 
 
 @functools.lru_cache(maxsize=32)

@@ -97,12 +97,14 @@ async def copy_object(
     content_type: str | None = None,
     metadata: Mapping[str, str] | None = None,
     source_if_match: str | None = None,
+    if_match: str | None = None,
     if_none_match: bool = False,
 ) -> str:
     """Server-side copy of any size: one CopyObject, or a multipart copy above
     ``sizes.threshold``; returns the copy's ETag. With ``metadata`` the copy
     gets it (and ``content_type``); without, it keeps the source's.
-    ``if_none_match``: only create (412 if ``destination`` exists)."""
+    ``if_match``: only over that version of ``destination``; ``if_none_match``:
+    only create (412 :class:`~jupyters3.errors.PreconditionFailed` otherwise)."""
     if size <= sizes.threshold:
         replace = metadata is not None
         result = await client.copy_object(
@@ -112,6 +114,7 @@ async def copy_object(
             content_type=content_type if replace else None,
             metadata=metadata,
             source_if_match=source_if_match,
+            if_match=if_match,
             if_none_match=if_none_match,
         )
         return result.etag
@@ -146,6 +149,7 @@ async def copy_object(
             destination,
             upload_id,
             [(r[0], etag) for r, etag in zip(ranges, etags, strict=True)],
+            if_match=if_match,
             if_none_match=if_none_match,
         )
         return done.etag

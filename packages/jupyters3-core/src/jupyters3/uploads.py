@@ -48,24 +48,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 from tornado.web import HTTPError
 
 from jupyters3 import models
 from jupyters3.http_errors import http_errors
-from jupyters3.s3.client import FileBody, PutResult
-from jupyters3.versions import Conditions
+from jupyters3.s3.client import FileBody
+from jupyters3.store import S3Store
 
-if TYPE_CHECKING:
-    from jupyters3.manager_ops import S3ContentsOps
+__all__ = ["ChunkedUploads", "SaveEvents", "UploadLimits"]
 
-__all__ = ["ChunkedUploads"]
-
-#: Defaults of JupyterS3's ``multipart_threshold``, ``multipart_part_size``, ``upload_timeout``.
-SINGLE_PUT_LIMIT = 64 * 1024 * 1024
-PART_SIZE = 16 * 1024 * 1024
-UPLOAD_TIMEOUT = 3600.0
 #: S3's most parts per multipart upload.
 MAX_PARTS = 10_000
 #: How long a finished upload can be appended to, and a superseded one is remembered.
@@ -109,7 +102,6 @@ class _Upload:
     touched: float = field(default_factory=time.monotonic)
     upload_id: str | None = None
     saved_at: datetime | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
     parts: list[tuple[int, str]] = field(default_factory=list)
     pending: asyncio.Task[None] | None = None
     sending: IO[bytes] | None = None  # the spool of the part in flight
@@ -147,6 +139,27 @@ def _check_chunk(model: dict[str, Any]) -> int:
     return chunk
 
 
+@dataclass(frozen=True)
+class UploadLimits:
+    """JupyterS3's ``multipart_threshold``, ``multipart_part_size`` and ``upload_timeout``."""
+
+    multipart_threshold: int = 64 * 1024 * 1024
+    multipart_part_size: int = 16 * 1024 * 1024
+    upload_timeout: float = 3600.0
+
+
+class SaveEvents(Protocol):
+    """What an upload tells the contents manager (jupyter_server's public API)."""
+
+    log: Any
+
+    def run_pre_save_hooks(self, model: dict[str, Any], path: str, **kwargs: Any) -> None: ...
+
+    def run_post_save_hooks(self, model: dict[str, Any], os_path: str) -> None: ...
+
+    def emit(self, data: dict[str, Any]) -> None: ...
+
+
 @dataclass
 class _Ended:
     """What is remembered of an upload that ended: ``next_chunk`` is the chunk
@@ -159,8 +172,10 @@ class _Ended:
 class ChunkedUploads:
     """The chunked uploads in progress on one JupyterS3, keyed by API path."""
 
-    def __init__(self, manager: S3ContentsOps) -> None:
-        self.manager = manager
+    def __init__(self, store: S3Store, limits: UploadLimits, events: SaveEvents) -> None:
+        self.store = store
+        self.limits = limits
+        self.events = events
         self._uploads: dict[str, _Upload] = {}
         self._ended: dict[str, _Ended] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -189,7 +204,7 @@ class ChunkedUploads:
                 if chunk != -1:
                     upload.next_chunk = chunk + 1
                     now = datetime.now(timezone.utc)
-                    self.manager.emit(data={"action": "save", "path": path})
+                    self.events.emit(data={"action": "save", "path": path})
                     return models.file_model(path, last_modified=now, created=now, size=upload.size)
                 saved = await self._finish(upload)
         except BaseException:
@@ -200,23 +215,22 @@ class ChunkedUploads:
         self._ended[path] = _Ended(None)
         _remove(upload.spool)
         self._stop_reaper_when_idle()
-        self.manager.run_post_save_hooks(model=saved, os_path=self.manager._s3_url(path))
-        self.manager.emit(data={"action": "save", "path": path})
+        self.events.run_post_save_hooks(model=saved, os_path=self.store.url(path))
+        self.events.emit(data={"action": "save", "path": path})
         return saved
 
     async def _begin(self, model: dict[str, Any], path: str) -> _Upload:
         """Chunk 1: a new upload of ``path``, superseding one in progress."""
-        manager = self.manager
         with http_errors(path):
-            await manager.check_not_a_folder(path)  # nothing is sent before chunk -1
+            await self.store.check_not_a_folder(path)  # nothing is sent before chunk -1
         current = self._uploads.get(path)
         if current is not None:
             async with current.lock:  # a chunk of it in flight finishes first
                 self._ended[path] = _Ended(current.next_chunk)
                 await self._discard(current, reason="superseded by a new upload of the same path")
-        manager.run_pre_save_hooks(model=model, path=path)
+        self.events.run_pre_save_hooks(model=model, path=path)
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        upload = _Upload(path, manager.keymap.file_key(path), content_type)
+        upload = _Upload(path, self.store.keymap.file_key(path), content_type)
         self._uploads[path] = upload
         self._start_reaper()
         return upload
@@ -252,18 +266,19 @@ class ChunkedUploads:
     async def _reopen(self, path: str) -> _Upload:
         """An upload that appends to the object this server's last upload of
         ``path`` wrote moments ago, as the reference appends after chunk -1."""
-        manager = self.manager
-        key = manager.keymap.file_key(path)
+        store = self.store
         with http_errors(path):
-            meta = await manager.client.head_object(key)
-            if meta.size > manager.multipart_threshold:
+            meta = await store.head(path)
+            if meta is None:
+                raise HTTPError(404, f"No such file: {path}")
+            if meta.size > self.limits.multipart_threshold:
                 raise HTTPError(
                     400,
                     f"Cannot append to {path} after its last chunk: it is larger than "
                     "c.JupyterS3.multipart_threshold; upload the whole file again from chunk 1",
                 )
-            meta, data = await manager.client.get_object(key)
-        manager.versions.served(path, meta.etag)  # written only over what was read
+            meta, data = await store.read(path)  # then written only over what was read
+        key = store.keymap.file_key(path)
         upload = _Upload(path, key, meta.content_type or "application/octet-stream")
         await asyncio.to_thread(upload.spool.write, data)
         upload.spooled = upload.size = len(data)
@@ -278,9 +293,8 @@ class ChunkedUploads:
         upload.spooled += len(data)
         upload.size += len(data)
         upload.touched = time.monotonic()
-        manager = self.manager
-        big = upload.size > manager.multipart_threshold
-        if big and upload.spooled >= manager.multipart_part_size:
+        big = upload.size > self.limits.multipart_threshold
+        if big and upload.spooled >= self.limits.multipart_part_size:
             await self._send_parts(upload)
 
     async def _send_parts(self, upload: _Upload, *, last: bool = False) -> None:
@@ -292,7 +306,7 @@ class ChunkedUploads:
         other, and what is left over (less than a part) starts the next spool.
         With ``last`` the rest is sent too, as the final part.
         """
-        part_size = self.manager.multipart_part_size
+        part_size = self.limits.multipart_part_size
         whole = upload.spooled if last else upload.spooled - upload.spooled % part_size
         if len(upload.parts) + -(-whole // part_size) > MAX_PARTS:
             limit = MAX_PARTS * part_size / 2**30
@@ -306,10 +320,9 @@ class ChunkedUploads:
             await upload.pending  # backpressure: one part in flight; raises its error
             upload.pending = None
         if upload.upload_id is None:
-            upload.saved_at, upload.metadata = self.manager._now_meta()
             with http_errors(upload.path):
-                upload.upload_id = await self.manager.client.create_multipart_upload(
-                    upload.key, content_type=upload.content_type, metadata=upload.metadata
+                upload.upload_id, upload.saved_at = await self.store.begin_upload(
+                    upload.path, upload.content_type
                 )
         spool, length = upload.spool, upload.spooled
         await asyncio.to_thread(spool.flush)
@@ -336,33 +349,22 @@ class ChunkedUploads:
             assert upload.upload_id is not None
             for number, offset, length in parts:
                 with http_errors(upload.path):
-                    etag = await self.manager.client.upload_part(
-                        upload.key, upload.upload_id, number, FileBody(spool.name, offset, length)
+                    etag = await self.store.upload_part(
+                        upload.path, upload.upload_id, number, FileBody(spool.name, offset, length)
                     )
                 upload.parts[number - 1] = (number, etag)
         finally:
             _remove(spool)
 
     async def _finish(self, upload: _Upload) -> dict[str, Any]:
-        client = self.manager.client
+        """Write the object: one PUT, or the multipart upload's last part and
+        its completion; over the version this server last saw of the path (or
+        as a creation), never one it did not see (see :mod:`jupyters3.writes`)."""
         await asyncio.to_thread(upload.spool.flush)
-        manager = self.manager
         with http_errors(upload.path):
-            # The upload replaces the version this server last saw of the path
-            # (or creates it), never one it did not see: see jupyters3.writes.
             if upload.upload_id is None:
-                now, metadata = manager._now_meta()
-
-                async def write(c: Conditions) -> PutResult:
-                    return await client.put_object(
-                        upload.key,
-                        FileBody(upload.spool.name, 0, upload.size),
-                        content_type=upload.content_type,
-                        metadata=metadata,
-                        if_match=c.if_match,
-                        if_none_match=c.if_none_match,
-                    )
-
+                body = FileBody(upload.spool.name, 0, upload.size)
+                now = await self.store.write(upload.path, body, upload.content_type)
             else:
                 if upload.spooled or not upload.parts:
                     await self._send_parts(upload, last=True)
@@ -371,19 +373,7 @@ class ChunkedUploads:
                     upload.pending = None
                 assert upload.saved_at is not None
                 now = upload.saved_at
-                upload_id = upload.upload_id
-
-                async def write(c: Conditions) -> PutResult:
-                    return await client.complete_multipart_upload(
-                        upload.key,
-                        upload_id,
-                        upload.parts,
-                        if_match=c.if_match,
-                        if_none_match=c.if_none_match,
-                    )
-
-            result = await manager.writes.run(upload.path, write)
-            manager.versions.served(upload.path, result.etag, now)
+                await self.store.complete_upload(upload.path, upload.upload_id, upload.parts, now)
         return models.file_model(upload.path, last_modified=now, created=now, size=upload.size)
 
     # -- abandoned uploads -------------------------------------------------------
@@ -400,17 +390,15 @@ class ChunkedUploads:
         _remove(upload.spool)
         upload_id, upload.upload_id = upload.upload_id, None
         if upload_id is not None:
-            self.manager.log.info("Aborting the upload of %s: %s", upload.path, reason)
+            self.events.log.info("Aborting the upload of %s: %s", upload.path, reason)
             with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    self.manager.client.abort_multipart_upload(upload.key, upload_id)
-                )
+                await asyncio.shield(self.store.abort_upload(upload.key, upload_id))
 
     async def _expire(self) -> None:
         now = time.monotonic()
         for upload in list(self._uploads.values()):
-            if now - upload.touched > self.manager.upload_timeout and not upload.lock.locked():
-                self.manager.log.warning(
+            if now - upload.touched > self.limits.upload_timeout and not upload.lock.locked():
+                self.events.log.warning(
                     "Abandoned upload of %s (no chunk for %.0f s): aborted",
                     upload.path,
                     now - upload.touched,
@@ -430,7 +418,7 @@ class ChunkedUploads:
 
     async def _reap(self) -> None:
         """Expire abandoned uploads even when no chunk comes; stops when none is left."""
-        interval = max(0.5, min(60.0, self.manager.upload_timeout / 4))
+        interval = max(0.5, min(60.0, self.limits.upload_timeout / 4))
         while self._uploads:
             await asyncio.sleep(interval)
             await self._expire()

@@ -135,6 +135,30 @@ def test_stale_notebook_save_is_refused(s3: Pair) -> None:
     assert "".join(saved["cells"][0]["source"]) == "A's edit"
 
 
+def test_a_restore_over_a_newer_version_from_another_server_is_refused(s3: Pair) -> None:
+    """A checkpoint restore is a write like a save: A reverts to its checkpoint
+    after B saved a newer version, and B's version is kept (409); once A has
+    seen it, the restore goes through."""
+    d = s3.folder()
+    path = f"{d}/revert.ipynb"
+    s3.a.save(path, nb("v0")).expect(201)
+    checkpoint = s3.a.create_checkpoint(path).expect(201).json["id"]
+    s3.a.save(path, nb("v1 from A")).expect(200)
+    s3.b.get(path).expect(200)
+    s3.b.save(path, nb("v2 from B")).expect(200)
+
+    refused = s3.a.restore_checkpoint(path, checkpoint)
+
+    assert refused.status == 409, refused.body[:300]
+    assert "changed by someone else" in refused.json["message"]
+    saved = json.loads(s3.raw.get(s3.bucket, path))
+    assert "".join(saved["cells"][0]["source"]) == "v2 from B"
+    s3.a.get(path).expect(200)  # "Reload from Disk": A sees B's version
+    s3.a.restore_checkpoint(path, checkpoint).expect(204)
+    restored = json.loads(s3.raw.get(s3.bucket, path))
+    assert "".join(restored["cells"][0]["source"]) == "v0"
+
+
 @pytest.mark.js3_no_chaos
 def test_a_save_never_seen_elsewhere_still_works_and_repeats(s3: Pair) -> None:
     """One server saving again and again is never in conflict with itself."""

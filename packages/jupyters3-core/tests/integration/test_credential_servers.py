@@ -448,7 +448,7 @@ async def test_the_original_ec2_example_serves_contents(
         cm.authentication.expiration = datetime.datetime(2000, 1, 1)  # as if an hour passed
         await cm.get("hello.txt", content=False)
     finally:
-        cm.client.close()
+        cm.store.client.close()
     assert (
         server.behaviour.requests[0]["path"]
         == "/latest/meta-data/iam/security-credentials/notebooks"

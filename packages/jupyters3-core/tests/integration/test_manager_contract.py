@@ -25,8 +25,7 @@ from tornado.web import HTTPError
 from traitlets import TraitError
 
 from jupyters3 import AwsCreds, JupyterS3, JupyterS3Authentication
-from jupyters3.manager_moves import RENAMED_FROM_META
-from jupyters3.manager_ops import MTIME_META
+from jupyters3.store import MTIME_META, RENAMED_FROM_META
 from jupyters3_testing import FaultProxy, MotoServer
 from jupyters3_testing.raw import RawS3
 
@@ -54,7 +53,7 @@ async def cm(
     (tmp_path / "notary").mkdir()
     manager.notary = NotebookNotary(data_dir=str(tmp_path / "notary"))
     yield manager
-    manager.client.close()
+    manager.store.close()
 
 
 def status(error: pytest.ExceptionInfo[HTTPError]) -> tuple[int, str]:

@@ -103,10 +103,7 @@ def close_managers() -> None:
         return
     managers, _session.made = _session.made, []
     for manager in managers:
-        client = manager._client
-        manager._client = None
-        if client is not None:
-            client.close()
+        manager.store.close()
         _delete_bucket(_session.raw, manager.aws_s3_bucket)
 
 
@@ -390,7 +387,9 @@ class MirroredJupyterS3(JupyterS3):
     def __init__(self, **kwargs: Any) -> None:
         session = _current()
         super().__init__(**kwargs)
-        self.mirror = Mirror(session.raw, self.aws_s3_bucket, self.keymap.prefix, self.root_dir)
+        self.mirror = Mirror(
+            session.raw, self.aws_s3_bucket, self.store.keymap.prefix, self.root_dir
+        )
         session.made.append(self)
 
     def _get_os_path(self, path: str) -> str:

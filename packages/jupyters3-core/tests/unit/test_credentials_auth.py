@@ -99,14 +99,14 @@ async def test_the_original_gen_coroutine_example_works_unchanged(
     monkeypatch.setattr(OriginalEC2Example, "now", staticmethod(lambda: clock[0]))
     cm = JupyterS3(aws_s3_bucket="b", check_on_start=False, config=config)
 
-    first = await cm._credentials()
+    first = await cm.authentication.get_credentials()
     assert first.pre_auth_headers == {"x-amz-security-token": "token-1"}
-    assert await cm._credentials() == first and calls == ["notebooks"]
+    assert await cm.authentication.get_credentials() == first and calls == ["notebooks"]
     clock[0] += datetime.timedelta(hours=1, seconds=1)
-    second = await cm._credentials()
+    second = await cm.authentication.get_credentials()
     assert second.access_key_id == "ASIA0000000000000002" and len(calls) == 2
     await cm.authentication.invalidate(second)  # the inherited no-op
-    assert await cm._credentials() == second
+    assert await cm.authentication.get_credentials() == second
 
 
 class CountingAuth(JupyterS3RefreshingAuthentication):
@@ -225,7 +225,7 @@ async def test_default_authentication_as_the_manager_class(
     config.JupyterS3.authentication_class = "jupyters3.JupyterS3DefaultAuthentication"
     cm = JupyterS3(aws_s3_bucket="b", check_on_start=False, config=config)
     assert isinstance(cm.authentication, JupyterS3DefaultAuthentication)
-    assert await cm._credentials() == AwsCreds("AKIDMGR", "mgr-secret", {})
+    assert await cm.authentication.get_credentials() == AwsCreds("AKIDMGR", "mgr-secret", {})
 
 
 async def test_default_authentication_one_fetch_for_200_callers(tmp_path: Path) -> None:

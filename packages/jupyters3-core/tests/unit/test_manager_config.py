@@ -25,7 +25,7 @@ from jupyters3 import (
 from jupyters3.checkpoints import S3Checkpoints
 from jupyters3.errors import BadConfiguration
 from jupyters3.files import S3FilesHandler
-from jupyters3.manager_ops import first_free_name
+from jupyters3.names import first_free_name
 
 
 def make(monkeypatch: pytest.MonkeyPatch, env: dict[str, str] | None = None, **traits: Any) -> Any:
@@ -109,7 +109,7 @@ def test_aws_s3_host_is_https(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_prefix_is_normalised(monkeypatch: pytest.MonkeyPatch, given: str, expected: str) -> None:
     cm = make(monkeypatch, aws_s3_bucket="b", prefix=given)
     assert cm.prefix == expected
-    assert cm.keymap.file_key("n.ipynb") == expected + "n.ipynb"
+    assert cm.store.keymap.file_key("n.ipynb") == expected + "n.ipynb"
 
 
 @pytest.mark.parametrize("bad", ["a/../b", "a//b", "./a"])
@@ -121,7 +121,7 @@ def test_bad_prefix_is_a_config_error(monkeypatch: pytest.MonkeyPatch, bad: str)
 def test_missing_bucket_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     cm = make(monkeypatch)
     with pytest.raises(BadConfiguration, match=r"aws_s3_bucket is not set"):
-        cm.client  # noqa: B018 - the property raises
+        cm.store.client  # noqa: B018 - the property raises
 
 
 class GenCoroutineAuth(JupyterS3Authentication):
@@ -140,14 +140,14 @@ async def test_custom_authentication_class_by_name_and_config(
     config.JupyterS3.authentication_class = f"{__name__}.GenCoroutineAuth"
     cm = make(monkeypatch, aws_s3_bucket="b", config=config)
     assert isinstance(cm.authentication, GenCoroutineAuth)
-    creds = await cm._credentials()
+    creds = await cm.authentication.get_credentials()
     assert creds == AwsCreds("AKIDGEN", "gen-secret", {"x-amz-security-token": "tok"})
 
 
 async def test_secret_key_authentication(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "env-secret"}
     cm = make(monkeypatch, env, aws_s3_bucket="b")
-    assert await cm._credentials() == AwsCreds("AKIDENV", "env-secret", {})
+    assert await cm.authentication.get_credentials() == AwsCreds("AKIDENV", "env-secret", {})
 
     monkeypatch.setenv("AWS_SESSION_TOKEN", "session")
     monkeypatch.setenv("AWS_SECURITY_TOKEN", "legacy")
@@ -161,13 +161,13 @@ async def test_secret_key_authentication(monkeypatch: pytest.MonkeyPatch) -> Non
     config.JupyterS3SecretAccessKeyAuthentication.aws_access_key_id = "AKIDCONF"
     config.JupyterS3SecretAccessKeyAuthentication.aws_secret_access_key = "conf-secret"
     cm = make(monkeypatch, env, aws_s3_bucket="b", config=config)
-    assert (await cm._credentials()).access_key_id == "AKIDCONF"
+    assert (await cm.authentication.get_credentials()).access_key_id == "AKIDCONF"
 
 
 async def test_no_keys_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     cm = make(monkeypatch, aws_s3_bucket="b")
     with pytest.raises(BadConfiguration, match="No AWS credentials"):
-        await cm._credentials()
+        await cm.authentication.get_credentials()
 
 
 @pytest.mark.parametrize(

@@ -123,14 +123,6 @@ def test_models_without_hash_fail_the_hash_check():
         validate_model(model, expect_content=False, expect_hash=True)
 
 
-def test_with_content_passes_the_content_check():
-    model = models.file_model("a.bin", size=3, last_modified=T0)
-    content, fmt, mimetype = models.decode_file(b"\xff\x00\x01", None, "a.bin")
-    assert models.with_content(model, content, fmt, mimetype) is model
-    validate_model(model, expect_content=True, expect_hash=False)
-    assert model["mimetype"] == "application/octet-stream"
-
-
 # --- decoding ------------------------------------------------------------------
 
 
@@ -461,13 +453,6 @@ def test_stray_keys_outside_the_folder_are_ignored():
 def test_listing_writable_flag():
     entries = listing("", [obj("p/f")], ["p/d/"], writable=False)
     assert [m["writable"] for m in entries] == [False, False]
-
-
-def test_directory_times():
-    objects = [obj("p/d/", when=T1), obj("p/d/x", when=T0)]
-    assert models.directory_times(objects, "p/d/") == T1
-    assert models.directory_times(objects, "p/e/") is None
-    assert models.directory_times(objects, None) is None
 
 
 @given(st.lists(strategies.api_path_segments(), max_size=8), st.booleans())

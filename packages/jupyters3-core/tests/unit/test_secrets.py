@@ -221,10 +221,10 @@ async def test_the_manager_and_its_client(
         monkeypatch.setenv(name, value)
     cm = JupyterS3(aws_s3_bucket="b", check_on_start=False)
     try:
-        assert (await cm._credentials()).secret_access_key == SECRET
-        assert_no_secret(cm, cm.authentication, cm.client)
+        assert (await cm.authentication.get_credentials()).secret_access_key == SECRET
+        assert_no_secret(cm, cm.authentication, cm.store.client)
     finally:
-        cm.client.close()
+        cm.store.client.close()
 
     async def credentials() -> AwsCreds:
         return session_creds(KEY_ID, SECRET, TOKEN)

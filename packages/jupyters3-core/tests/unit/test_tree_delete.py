@@ -19,14 +19,28 @@ class FakeClient:
 
     def __init__(self, *failed: tuple[str, str]) -> None:
         self.failed = failed
+        self.calls: list[tuple[str, list[str]]] = []
+
+    async def delete_object(self, key: str) -> None:
+        self.calls.append(("DeleteObject", [key]))
 
     async def delete_objects(self, keys: Any) -> DeleteResult:
+        self.calls.append(("DeleteObjects", list(keys)))
         errs = [DeleteError(key, code, f"{code} message") for key, code in self.failed]
         return DeleteResult([k for k in keys if k not in dict(self.failed)], errs)
 
 
 async def test_no_errors_no_exception() -> None:
-    await tree.delete_keys(FakeClient(), ["a", "b"])  # type: ignore[arg-type]
+    client = FakeClient()
+    await tree.delete_keys(client, ["a", "b"])  # type: ignore[arg-type]
+    assert client.calls == [("DeleteObjects", ["a", "b"])]
+
+
+async def test_one_key_is_one_delete_object_and_none_is_no_request() -> None:
+    client = FakeClient()
+    await tree.delete_keys(client, ["a"])  # type: ignore[arg-type]
+    await tree.delete_keys(client, [])  # type: ignore[arg-type]
+    assert client.calls == [("DeleteObject", ["a"])]
 
 
 @pytest.mark.parametrize(

@@ -413,14 +413,17 @@ class S3Client:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         source_if_match: str | None = None,
+        if_match: str | None = None,
         if_none_match: bool = False,
     ) -> xml.CopyResult:
-        """CopyObject (server side, sources up to 5 GB). ``if_none_match`` creates
-        only (412 :class:`PreconditionFailed` if ``key`` exists)."""
+        """CopyObject (server side, sources up to 5 GB). ``if_match`` writes only
+        over that version of ``key``, ``if_none_match`` only creates (412
+        :class:`PreconditionFailed` otherwise; AWS enforces both since 2025,
+        some stores ignore them)."""
         headers = put_headers(
             content_type if metadata_directive == "REPLACE" else None,
             metadata if metadata_directive == "REPLACE" else None,
-            None,
+            if_match,
             if_none_match,
         )
         headers["x-amz-copy-source"] = copy_source(source_bucket or self.bucket, source_key)

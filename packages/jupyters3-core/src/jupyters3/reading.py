@@ -1,0 +1,110 @@
+"""Models of what the bucket holds: a file, a notebook or a folder, with or
+without content, as jupyter_server's contents API shows them.
+
+A file or notebook is one GET (content) or one HEAD; a folder one LIST per
+1,000 entries (one short LIST without content). Big contents are decoded off
+the event loop; a file over ``max_inline_bytes`` is refused (413) before it
+is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.services.contents.manager import ContentsManager
+from tornado.web import HTTPError
+
+from jupyters3 import errors, models
+from jupyters3.content import mark_trusted, off_loop
+from jupyters3.names import human_size
+from jupyters3.store import S3Store, saved_time
+
+__all__ = ["dir_model", "object_model", "too_large_to_inline"]
+
+
+async def object_model(
+    cm: ContentsManager,
+    store: S3Store,
+    path: str,
+    *,
+    content: bool,
+    type: str | None,
+    format: str | None,
+    require_hash: bool,
+    max_inline: int,
+) -> dict[str, Any] | None:
+    """The model of the object at ``path``; None if there is none."""
+    data = b""
+    try:
+        if content:
+            meta, data = await store.read(path, max_size=max_inline or None)
+        else:
+            found = await store.head_for_model(path)
+            if found is None:
+                return None
+            meta = found
+    except errors.NotFound:
+        return None
+    except errors.BodyTooLarge as too_large:
+        size = too_large.size or 0
+        raise HTTPError(413, too_large_to_inline(path, size, too_large.limit)) from None
+    stamp = saved_time(meta)
+    times: dict[str, Any] = {"last_modified": stamp, "created": stamp, "size": meta.size}
+    if (type or models.guess_type(path)) == "notebook":
+        model = models.notebook_model(path, **times)
+        if content:
+            invalid: dict[str, Any] = {}
+            nb = await off_loop(
+                len(data), models.read_notebook, data, path, capture_validation_error=invalid
+            )
+            await mark_trusted(cm, nb, path, len(data))
+            model.update(content=nb, format="json")
+            cm.validate_notebook_model(model, validation_error=invalid)
+    else:
+        model = models.file_model(path, **times)
+        if content:
+            text, fmt, mimetype = await off_loop(len(data), models.decode_file, data, format, path)
+            model.update(content=text, format=fmt)
+            model["mimetype"] = model["mimetype"] or mimetype
+    if require_hash:
+        models.with_hash(model, meta.etag)
+    return model
+
+
+async def dir_model(
+    cm: ContentsManager, store: S3Store, path: str, *, content: bool
+) -> dict[str, Any] | None:
+    """The model of the folder at ``path``; None if there is none. Without
+    content, one short LIST; with content, every page."""
+    listed = await store.list_dir(path, complete=content)
+    if listed is None:
+        return None
+    # A folder has no time its parent's listing can show (S3 lists it as a
+    # common prefix): its model shows none either, so both agree.
+    model = models.directory_model(path, last_modified=models.EPOCH, created=models.EPOCH)
+    if content:
+        objects, prefixes = listed
+        model["content"] = await off_loop(
+            len(objects) * 256,  # a thousand entries or more: in a worker thread
+            models.directory_listing,
+            path,
+            objects,
+            prefixes,
+            store.keymap,
+            allow_hidden=cm.allow_hidden,
+            hide_globs=list(cm.hide_globs),
+            default_time=models.EPOCH,
+            saved_time=store.versions.saved_time,
+        )
+        model["format"] = "json"
+    return model
+
+
+def too_large_to_inline(path: str, size: int, limit: int) -> str:
+    """The 413's sentence for a file over ``max_inline_bytes``."""
+    return (
+        f"{path} is {human_size(size)}, more than the {human_size(limit)} that can "
+        f"be opened here (c.JupyterS3.max_inline_bytes = {limit}). Download it instead "
+        "(right-click it in the file browser, then Download), or ask the server's "
+        "administrator to raise c.JupyterS3.max_inline_bytes (0: no limit)."
+    )

@@ -1,0 +1,232 @@
+"""What JupyterS3 does around requests rather than for them: make the S3
+client from the settings, fetch credentials, check the configuration at start
+(and say in one sentence what is wrong), sweep abandoned multipart uploads,
+and abort unfinished ones at exit.
+
+Works on the settings a JupyterS3 exposes (:class:`Settings`), so the
+``jupyters3 check`` command uses the very same steps as the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any, Protocol, cast
+
+from jupyters3 import errors
+from jupyters3.auth import JupyterS3Authentication
+from jupyters3.credentials import AwsCreds
+from jupyters3.s3.client import S3Client
+from jupyters3.s3.endpoint import AddressingStyle
+from jupyters3.s3.retry import RetryPolicy
+from jupyters3.s3.transport import HttpClientChoice
+
+__all__ = [
+    "Settings",
+    "abort_abandoned_uploads",
+    "abort_at_exit",
+    "check_configuration",
+    "credentials",
+    "explain",
+    "make_client",
+    "run_aside",
+]
+
+
+class Settings(Protocol):
+    """The JupyterS3 settings these steps read (JupyterS3 has them all)."""
+
+    aws_s3_bucket: str
+    aws_region: str
+    endpoint_url: str
+    addressing_style: str
+    connect_timeout: float
+    request_timeout: float
+    max_concurrency: int
+    max_attempts: int
+    validate_cert: bool
+    http_client: str
+    authentication: JupyterS3Authentication
+    authentication_class: type[JupyterS3Authentication]
+    prefix: str
+
+
+async def credentials(auth: JupyterS3Authentication) -> Any:
+    """The credentials ``auth`` gives now (any coroutine style it uses)."""
+    return await auth.get_credentials()
+
+
+async def _invalidate(auth: JupyterS3Authentication, rejected: AwsCreds) -> None:
+    """S3 refused ``rejected``: let the authentication forget them (a custom
+    class may define ``invalidate`` as a plain method, or not at all)."""
+    invalidate = getattr(auth, "invalidate", None)
+    if invalidate is not None:
+        result = invalidate(rejected)
+        if inspect.isawaitable(result):
+            await result
+
+
+def make_client(settings: Settings, *, blocking_dns: bool = False) -> S3Client:
+    """The S3 client the settings describe (:class:`errors.BadConfiguration`
+    when they cannot work). ``blocking_dns``: for use while the interpreter exits."""
+    if not settings.aws_s3_bucket:
+        raise errors.BadConfiguration(
+            "c.JupyterS3.aws_s3_bucket is not set: name the S3 bucket that keeps the contents."
+        )
+    auth = settings.authentication
+
+    async def rejected(creds: AwsCreds) -> None:
+        await _invalidate(auth, creds)
+
+    return S3Client(
+        bucket=settings.aws_s3_bucket,
+        credentials=lambda: credentials(auth),
+        region=settings.aws_region,
+        endpoint_url=settings.endpoint_url or None,
+        addressing_style=cast(AddressingStyle, settings.addressing_style),
+        connect_timeout=settings.connect_timeout,
+        request_timeout=settings.request_timeout,
+        max_concurrency=settings.max_concurrency,
+        retry=RetryPolicy(max_attempts=settings.max_attempts),
+        validate_cert=settings.validate_cert,
+        on_credentials_rejected=rejected,
+        blocking_dns=blocking_dns,
+        http_client=cast(HttpClientChoice, settings.http_client),
+    )
+
+
+def run_aside(
+    settings: Settings,
+    work: Callable[[S3Client], Awaitable[None]],
+    timeout: float | None = None,
+) -> BaseException | None:
+    """Run ``work`` with a fresh client on a private event loop in a thread
+    (Jupyter's loop may be running, or already stopped); return its error."""
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        client = make_client(settings, blocking_dns=True)
+        try:
+            await work(client)
+        finally:
+            client.close()
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="jupyters3-aside", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return TimeoutError(f"S3 did not answer within {timeout} s")
+    return failure[0] if failure else None
+
+
+def check_configuration(settings: Settings, log: logging.Logger) -> None:
+    """List the prefix once; on failure log one sentence and stop the server."""
+
+    async def probe(client: S3Client) -> None:
+        async for _ in client.list_pages(settings.prefix, max_keys=1):
+            break
+
+    # Aside: Jupyter may already have an event loop here.
+    error = run_aside(settings, probe)
+    if isinstance(error, errors.S3Error):
+        problem = explain(settings, error)
+    elif error is not None:  # the message is all the user needs
+        problem = f"S3 check failed: {error}"
+    else:
+        log.info(
+            "JupyterS3: contents in s3://%s/%s (%s)",
+            settings.aws_s3_bucket,
+            settings.prefix,
+            settings.endpoint_url or f"AWS {settings.aws_region}",
+        )
+        return
+    log.critical("JupyterS3: %s", problem)
+    raise SystemExit(1)
+
+
+def explain(settings: Settings, exc: errors.S3Error) -> str:
+    """One sentence: what is wrong and which setting fixes it."""
+    bucket, region = settings.aws_s3_bucket, settings.aws_region
+    where = settings.endpoint_url or f"AWS region {region}"
+    if isinstance(exc, errors.WrongRegion):
+        if exc.region:
+            return (
+                f"Bucket {bucket!r} is in {exc.region}, not {region}: "
+                f"set c.JupyterS3.aws_region = {exc.region!r}."
+            )
+        return (
+            f"Bucket {bucket!r} is not in {region} ({exc.code}): "
+            "set c.JupyterS3.aws_region to the bucket's region."
+        )
+    if isinstance(exc, errors.NoSuchBucket):
+        return (
+            f"Bucket {bucket!r} does not exist at {where}: "
+            "create it or fix c.JupyterS3.aws_s3_bucket."
+        )
+    if isinstance(exc, errors.CredentialsRejected):
+        return (
+            f"S3 rejected the credentials ({exc.code}): check the keys or role that "
+            f"{settings.authentication_class.__name__} uses."
+        )
+    if isinstance(exc, errors.AccessDenied):
+        return (
+            f"The credentials may not list s3://{bucket}/{settings.prefix} ({exc.code}): "
+            "grant s3:ListBucket on the bucket for this prefix."
+        )
+    if isinstance(exc, errors.NetworkError):
+        return (
+            f"Cannot reach S3 at {where} ({exc.message}): "
+            "check c.JupyterS3.endpoint_url and the network."
+        )
+    if isinstance(exc, errors.BadConfiguration):
+        return exc.message
+    return f"S3 check failed ({exc}): fix the c.JupyterS3 settings."
+
+
+async def abort_abandoned_uploads(
+    client: S3Client, prefix: str, age: float, log: logging.Logger
+) -> None:
+    """Abort multipart uploads under ``prefix`` begun ``age`` seconds ago or
+    more (one ListMultipartUploads per 1,000, then the aborts). Best effort: a
+    policy without s3:ListBucketMultipartUploads only costs a debug line."""
+    try:
+        uploads = await client.list_multipart_uploads(prefix)
+    except errors.S3Error as exc:
+        log.debug("JupyterS3: not looking for abandoned uploads: %s", exc.code)
+        return
+    now = datetime.now(timezone.utc)
+    stale = [
+        u for u in uploads if u.initiated is not None and (now - u.initiated).total_seconds() >= age
+    ]
+    for upload in stale:
+        try:
+            await client.abort_multipart_upload(upload.key, upload.upload_id)
+        except errors.S3Error as exc:
+            log.debug("JupyterS3: could not abort %s: %s", upload.key, exc.code)
+    if stale:
+        log.info("JupyterS3: aborted %d abandoned multipart upload(s) under %r", len(stale), prefix)
+
+
+def abort_at_exit(settings: Settings, doomed: list[tuple[str, str]], log: logging.Logger) -> None:
+    """The server is stopping: abort the multipart uploads ``(key, upload_id)``
+    of unfinished chunked uploads, on a private loop (Jupyter's has stopped)."""
+
+    async def work(client: S3Client) -> None:
+        for key, upload_id in doomed:
+            await client.abort_multipart_upload(key, upload_id)
+
+    error = run_aside(settings, work, timeout=20)
+    if error is not None:
+        log.warning("JupyterS3: could not abort unfinished uploads: %s", error)
+    else:
+        log.info("JupyterS3: aborted %d unfinished upload(s)", len(doomed))

@@ -1,0 +1,507 @@
+"""The bucket as the contents layer sees it: S3 operations addressed by API path.
+
+:class:`S3Store` owns every S3 request the contents layer makes and the two
+policies that must hold for all of them:
+
+* **One write policy.** Every write of an object at an API path (a save, an
+  upload's completion, a new file, each key of a copy or rename, a rename's
+  marker, a checkpoint's creation and restore) goes through :meth:`S3Store.write`
+  or :meth:`S3Store.copy`, which run it under :class:`~jupyters3.writes.ConditionalWrites`:
+  the same conditions (``If-Match`` the version this server saw,
+  ``If-None-Match: *`` for a creation), the same ``auto`` fallback and the same
+  409 messages.
+* **One folder rule.** A folder exists when anything is under ``<key>/`` but
+  the checkpoints of a file of the same name (``<key>/.checkpoints/``):
+  :func:`is_folder` decides it for every listing.
+
+The store raises domain errors (:mod:`jupyters3.errors`, :class:`FolderInTheWay`,
+:class:`~jupyters3.writes.WriteConflict`); the manager turns them into HTTP
+answers (:mod:`jupyters3.http_errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+from jupyters3 import errors, keys, tree
+from jupyters3.s3.client import FileBody, ObjectMeta, S3Client
+from jupyters3.s3.xml import ListedObject
+from jupyters3.versions import FREE, Conditions, VersionMemo
+from jupyters3.writes import ConditionalWrites
+
+__all__ = [
+    "MTIME_META",
+    "RENAMED_FROM_META",
+    "FolderInTheWay",
+    "S3Store",
+    "SourceMissing",
+    "StoreLimits",
+    "is_folder",
+    "now_stamp",
+    "saved_time",
+]
+
+#: User metadata holding the high-resolution save time (S3's Last-Modified has 1 s).
+MTIME_META = "jupyters3-mtime"
+#: Metadata naming the source on what a rename copies, until it completes.
+RENAMED_FROM_META = "jupyters3-renamed-from"
+#: A folder probe started by :meth:`S3Store.probe_folder` serves a write this soon after.
+_PROBE_SECONDS = 5.0
+#: At most this many early folder probes are kept (unused ones are dropped).
+_PROBES_KEPT = 256
+_DIRECTORY = "application/x-directory"
+
+
+class SourceMissing(Exception):
+    """The object a copy or restore reads from does not exist."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"no object {key!r}")
+
+
+class FolderInTheWay(Exception):
+    """An object cannot be written at ``path``: a folder of that name exists."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"Cannot save {path!r}: a folder of that name exists. "
+            "Choose another name, or rename or delete the folder."
+        )
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """How the store fans out and copies (from JupyterS3's settings)."""
+
+    max_concurrency: int = 32
+    copy_sizes: tree.CopySizes = field(default_factory=tree.CopySizes)
+
+
+def is_folder(prefix: str, objects: Sequence[object], common_prefixes: Sequence[str]) -> bool:
+    """Whether a delimited listing of ``prefix`` shows a folder: anything under
+    it but the checkpoints of a file of the same name (``<file>/.checkpoints/``)."""
+    holder = prefix + keys.CHECKPOINTS + "/"
+    return bool(objects) or any(p != holder for p in common_prefixes)
+
+
+def saved_time(meta: ObjectMeta) -> datetime:
+    """An object's save time: our high-resolution metadata if present, else Last-Modified."""
+    stamp = meta.metadata.get(MTIME_META)
+    if stamp:
+        with contextlib.suppress(ValueError):
+            parsed = datetime.fromisoformat(stamp)
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(timezone.utc)
+    return meta.last_modified
+
+
+def now_stamp() -> tuple[datetime, dict[str, str]]:
+    """The time of a write now, and the metadata that records it."""
+    now = datetime.now(timezone.utc)
+    return now, {MTIME_META: now.isoformat()}
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a probe's failure as seen (a write that needs it lists again)."""
+    if not task.cancelled():
+        task.exception()
+
+
+class S3Store:
+    """One bucket and prefix, addressed by API path (see the module docstring).
+
+    ``connect`` makes the S3 client on first use (on the running event loop).
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], S3Client],
+        keymap: keys.KeyMap,
+        *,
+        conditional_writes: str = "auto",
+        limits: StoreLimits | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.keymap = keymap
+        self.limits = limits or StoreLimits()
+        self.log = log or logging.getLogger("jupyters3")
+        self.versions = VersionMemo()
+        self.writes = ConditionalWrites(self.versions, conditional_writes, self.log)
+        self._connect = connect
+        self._client: S3Client | None = None
+        self._probes: dict[str, tuple[asyncio.Future[tuple[bool, bool]], float]] = {}
+
+    @property
+    def client(self) -> S3Client:
+        """The S3 client, created on first use."""
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def close(self) -> None:
+        """Close the S3 client (a later use makes a new one)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def url(self, path: str) -> str:
+        """``s3://bucket/key`` of an API path (what hooks see as ``os_path``)."""
+        return f"s3://{self.client.bucket}/{self.keymap.file_key(path) if path else ''}"
+
+    # -- objects -------------------------------------------------------------
+
+    async def head(self, path: str) -> ObjectMeta | None:
+        """One HEAD of the object at ``path``; None (remembered absent) if none."""
+        if not path:
+            return None
+        try:
+            return await self.client.head_object(self.keymap.file_key(path))
+        except errors.NotFound:
+            self.versions.absent(path)  # a write there next is a creation
+            return None
+
+    async def head_key(self, key: str) -> ObjectMeta | None:
+        """One HEAD of ``key`` (a folder marker, a checkpoint); None if there is none."""
+        try:
+            return await self.client.head_object(key)
+        except errors.NotFound:
+            return None
+
+    async def read(self, path: str, *, max_size: int | None = None) -> tuple[ObjectMeta, bytes]:
+        """One GET of the object at ``path`` (:class:`errors.BodyTooLarge` over
+        ``max_size``, with the size found by a HEAD when the answer did not say
+        it); the version read becomes the basis of the next write."""
+        key = self.keymap.file_key(path)
+        try:
+            meta, data = await self.client.get_object(key, max_size=max_size)
+        except errors.NotFound:
+            self.versions.absent(path)
+            raise
+        except errors.BodyTooLarge as too_large:
+            if too_large.size is None:  # libcurl refused it before saying how large
+                too_large.size = (await self.client.head_object(key)).size
+            raise
+        self.versions.served(path, meta.etag, saved_time(meta))
+        return meta, data
+
+    async def head_for_model(self, path: str) -> ObjectMeta | None:
+        """:meth:`head`, with the version seen becoming the basis of the next write."""
+        meta = await self.head(path)
+        if meta is not None:
+            self.versions.served(path, meta.etag, saved_time(meta))
+        return meta
+
+    async def stream(
+        self,
+        meta: ObjectMeta,
+        path: str,
+        sink: Callable[[bytes], Awaitable[None]],
+        byte_range: tuple[int, int] | None = None,
+    ) -> None:
+        """Stream version ``meta`` of the object at ``path`` (or a byte range)
+        to ``sink``, chunk by chunk."""
+        await self.client.get_object_stream(
+            self.keymap.file_key(path), sink, byte_range=byte_range, if_match=meta.etag
+        )
+
+    async def write(
+        self,
+        path: str,
+        body: bytes | FileBody,
+        content_type: str,
+        *,
+        creating: bool = False,
+    ) -> datetime:
+        """PUT the object at ``path`` under the write policy; returns its save time."""
+        saved, metadata = now_stamp()
+        key = self.keymap.file_key(path)
+
+        async def put(conditions: Conditions) -> None:
+            result = await self.client.put_object(
+                key,
+                body,
+                content_type=content_type,
+                metadata=metadata,
+                if_match=conditions.if_match,
+                if_none_match=conditions.if_none_match,
+            )
+            self.versions.served(path, result.etag, saved)
+
+        await self.writes.run(path, put, creating=creating)
+        return saved
+
+    async def copy(
+        self,
+        path: str,
+        source_key: str,
+        destination_key: str,
+        source: ObjectMeta | int,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        creating: bool = True,
+    ) -> str:
+        """Server-side copy of ``source_key`` (version ``source``, or an object of
+        that size) to ``destination_key``, under the write policy for ``path``
+        (``creating``: only if nothing is there); returns the copy's ETag.
+        ``metadata`` replaces the source's (the content type is kept)."""
+        size = source if isinstance(source, int) else source.size
+        meta = None if isinstance(source, int) else source
+
+        async def run(conditions: Conditions) -> str:
+            return await tree.copy_object(
+                self.client,
+                source_key,
+                destination_key,
+                size,
+                sizes=self.limits.copy_sizes,
+                content_type=(meta.content_type or None) if meta else None,
+                metadata=metadata,
+                source_if_match=meta.etag if meta else None,
+                if_match=conditions.if_match,
+                if_none_match=conditions.if_none_match,
+            )
+
+        return await self.writes.run(path, run, creating=creating)
+
+    async def restore(self, path: str, source_key: str) -> datetime:
+        """Copy ``source_key`` (a checkpoint) back over the object at ``path``,
+        only over the version of it this server last saw (a newer one that
+        another server wrote is kept: :class:`~jupyters3.writes.WriteConflict`).
+        One HEAD of the source and, when a version is known, one HEAD of the
+        object with If-Match (some stores ignore the condition on a copy), in
+        one round trip; then the copy. :class:`SourceMissing` if there is no
+        ``source_key``. Returns the restored version's save time (now)."""
+        key = self.keymap.file_key(path)
+        saved, metadata = now_stamp()
+
+        async def source() -> ObjectMeta:
+            try:
+                return await self.client.head_object(source_key)
+            except errors.NotFound:
+                raise SourceMissing(source_key) from None
+
+        async def run(conditions: Conditions) -> None:
+            checks: list[Awaitable[ObjectMeta]] = [source()]
+            if conditions.if_match:
+                checks.append(self.client.head_object(key, if_match=conditions.if_match))
+            meta = (await asyncio.gather(*checks))[0]
+            etag = await tree.copy_object(
+                self.client,
+                source_key,
+                key,
+                meta.size,
+                sizes=self.limits.copy_sizes,
+                content_type=meta.content_type or None,
+                metadata=metadata,
+                source_if_match=meta.etag,
+                if_match=conditions.if_match,
+                if_none_match=conditions.if_none_match,
+            )
+            self.versions.served(path, etag, saved)  # the client reloads what it restored
+
+        await self.writes.run(path, run)
+        return saved
+
+    async def mkdir(self, path: str, *, renamed_from: str | None = None) -> None:
+        """The folder marker of ``path``; ``renamed_from`` tags it while a rename
+        into it runs (a creation then: If-None-Match)."""
+        marker = self.keymap.dir_marker(path)
+        assert marker is not None
+        metadata = {RENAMED_FROM_META: quote(renamed_from, safe="/")} if renamed_from else None
+
+        async def put(conditions: Conditions) -> None:
+            await self.client.put_object(
+                marker,
+                b"",
+                content_type=_DIRECTORY,
+                metadata=metadata,
+                if_none_match=conditions.if_none_match,
+            )
+
+        if renamed_from is None:
+            await put(Conditions())  # a marker over a marker changes nothing
+        else:
+            await self.writes.run(path + "/", put, creating=True)
+
+    # -- multipart uploads ----------------------------------------------------
+
+    async def begin_upload(self, path: str, content_type: str) -> tuple[str, datetime]:
+        """Start a multipart upload of ``path``; its id and the save time it records."""
+        saved, metadata = now_stamp()
+        upload_id = await self.client.create_multipart_upload(
+            self.keymap.file_key(path), content_type=content_type, metadata=metadata
+        )
+        return upload_id, saved
+
+    async def upload_part(self, path: str, upload_id: str, number: int, body: FileBody) -> str:
+        """One part of a multipart upload of ``path``; its ETag."""
+        return await self.client.upload_part(self.keymap.file_key(path), upload_id, number, body)
+
+    async def complete_upload(
+        self, path: str, upload_id: str, parts: Sequence[tuple[int, str]], saved: datetime
+    ) -> None:
+        """Complete a multipart upload of ``path`` under the write policy."""
+        key = self.keymap.file_key(path)
+
+        async def complete(conditions: Conditions) -> None:
+            result = await self.client.complete_multipart_upload(
+                key,
+                upload_id,
+                list(parts),
+                if_match=conditions.if_match,
+                if_none_match=conditions.if_none_match,
+            )
+            self.versions.served(path, result.etag, saved)
+
+        await self.writes.run(path, complete)
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload (its parts are dropped)."""
+        await self.client.abort_multipart_upload(key, upload_id)
+
+    # -- folders -------------------------------------------------------------
+
+    async def folder_listing(self, path: str) -> tuple[bool, bool]:
+        """One LIST: whether a folder is at ``path``, and whether ``path`` has
+        checkpoints (``.checkpoints/`` is the only thing under it)."""
+        prefix = self.keymap.dir_prefix(path)
+        async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
+            if is_folder(prefix, page.objects, page.common_prefixes):
+                return True, False
+            return False, bool(page.common_prefixes)  # only the checkpoints' holder
+        return False, False
+
+    async def is_dir(self, path: str) -> bool:
+        """One short LIST (none for the root, which always exists)."""
+        if not path:
+            return True
+        found, _ = await self.folder_listing(path)
+        return found
+
+    async def list_dir(
+        self, path: str, *, complete: bool = True
+    ) -> tuple[list[ListedObject], list[str]] | None:
+        """The objects and sub-folder prefixes directly in folder ``path`` (every
+        page; one short page unless ``complete``); None if there is no such folder."""
+        prefix = self.keymap.dir_prefix(path)
+        if complete:
+            objects, prefixes = await self.client.list_all(prefix, delimiter="/")
+        else:
+            objects, prefixes = [], []
+            async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
+                objects, prefixes = list(page.objects), list(page.common_prefixes)
+                break
+        if path and not is_folder(prefix, objects, prefixes):
+            return None
+        return objects, prefixes
+
+    async def child_names(self, path: str) -> set[str] | None:
+        """The names in folder ``path``; None if there is no such folder."""
+        listed = await self.list_dir(path)
+        if listed is None:
+            return None
+        prefix = self.keymap.dir_prefix(path)
+        objects, prefixes = listed
+        names = {o.key[len(prefix) :] for o in objects if o.key != prefix}
+        return names | {p[len(prefix) :].rstrip("/") for p in prefixes}
+
+    def probe_folder(self, path: str) -> None:
+        """Start, without waiting, the LIST that :meth:`check_not_a_folder` will
+        need for ``path`` (when it will need one and the name looks like a file's)."""
+        basis = self.versions.basis(path)
+        if isinstance(basis, str) or basis is FREE or "." not in path.rsplit("/", 1)[-1]:
+            return
+        probes = self._probes
+        if path in probes and time.monotonic() - probes[path][1] < _PROBE_SECONDS:
+            return
+        task = asyncio.ensure_future(self.folder_listing(path))
+        task.add_done_callback(_retrieve)
+        probes[path] = (task, time.monotonic())
+        while len(probes) > _PROBES_KEPT:
+            del probes[next(iter(probes))]
+
+    async def check_not_a_folder(self, path: str) -> bool | None:
+        """Raise :class:`FolderInTheWay` when a folder is at ``path``.
+
+        Free when this server knows what is there: a version of a file it
+        served or wrote (returns None), or a listing of the parent that showed
+        the name free (returns False: no checkpoints either). Otherwise one LIST
+        (started early by :meth:`probe_folder` when it could be), which also
+        tells whether ``path`` has checkpoints (True or False)."""
+        basis = self.versions.basis(path)
+        if isinstance(basis, str):
+            return None
+        if basis is FREE:
+            return False
+        early = self._probes.pop(path, None)
+        found: tuple[bool, bool] | None = None
+        if early is not None and time.monotonic() - early[1] < _PROBE_SECONDS:
+            with contextlib.suppress(errors.S3Error):
+                found = await early[0]
+        folder, has_checkpoints = found or await self.folder_listing(path)
+        if folder:
+            raise FolderInTheWay(path)
+        return has_checkpoints
+
+    # -- key trees -----------------------------------------------------------
+
+    async def tree(self, path: str) -> dict[str, int]:
+        """Every key under ``path``'s folder prefix (a folder's contents, or a
+        file's checkpoints) with its size, all pages."""
+        return await tree.list_tree(self.client, self.keymap.dir_prefix(path))
+
+    async def copy_tree(
+        self,
+        path: str,
+        pairs: Sequence[tuple[str, str]],
+        sizes_of: Mapping[str, int],
+        *,
+        creating: bool = True,
+        label: str = "",
+    ) -> None:
+        """Copy each ``(source, destination)`` key, metadata kept, up to
+        ``max_concurrency`` at a time, under the write policy for folder
+        ``path`` (``creating``: every destination must be new)."""
+
+        async def run(conditions: Conditions) -> None:
+            await tree.copy_keys(
+                self.client,
+                pairs,
+                sizes_of,
+                limit=self.limits.max_concurrency,
+                sizes=self.limits.copy_sizes,
+                label=label,
+                if_none_match=conditions.if_none_match,
+            )
+
+        if not pairs:
+            return
+        if creating:
+            await self.writes.run(path, run, creating=True)
+        else:
+            await run(Conditions())
+
+    async def delete_keys(self, doomed: Sequence[str]) -> None:
+        """Delete ``doomed`` (one DeleteObjects per 1,000 keys)."""
+        await tree.delete_keys(self.client, doomed)
+
+    def forget(self, *paths: str) -> None:
+        """Forget what was seen at ``paths`` and under them (after a move or delete)."""
+        for path in paths:
+            self.versions.forget(path)
+            self.versions.forget_under(path)
+
+    def gone(self, path: str) -> None:
+        """This server removed ``path`` and everything under it."""
+        self.versions.absent(path)
+        self.versions.forget_under(path)

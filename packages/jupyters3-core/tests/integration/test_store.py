@@ -1,0 +1,148 @@
+"""S3Store in process, over real HTTP to the moto server, without Jupyter.
+
+Each test is a store behaviour in milliseconds: the write policy (one owner
+for every write: conditions, conflicts), the folder rule, restores and key
+trees. Another writer is played by an independent boto3 client (``js3_raw``),
+which also reads the bucket back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from jupyters3 import errors, keys
+from jupyters3.s3.client import S3Client
+from jupyters3.store import (
+    MTIME_META,
+    RENAMED_FROM_META,
+    FolderInTheWay,
+    S3Store,
+    SourceMissing,
+    saved_time,
+)
+from jupyters3.writes import WriteConflict
+from jupyters3_testing.raw import RawS3
+
+PREFIX = "pre/"
+
+
+@pytest.fixture
+async def store(js3_make_client: Callable[..., S3Client]) -> AsyncIterator[S3Store]:
+    yield S3Store(js3_make_client, keys.KeyMap(PREFIX), conditional_writes="on")
+    # js3_make_client closes the clients it made
+
+
+async def test_a_write_reads_back_byte_exact_with_its_save_time(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    data = bytes(range(256)) * 5
+    saved = await store.write("d/a.bin", data, "application/octet-stream")
+    assert js3_raw.get(js3_bucket, "pre/d/a.bin") == data
+    meta, read = await store.read("d/a.bin")
+    assert read == data and saved_time(meta) == saved
+    assert meta.metadata[MTIME_META] == saved.isoformat()
+    assert store.versions.basis("d/a.bin") == meta.etag
+
+
+async def test_a_write_over_a_version_another_writer_replaced_is_refused(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    await store.write("a.txt", b"mine v1", "text/plain")
+    js3_raw.put(js3_bucket, "pre/a.txt", b"theirs v2")
+    with pytest.raises(WriteConflict) as conflict:
+        await store.write("a.txt", b"mine v2", "text/plain")
+    assert conflict.value.status_code == 409 and not conflict.value.created
+    assert js3_raw.get(js3_bucket, "pre/a.txt") == b"theirs v2"
+
+
+async def test_a_creation_over_an_existing_object_is_refused(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    js3_raw.put(js3_bucket, "pre/new.txt", b"theirs")
+    with pytest.raises(WriteConflict) as conflict:
+        await store.write("new.txt", b"mine", "text/plain", creating=True)
+    assert conflict.value.created
+    assert js3_raw.get(js3_bucket, "pre/new.txt") == b"theirs"
+
+
+async def test_a_restore_over_a_newer_version_is_refused_and_keeps_it(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    await store.write("nb.txt", b"v1", "text/plain")
+    checkpoint = store.keymap.checkpoint_key("nb.txt", "cp1")
+    await store.copy("nb.txt", store.keymap.file_key("nb.txt"), checkpoint, 2)
+    await store.write("nb.txt", b"v2", "text/plain")  # this server's own newer save
+    js3_raw.put(js3_bucket, "pre/nb.txt", b"v3 from elsewhere")
+    with pytest.raises(WriteConflict):
+        await store.restore("nb.txt", checkpoint)
+    assert js3_raw.get(js3_bucket, "pre/nb.txt") == b"v3 from elsewhere"
+    await store.read("nb.txt")  # seen here now: the restore may replace it
+    await store.restore("nb.txt", checkpoint)
+    assert js3_raw.get(js3_bucket, "pre/nb.txt") == b"v1"
+    with pytest.raises(SourceMissing):
+        await store.restore("nb.txt", store.keymap.checkpoint_key("nb.txt", "gone"))
+
+
+async def test_only_checkpoints_under_a_name_is_no_folder(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    js3_raw.put(js3_bucket, "pre/f.txt", b"x")
+    js3_raw.put(js3_bucket, "pre/f.txt/.checkpoints/cp", b"x")
+    js3_raw.put(js3_bucket, "pre/d/inner.txt", b"y")
+    assert await store.list_dir("f.txt") is None
+    assert not await store.is_dir("f.txt")
+    assert await store.folder_listing("f.txt") == (False, True)
+    assert await store.child_names("") == {"f.txt", "d"}
+    assert await store.child_names("d") == {"inner.txt"}
+    assert await store.check_not_a_folder("f.txt") is True
+    with pytest.raises(FolderInTheWay):
+        await store.check_not_a_folder("d")
+
+
+async def test_a_path_known_free_needs_no_listing(store: S3Store, js3_raw: RawS3) -> None:
+    store.versions.free("free.txt")
+    store._client = None
+    store._connect = _refuse  # any S3 request now fails the test
+    assert await store.check_not_a_folder("free.txt") is False
+
+
+def _refuse() -> S3Client:
+    raise AssertionError("no S3 request was expected")
+
+
+async def test_a_tree_is_copied_key_by_key_and_deleted_in_one_batch(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    # (Each copy is a creation, If-None-Match: *; moto does not enforce it on
+    # CopyObject, so the refusal is covered by the unit tests of writes.)
+    for name in ("a", "b"):
+        js3_raw.put(js3_bucket, f"pre/src/{name}", name.encode())
+    tree = await store.tree("src")
+    assert tree == {"pre/src/a": 1, "pre/src/b": 1}
+    await store.copy_tree("dst2", [(k, k.replace("src", "dst2")) for k in tree], tree)
+    assert sorted(js3_raw.keys(js3_bucket, "pre/dst2/")) == ["pre/dst2/a", "pre/dst2/b"]
+    await store.delete_keys(list(tree))
+    assert js3_raw.keys(js3_bucket, "pre/src/") == []
+
+
+async def test_a_renames_marker_names_its_source_then_is_made_plain(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    await store.mkdir("to", renamed_from="from folder")
+    assert js3_raw.head(js3_bucket, "pre/to/")["Metadata"] == {RENAMED_FROM_META: "from%20folder"}
+    with pytest.raises(WriteConflict):  # a second rename into it is not a creation
+        await store.mkdir("to", renamed_from="other")
+    await store.mkdir("to")
+    assert js3_raw.head(js3_bucket, "pre/to/")["Metadata"] == {}
+    assert await store.head("to") is None and await store.is_dir("to")
+
+
+async def test_a_read_over_the_limit_says_the_size(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    js3_raw.put(js3_bucket, "pre/big.bin", b"x" * 5000)
+    with pytest.raises(errors.BodyTooLarge) as too_large:
+        await store.read("big.bin", max_size=1000)
+    assert (too_large.value.size, too_large.value.limit) == (5000, 1000)

@@ -21,7 +21,6 @@ import gc
 import os
 from typing import Any, cast
 
-import nbformat
 from jupyter_server.services.contents.manager import AsyncContentsManager
 from tornado.web import HTTPError
 from traitlets import (
@@ -37,15 +36,13 @@ from traitlets import (
     validate,
 )
 
-from jupyters3 import fileids, keys, models, names, reading, startup, transfers
+from jupyters3 import fileids, keys, models, names, reading, saving, startup, transfers
 from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthentication
 from jupyters3.checkpoints import S3Checkpoints
-from jupyters3.content import OFF_LOOP_BYTES, check_and_sign, off_loop
 from jupyters3.credentials.providers import profile_region
 from jupyters3.files import S3FilesHandler
 from jupyters3.http_errors import api_path, http_errors
-from jupyters3.s3.client import ObjectMeta
-from jupyters3.store import S3Store, StoreLimits, now_stamp
+from jupyters3.store import S3Store, StoreLimits
 from jupyters3.tree import CopySizes
 from jupyters3.uploads import ChunkedUploads, UploadLimits
 from jupyters3.writes import WriteConflict
@@ -389,56 +386,18 @@ class JupyterS3(AsyncContentsManager):
         the common case costs one request and the other case two."""
         path = api_path(path)
         with http_errors(path):
-            model = await self._get(path, content, type, format, require_hash)
-        self.emit(data={"action": "get", "path": path})
-        return model
-
-    async def _get(
-        self, path: str, content: bool, type: str | None, format: str | None, require_hash: bool
-    ) -> dict[str, Any]:
-        model: dict[str, Any] | None
-
-        async def folder() -> dict[str, Any] | None:
-            return await reading.dir_model(self, self.store, path, content=content)
-
-        async def file(kind: str | None) -> dict[str, Any] | None:
-            return await reading.object_model(
+            model = await reading.get(
                 self,
                 self.store,
                 path,
                 content=content,
-                type=kind,
+                type=type,
                 format=format,
                 require_hash=require_hash,
                 max_inline=self.max_inline_bytes,
+                is_file=self._is_file,
             )
-
-        if not path and type not in (None, "directory"):
-            raise HTTPError(400, f"The root is a directory, not a {type}", reason="bad type")
-        if type == "directory" or not path:
-            model = await folder()
-            if model is None:
-                if await self._is_file(path):
-                    raise HTTPError(400, f"{path} is not a directory", reason="bad type")
-                raise HTTPError(404, f"directory does not exist: {path!r}")
-            return model
-        if type is not None:
-            model = await file(type)
-            if model is None:
-                if await self.store.is_dir(path):
-                    raise HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
-                raise HTTPError(404, f"No such file or directory: {path}")
-            return model
-        if "." not in path.rsplit("/", 1)[-1]:
-            model = await folder()
-            if model is None:
-                model = await file(None)
-        else:
-            model = await file(None)
-            if model is None:
-                model = await folder()
-        if model is None:
-            raise HTTPError(404, f"No such file or directory: {path}")
+        self.emit(data={"action": "get", "path": path})
         return model
 
     # -- save ----------------------------------------------------------------
@@ -476,66 +435,14 @@ class JupyterS3(AsyncContentsManager):
                     path, last_modified=models.EPOCH, created=models.EPOCH
                 )
             elif kind in ("notebook", "file"):
-                saved = await self._save_object(model, path)
+                saved = await saving.save_object(
+                    self, self.store, model, path, self._has_checkpoint
+                )
             else:
                 raise HTTPError(400, f"Unhandled contents type: {kind}")
         self.run_post_save_hooks(model=saved, os_path=self.store.url(path))
         self.emit(data={"action": "save", "path": path})
         return saved
-
-    async def _save_object(self, model: dict[str, Any], path: str) -> dict[str, Any]:
-        """A file or notebook. What was sent (``model["type"]``) decides how it
-        is encoded and whether it gets a checkpoint; the answer shows the type
-        its name gives, as ``get`` will."""
-        validation: dict[str, Any] = {}
-        notebook = model["type"] == "notebook"
-        if notebook or models.guess_type(path) == "notebook":
-            # A notebook gets checkpoints (now, or when opened): refuse a name
-            # whose checkpoint keys S3 cannot hold before anything is written.
-            self.store.keymap.check_checkpoint_room(path)
-        if notebook:
-            model = {**model, "content": await self._signed_notebook(model["content"], path)}
-        size = len(model["content"]) if isinstance(model["content"], str) else OFF_LOOP_BYTES
-        data, content_type = await off_loop(
-            size, models.encode_for_save, model, path, capture_validation_error=validation
-        )
-        has_checkpoints = await self.store.check_not_a_folder(path)
-        put = self.store.write(path, data, content_type)
-        if not notebook or path in self._has_checkpoint:
-            saved = await put
-        else:
-            # A notebook always has a checkpoint (as the reference does): list them
-            # while the PUT is in flight (unless known), create one after if none.
-            if has_checkpoints is None:
-                saved, listed = await asyncio.gather(put, self.checkpoints.list_checkpoints(path))
-                has_checkpoints = bool(listed)
-            else:
-                saved = await put
-            if not has_checkpoints:
-                await self.checkpoints.create_checkpoint(self, path)
-            self._has_checkpoint.add(path)
-        times: dict[str, Any] = {"last_modified": saved, "created": saved, "size": len(data)}
-        answer = _model_by_name(path, times)
-        if notebook:
-            self.validate_notebook_model(model, validation_error=validation)
-            if model.get("message"):
-                answer["message"] = model["message"]
-        return answer
-
-    async def _signed_notebook(self, content: Any, path: str) -> Any:
-        """The notebook of a save's content, signed; 400 if it is not one."""
-        if not isinstance(content, dict) or not isinstance(content.get("cells"), list):
-            raise HTTPError(
-                400, f"Unreadable Notebook: {path}: the content must be a notebook object"
-            )
-        try:
-            nb = await asyncio.to_thread(nbformat.from_dict, content)
-        except Exception as exc:  # nbformat raises many kinds on malformed input
-            raise HTTPError(
-                400, f"Unreadable Notebook: {path}: {type(exc).__name__}: {exc}"
-            ) from None
-        await check_and_sign(self, nb, path)
-        return nb
 
     # -- new -----------------------------------------------------------------
 
@@ -706,7 +613,15 @@ class JupyterS3(AsyncContentsManager):
             else:
                 raise HTTPError(404, f"No such directory: {target_dir}")
             if source is not None:
-                model = await self._copy_file(path, destination, source)
+                checkpoints = cast(S3Checkpoints, self.checkpoints)
+                saved = await transfers.copy_file(
+                    self.store, checkpoints, path, destination, source
+                )
+                if models.guess_type(destination) == "notebook":
+                    self._has_checkpoint.add(destination)
+                model = models.model_by_name(
+                    destination, last_modified=saved, created=saved, size=source.size
+                )
             else:
                 await transfers.copy_folder(self.store, path, destination, src_tree)
                 model = models.directory_model(
@@ -714,36 +629,3 @@ class JupyterS3(AsyncContentsManager):
                 )
         self.emit(data={"action": "copy", "path": destination, "source_path": path})
         return model
-
-    async def _copy_file(self, path: str, destination: str, meta: ObjectMeta) -> dict[str, Any]:
-        """One CopyObject; for a notebook, its first checkpoint copied from the same
-        source version at the same time (the reference's copy saves, and a saved
-        notebook always has a checkpoint)."""
-        notebook = models.guess_type(destination) == "notebook"
-        if notebook:
-            self.store.keymap.check_checkpoint_room(destination)  # before anything is copied
-        saved, metadata = now_stamp()
-        keymap = self.store.keymap
-        copy = self.store.copy(
-            destination,
-            keymap.file_key(path),
-            keymap.file_key(destination),
-            meta,
-            metadata=metadata,
-        )
-        if notebook:
-            checkpoints = cast(S3Checkpoints, self.checkpoints)
-            await asyncio.gather(copy, checkpoints.create_checkpoint_from(path, meta, destination))
-            self._has_checkpoint.add(destination)
-        else:
-            await copy
-        return _model_by_name(
-            destination, {"last_modified": saved, "created": saved, "size": meta.size}
-        )
-
-
-def _model_by_name(path: str, times: dict[str, Any]) -> dict[str, Any]:
-    """The model without content of a file or notebook, as its name says."""
-    if models.guess_type(path) == "notebook":
-        return models.notebook_model(path, **times)
-    return models.file_model(path, **times)

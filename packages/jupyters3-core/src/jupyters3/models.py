@@ -45,6 +45,7 @@ __all__ = [
     "encode_for_save",
     "file_model",
     "guess_type",
+    "model_by_name",
     "notebook_model",
     "read_notebook",
     "with_hash",
@@ -174,6 +175,14 @@ def directory_model(
         size=None,
         writable=writable,
     )
+
+
+def model_by_name(path: str, **fields: Any) -> Model:
+    """The content-less model of a file or notebook, of the type its name gives
+    (as ``get`` without ``type`` shows it)."""
+    if guess_type(path) == "notebook":
+        return notebook_model(path, **fields)
+    return file_model(path, **fields)
 
 
 def with_hash(model: Model, etag: str) -> Model:

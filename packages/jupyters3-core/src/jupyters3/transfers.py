@@ -20,13 +20,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from jupyters3 import keys
+from jupyters3 import keys, models
 from jupyters3.s3.client import ObjectMeta
-from jupyters3.store import MTIME_META, RENAMED_FROM_META, S3Store
+from jupyters3.store import MTIME_META, RENAMED_FROM_META, S3Store, now_stamp
 
-__all__ = ["copy_folder", "move", "unfinished_rename"]
+if TYPE_CHECKING:
+    from jupyters3.checkpoints import S3Checkpoints
+
+__all__ = ["copy_file", "copy_folder", "move", "unfinished_rename"]
 
 
 async def unfinished_rename(
@@ -132,3 +137,25 @@ async def copy_folder(
     if marker and marker not in {d for _, d in pairs}:
         jobs.append(store.mkdir(destination))
     await asyncio.gather(*jobs)
+
+
+async def copy_file(
+    store: S3Store, checkpoints: S3Checkpoints, path: str, destination: str, meta: ObjectMeta
+) -> datetime:
+    """Copy version ``meta`` of the file at ``path`` to ``destination`` (a
+    creation); returns the copy's save time. One CopyObject; for a notebook, its
+    first checkpoint is copied from the same source version at the same time
+    (the reference's copy saves, and a saved notebook always has a checkpoint)."""
+    notebook = models.guess_type(destination) == "notebook"
+    keymap = store.keymap
+    if notebook:
+        keymap.check_checkpoint_room(destination)  # before anything is copied
+    saved, metadata = now_stamp()
+    copy = store.copy(
+        destination, keymap.file_key(path), keymap.file_key(destination), meta, metadata=metadata
+    )
+    if notebook:
+        await asyncio.gather(copy, checkpoints.create_checkpoint_from(path, meta, destination))
+    else:
+        await copy
+    return saved

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from tornado.web import HTTPError
 
 from jupyters3 import errors, keys, models
-from jupyters3.store import FolderInTheWay
+from jupyters3.store import FolderInTheWay, MoveIncomplete
 
 __all__ = ["api_path", "http_errors"]
 
@@ -41,7 +41,7 @@ def http_errors(path: str = "") -> Iterator[None]:
         raise HTTPError(400, str(exc)) from None
     except models.BadContent as exc:
         raise HTTPError(400, str(exc)) from None
-    except FolderInTheWay as exc:
+    except (FolderInTheWay, MoveIncomplete) as exc:
         raise HTTPError(409, str(exc), reason="Conflict") from None
     except errors.NotFound as exc:
         raise HTTPError(404, f"No such file or directory: {path} ({exc.code})") from None

@@ -494,17 +494,30 @@ class JupyterS3(AsyncContentsManager):
 
     async def delete_file(self, path: str) -> None:
         """HEAD + LIST (one round trip), then DeleteObjects per 1,000 keys: a
-        file with its checkpoints, or a folder with everything under it."""
+        file with its checkpoints, or a folder with everything under it.
+
+        Only what was found is deleted, each key on the condition that it is
+        still that version: a file another server saved meanwhile is kept (a
+        409 for the file itself; inside a folder, the folder then remains,
+        holding what was written into it after it was listed)."""
         path = api_path(path)
         if not path:
             raise HTTPError(400, "Can't delete root")
         self._refuse_hidden(path, message=f"Cannot delete file or directory {path!r}")
         with http_errors(path):
-            is_file, under = await asyncio.gather(self._is_file(path), self.store.tree(path))
-            if not is_file and not under:
+            meta, under = await asyncio.gather(self.store.head(path), self.store.tree(path))
+            if meta is None and not under and not self._busy(path):
                 raise HTTPError(404, f"File or directory does not exist: {path}")
-            doomed = ([self.store.keymap.file_key(path)] if is_file else []) + list(under)
-            await self.store.delete_keys(doomed)
+            versions: dict[str, str | None] = {key: o.etag for key, o in under.items()}
+            file_key = self.store.keymap.file_key(path)
+            if meta is not None:
+                versions[file_key] = meta.etag
+            kept = await self.store.delete_versions(versions)
+        if file_key in kept:
+            raise WriteConflict(path, created=False, deleting=True)
+        if kept:
+            # Saved into the folder by another server after it was listed: kept.
+            self.log.info("Delete of %s kept %d object(s) written meanwhile", path, len(kept))
         self._has_checkpoint.discard(path)
         self.store.gone(path)
 

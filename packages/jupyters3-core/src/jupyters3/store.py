@@ -41,6 +41,7 @@ __all__ = [
     "MTIME_META",
     "RENAMED_FROM_META",
     "FolderInTheWay",
+    "MoveIncomplete",
     "S3Store",
     "SourceMissing",
     "StoreLimits",
@@ -76,6 +77,21 @@ class FolderInTheWay(Exception):
         super().__init__(
             f"Cannot save {path!r}: a folder of that name exists. "
             "Choose another name, or rename or delete the folder."
+        )
+
+
+class MoveIncomplete(Exception):
+    """A rename moved everything but ``left``: API paths that another server kept
+    changing at the source while they were moved, left there with their newest
+    version (what was moved stays moved)."""
+
+    def __init__(self, old: str, new: str, left: list[str]) -> None:
+        self.left = left
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        super().__init__(
+            f"Renamed {old} to {new}, except what another server (or user) kept changing "
+            f"at {old} meanwhile, left there with its newest version: {shown}. Rename "
+            "or move those again once they are no longer being saved."
         )
 
 
@@ -249,10 +265,12 @@ class S3Store:
         *,
         metadata: Mapping[str, str] | None = None,
         creating: bool = True,
+        over: str | None = None,
     ) -> str:
         """Server-side copy of ``source_key`` (version ``source``, or an object of
         that size) to ``destination_key``, under the write policy for ``path``
-        (``creating``: only if nothing is there); returns the copy's ETag.
+        (``creating``: only if nothing is there; ``over``: only over the version
+        of ``destination_key`` with that ETag); returns the copy's ETag.
         ``metadata`` replaces the source's (the content type is kept)."""
         size = source if isinstance(source, int) else source.size
         meta = None if isinstance(source, int) else source
@@ -271,7 +289,7 @@ class S3Store:
                 if_none_match=conditions.if_none_match,
             )
 
-        return await self.writes.run(path, run, creating=creating)
+        return await self.writes.run(path, run, creating=creating, over=over)
 
     async def restore(self, path: str, source_key: str) -> datetime:
         """Copy ``source_key`` (a checkpoint) back over the object at ``path``,
@@ -455,26 +473,29 @@ class S3Store:
 
     # -- key trees -----------------------------------------------------------
 
-    async def tree(self, path: str) -> dict[str, int]:
-        """Every key under ``path``'s folder prefix (a folder's contents, or a
-        file's checkpoints) with its size, all pages."""
-        return await tree.list_tree(self.client, self.keymap.dir_prefix(path))
+    async def tree(self, path: str) -> dict[str, ListedObject]:
+        """Every object under ``path``'s folder prefix (a folder's contents, or a
+        file's checkpoints) by key, all pages."""
+        objects, _ = await self.client.list_all(self.keymap.dir_prefix(path))
+        return {o.key: o for o in objects}
 
     async def copy_tree(
         self,
         path: str,
         pairs: Sequence[tuple[str, str]],
-        sizes_of: Mapping[str, int],
+        listed: Mapping[str, ListedObject],
         *,
         creating: bool = True,
         label: str = "",
-    ) -> None:
+    ) -> dict[str, str]:
         """Copy each ``(source, destination)`` key, metadata kept, up to
         ``max_concurrency`` at a time, under the write policy for folder
-        ``path`` (``creating``: every destination must be new)."""
+        ``path`` (``creating``: every destination must be new); returns each
+        destination's ETag."""
+        sizes_of = {key: listed[key].size for key, _ in pairs if key in listed}
 
-        async def run(conditions: Conditions) -> None:
-            await tree.copy_keys(
+        async def run(conditions: Conditions) -> dict[str, str]:
+            return await tree.copy_keys(
                 self.client,
                 pairs,
                 sizes_of,
@@ -485,15 +506,33 @@ class S3Store:
             )
 
         if not pairs:
-            return
+            return {}
         if creating:
-            await self.writes.run(path, run, creating=True)
-        else:
-            await run(Conditions())
+            return await self.writes.run(path, run, creating=True)
+        return await run(Conditions())
 
     async def delete_keys(self, doomed: Sequence[str]) -> None:
-        """Delete ``doomed`` (one DeleteObjects per 1,000 keys)."""
+        """Delete ``doomed``, whatever they hold (one DeleteObjects per 1,000 keys)."""
         await tree.delete_keys(self.client, doomed)
+
+    async def delete_versions(self, versions: Mapping[str, str | None]) -> set[str]:
+        """Delete each key only while it is still the version named (its ETag;
+        None: whatever is there), so that a version another server wrote after
+        it was listed or copied is never deleted unseen. Returns the keys kept
+        because they changed. One DeleteObjects per 1,000 keys with each key's
+        ETag (one DeleteObject with If-Match for a single key); on a store
+        without conditional deletes, one HEAD per key right before (see
+        :mod:`jupyters3.writes`)."""
+        if not versions:
+            return set()
+        if self.writes.deletes_enabled:
+            try:
+                return await tree.delete_if_unchanged(self.client, versions)
+            except (errors.NotSupported, errors.InvalidRequest) as error:
+                if not self.writes.refuses_conditional_deletes(error):
+                    raise
+        limit = self.limits.max_concurrency
+        return await tree.delete_after_checking(self.client, versions, limit=limit)
 
     def forget(self, *paths: str) -> None:
         """Forget what was seen at ``paths`` and under them (after a move or delete)."""

@@ -19,19 +19,28 @@ Requests: see :meth:`jupyters3.manager.JupyterS3.rename_file` and ``copy``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from jupyters3 import keys, models
+from jupyters3 import keys, models, tree
 from jupyters3.s3.client import ObjectMeta
-from jupyters3.store import MTIME_META, RENAMED_FROM_META, S3Store, now_stamp
+from jupyters3.s3.xml import ListedObject
+from jupyters3.store import MTIME_META, RENAMED_FROM_META, MoveIncomplete, S3Store, now_stamp
+from jupyters3.writes import WriteConflict
 
 if TYPE_CHECKING:
     from jupyters3.checkpoints import S3Checkpoints
 
-__all__ = ["copy_file", "copy_folder", "move", "unfinished_rename"]
+__all__ = [
+    "RECOPY_ROUNDS",
+    "MoveIncomplete",
+    "copy_file",
+    "copy_folder",
+    "move",
+    "unfinished_rename",
+]
 
 
 async def unfinished_rename(
@@ -58,7 +67,7 @@ async def unfinished_rename(
 
 
 def _pairs(
-    store: S3Store, old: str, new: str, src_file: bool, src_tree: dict[str, int]
+    store: S3Store, old: str, new: str, src_file: bool, src_tree: Mapping[str, ListedObject]
 ) -> list[tuple[str, str]]:
     old_key, new_key = store.keymap.file_key(old), store.keymap.file_key(new)
     pairs = [(old_key, new_key)] if src_file else []
@@ -73,13 +82,20 @@ async def move(
     old: str,
     new: str,
     src_file: ObjectMeta | None,
-    src_tree: dict[str, int],
+    src_tree: Mapping[str, ListedObject],
     *,
     resuming: bool,
 ) -> None:
     """Copy every key of ``old`` (the file ``src_file`` with its checkpoints,
     or the folder ``src_tree``) to ``new``, then delete the sources. Every copy
-    is a creation (If-None-Match) unless ``resuming`` an interrupted rename."""
+    is a creation (If-None-Match) unless ``resuming`` an interrupted rename.
+
+    A source is deleted only while it is the version that was copied
+    (:meth:`S3Store.delete_versions`): one that another server saved
+    meanwhile is copied again over its copy (only over that copy: If-Match)
+    and deleted on the same condition, up to ``RECOPY_ROUNDS`` times; one that
+    still changes stays at ``old`` (:class:`MoveIncomplete`). No version that a
+    save wrote is deleted unseen."""
     keymap = store.keymap
     pairs = _pairs(store, old, new, src_file is not None, src_tree)
     marker = keymap.dir_marker(new) if src_file is None else None
@@ -89,38 +105,131 @@ async def move(
         # A folder first gets its marker, naming the source: should the rename
         # stop midway, repeating it recognises and finishes it.
         await store.mkdir(new, renamed_from=old)
-    copies: list[Awaitable[object]] = [
-        store.copy_tree(
-            new,
-            [(s, d) for s, d in pairs[1 if src_file else 0 :] if d != marker],
-            src_tree,
-            creating=not resuming,
-            label=f"rename {old}",
-        )
+    tree_pairs = [(s, d) for s, d in pairs[1 if src_file else 0 :] if d != marker]
+    copies: list[Awaitable[dict[str, str]]] = [
+        store.copy_tree(new, tree_pairs, src_tree, creating=not resuming, label=f"rename {old}")
     ]
+    mark: dict[str, str] | None = None
     if src_file is not None:
         # The file itself carries the mark: its metadata names the source.
         mark = {**src_file.metadata, RENAMED_FROM_META: quote(old, safe="/")}
-        copies.append(
-            store.copy(
-                new, pairs[0][0], pairs[0][1], src_file, metadata=mark, creating=not resuming
-            )
-        )
-    await asyncio.gather(*copies)
-    doomed = [source for source, _ in pairs]
-    finish = []
+        copies.append(_copied(store, new, pairs[0], src_file, mark, creating=not resuming))
+    copied: dict[str, str] = {}
+    for result in await asyncio.gather(*copies):
+        copied.update(result)
+    versions: dict[str, str | None] = {k: o.etag for k, o in src_tree.items()}
+    if src_file is not None:
+        versions[pairs[0][0]] = src_file.etag
+    finish: list[Awaitable[object]] = []
     if marker is not None and keymap.dir_marker(old) in src_tree:
         finish.append(store.mkdir(new))  # the rename is complete: the plain marker
     elif marker is not None:
-        doomed.append(marker)  # the source folder was implicit: so is the target
-    finish.append(store.delete_keys(doomed))
-    await asyncio.gather(*finish)
+        versions[marker] = None  # the source folder was implicit: so is the target
+    moves = _Moves(store, dict(pairs), copied, pairs[0][0] if mark else None, mark)
+    deleting = asyncio.ensure_future(moves.delete(versions))
+    await asyncio.gather(deleting, *finish)
+    left = deleting.result()
     store.gone(old)
     store.forget(new)
+    if left:
+        old_prefix = keymap.file_key(old)
+        paths = sorted(old + k[len(old_prefix) :] for k in left)
+        store.log.warning("Rename of %s to %s left %d path(s) behind", old, new, len(paths))
+        raise MoveIncomplete(old, new, paths)
+
+
+async def _copied(
+    store: S3Store,
+    path: str,
+    pair: tuple[str, str],
+    meta: ObjectMeta,
+    metadata: Mapping[str, str],
+    *,
+    creating: bool = True,
+    over: str | None = None,
+) -> dict[str, str]:
+    source, destination = pair
+    etag = await store.copy(
+        path, source, destination, meta, metadata=metadata, creating=creating, over=over
+    )
+    return {destination: etag}
+
+
+#: Times a source that changed during its rename is copied again before it is left behind.
+RECOPY_ROUNDS = 3
+
+
+class _Moves:
+    """The delete phase of one rename: sources deleted only as copied."""
+
+    def __init__(
+        self,
+        store: S3Store,
+        destinations: dict[str, str],
+        copied: dict[str, str],
+        marked: str | None,
+        mark: dict[str, str] | None,
+    ) -> None:
+        self.store = store
+        self.destinations = destinations  # source key -> destination key
+        self.copied = copied  # destination key -> the ETag of its copy
+        self.marked, self.mark = marked, mark  # the file key whose copy carries the mark
+        self.recopies = 0
+
+    async def delete(self, versions: dict[str, str | None]) -> set[str]:
+        """Delete the sources; returns those left behind (still changing)."""
+        changed = await self.store.delete_versions(versions)
+        for _ in range(RECOPY_ROUNDS):
+            if not changed:
+                break
+            recopied = await self._copy_again(sorted(changed))
+            changed = (changed - set(recopied)) | await self.store.delete_versions(recopied)
+        if self.recopies:
+            self.store.log.info(
+                "Rename: %d source(s) changed meanwhile, copied again", self.recopies
+            )
+        return changed
+
+    async def _copy_again(self, sources: list[str]) -> dict[str, str | None]:
+        """Copy each changed source again over its copy; returns the sources
+        copied (with the ETag copied) or gone (None: nothing left to move)."""
+        store = self.store
+
+        def job(source: str) -> Callable[[], Awaitable[tuple[str, str | None]]]:
+            async def again() -> tuple[str, str | None]:
+                meta = await store.head_key(source)
+                if meta is None:
+                    return source, None  # deleted elsewhere meanwhile
+                destination = self.destinations[source]
+                metadata = None
+                if source == self.marked and self.mark is not None:
+                    metadata = {**meta.metadata, RENAMED_FROM_META: self.mark[RENAMED_FROM_META]}
+                try:
+                    etag = await store.copy(
+                        destination,  # (only names the write in a conflict)
+                        source,
+                        destination,
+                        meta,
+                        metadata=metadata,
+                        creating=False,
+                        over=self.copied.get(destination),
+                    )
+                except WriteConflict:
+                    return source, ""  # changed again, or its copy did: next round
+                self.copied[destination] = etag
+                self.recopies += 1
+                return source, meta.etag
+
+            return again
+
+        done = await tree.bounded_gather(
+            [job(s) for s in sources], store.limits.max_concurrency, label="rename: copy again"
+        )
+        return {source: etag for source, etag in done if etag != ""}
 
 
 async def copy_folder(
-    store: S3Store, path: str, destination: str, src_tree: dict[str, int]
+    store: S3Store, path: str, destination: str, src_tree: Mapping[str, ListedObject]
 ) -> None:
     """Copy every key under folder ``path`` but checkpoints to ``destination``
     (each a creation), and make sure the destination has its marker."""
@@ -132,7 +241,9 @@ async def copy_folder(
     ]
     for _, key in pairs:
         keys.check_key_length(key)
-    jobs = [store.copy_tree(destination, pairs, src_tree, label=f"copy {path}")]
+    jobs: list[Awaitable[object]] = [
+        store.copy_tree(destination, pairs, src_tree, label=f"copy {path}")
+    ]
     marker = store.keymap.dir_marker(destination)
     if marker and marker not in {d for _, d in pairs}:
         jobs.append(store.mkdir(destination))

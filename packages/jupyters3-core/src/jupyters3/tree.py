@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from jupyters3.errors import error_class
+from jupyters3.errors import NoSuchBucket, NotFound, PreconditionFailed, S3Error, error_class
 from jupyters3.s3.client import S3Client
+from jupyters3.s3.xml import DeleteError
 
 __all__ = [
     "COPY_LIMIT",
@@ -25,6 +26,8 @@ __all__ = [
     "bounded_gather",
     "copy_keys",
     "copy_object",
+    "delete_after_checking",
+    "delete_if_unchanged",
     "delete_keys",
     "list_tree",
 ]
@@ -168,17 +171,31 @@ async def copy_keys(
     sizes: CopySizes,
     label: str = "",
     if_none_match: bool = False,
-) -> None:
+) -> dict[str, str]:
     """Server-side copy each ``(source, destination)`` key pair, metadata kept
-    (``if_none_match``: each copy only creates its destination)."""
+    (``if_none_match``: each copy only creates its destination); returns each
+    destination's new ETag."""
 
-    def job(source: str, destination: str) -> Callable[[], Awaitable[object]]:
+    def job(source: str, destination: str) -> Callable[[], Awaitable[str]]:
         size = sizes_of.get(source, 0)
         return lambda: copy_object(
             client, source, destination, size, sizes=sizes, if_none_match=if_none_match
         )
 
-    await bounded_gather([job(s, d) for s, d in pairs], limit, label=label)
+    etags = await bounded_gather([job(s, d) for s, d in pairs], limit, label=label)
+    return {d: etag for (_, d), etag in zip(pairs, etags, strict=True)}
+
+
+def _delete_error(client: S3Client, failed: Sequence[DeleteError], count: int) -> S3Error:
+    first = failed[0]
+    # Per-key errors carry S3's codes (AccessDenied, ...): same table as whole requests.
+    return error_class(first.code, None)(
+        f"{len(failed)} of {count} objects could not be deleted; first: {first.message}",
+        code=first.code,
+        bucket=client.bucket,
+        key=first.key,
+        operation="DeleteObjects",
+    )
 
 
 async def delete_keys(client: S3Client, keys: Sequence[str]) -> None:
@@ -190,13 +207,66 @@ async def delete_keys(client: S3Client, keys: Sequence[str]) -> None:
         return
     result = await client.delete_objects(keys)
     if result.errors:
-        first = result.errors[0]
-        # Per-key errors carry S3's codes (AccessDenied, ...): same table as whole requests.
-        raise error_class(first.code, None)(
-            f"{len(result.errors)} of {len(keys)} objects could not be deleted; "
-            f"first: {first.message}",
-            code=first.code,
-            bucket=client.bucket,
-            key=first.key,
-            operation="DeleteObjects",
-        )
+        raise _delete_error(client, result.errors, len(keys))
+
+
+async def delete_if_unchanged(client: S3Client, versions: Mapping[str, str | None]) -> set[str]:
+    """Delete each key only while it is the version named (ETag; None: any),
+    with ``If-Match`` (one key) or each key's ``<ETag>`` in DeleteObjects.
+    Returns the keys kept because they changed; a key already gone counts as
+    deleted. Raises the first other per-key error (NotSupported, for a store
+    that refuses the condition)."""
+    if not versions:
+        return set()
+    if len(versions) == 1:
+        ((key, etag),) = versions.items()
+        try:
+            await client.delete_object(key, if_match=etag)
+        except PreconditionFailed:
+            return {key}
+        except NotFound as error:
+            if isinstance(error, NoSuchBucket):
+                raise
+        return set()
+    result = await client.delete_objects(versions)
+    changed: set[str] = set()
+    failed = []
+    for failure in result.errors:
+        kind = error_class(failure.code, None)
+        if issubclass(kind, PreconditionFailed):
+            changed.add(failure.key)
+        elif not issubclass(kind, NotFound):
+            failed.append(failure)
+    if failed:
+        raise _delete_error(client, failed, len(versions))
+    return changed
+
+
+async def delete_after_checking(
+    client: S3Client, versions: Mapping[str, str | None], *, limit: int
+) -> set[str]:
+    """:func:`delete_if_unchanged` for stores without conditional deletes: one
+    HEAD per key with an ETag right before the deletes. This narrows the
+    window in which another writer's version is deleted unseen; it cannot
+    close it."""
+
+    def head(key: str) -> Callable[[], Awaitable[str | None]]:
+        async def etag() -> str | None:
+            try:
+                return (await client.head_object(key)).etag
+            except NotFound:
+                return None
+
+        return etag
+
+    checked = [k for k, etag in versions.items() if etag is not None]
+    current = dict(
+        zip(checked, await bounded_gather([head(k) for k in checked], limit), strict=True)
+    )
+    changed = {
+        k
+        for k in checked
+        if (now := current[k]) is not None and now.strip('"') != str(versions[k]).strip('"')
+    }
+    await delete_keys(client, [k for k in versions if k not in changed])
+    return changed

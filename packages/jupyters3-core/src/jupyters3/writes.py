@@ -14,6 +14,12 @@ for its path, and turns the outcomes into what a Jupyter client should see:
 * the store does not implement conditions (501 NotImplemented, or a 400 that
   names the header): with ``conditional_writes="auto"`` a warning is logged
   once and writes are unconditional from then on; with ``"on"`` the error stands.
+
+Deletes follow the same setting: a delete removes only the version it names
+(``If-Match`` on DeleteObject, the ``<ETag>`` of each key in DeleteObjects:
+AWS since September 2025, moto 5.2). A store that refuses them is detected the
+same way (:meth:`ConditionalWrites.refuses_conditional_deletes`); the store
+then checks each version with a HEAD right before deleting it instead.
 """
 
 from __future__ import annotations
@@ -36,10 +42,17 @@ class WriteConflict(HTTPError):
     """409: a conditional write found a version it was not based on.
     ``created`` is True when the path was created by someone else meanwhile."""
 
-    def __init__(self, path: str, *, created: bool) -> None:
+    def __init__(self, path: str, *, created: bool, deleting: bool = False) -> None:
         self.path = path
         self.created = created
-        if created:
+        if deleting:
+            message = (
+                f"{path} was changed by someone else (another server or user of this "
+                "bucket) while it was being deleted here, so it was not deleted and the "
+                "newer version is kept. Reload to see it, then delete it again if you "
+                "still want to."
+            )
+        elif created:
             message = (
                 f"{path} was created by someone else (another server or user of this "
                 "bucket) after it was found free here; nothing was overwritten. Choose "
@@ -63,6 +76,15 @@ def _refuses_conditions(error: errors.S3Error) -> bool:
     return isinstance(error, errors.InvalidRequest) and ("if-match" in text or "if-none" in text)
 
 
+def _refuses_delete_conditions(error: errors.S3Error) -> bool:
+    """The store rejected a delete's ETag condition itself."""
+    if isinstance(error, errors.NotSupported):
+        return True
+    text = f"{error.code} {error.message}".lower()
+    named = "if-match" in text or "etag" in text or "malformedxml" in text
+    return isinstance(error, errors.InvalidRequest) and named
+
+
 class ConditionalWrites:
     """Conditional S3 writes for one manager (see the module docstring)."""
 
@@ -72,7 +94,26 @@ class ConditionalWrites:
         self.versions = versions
         self.mode = mode
         self.enabled = mode != "off"
+        #: Whether deletes carry the ETag of the version they may remove.
+        self.deletes_enabled = mode != "off"
         self.log = log
+
+    def refuses_conditional_deletes(self, error: errors.S3Error) -> bool:
+        """Whether ``error``, the answer to a conditional delete, says the store
+        does not implement conditional deletes; in ``auto`` mode they are then
+        off from now on (with one warning), in ``on`` mode the error stands."""
+        if not self.deletes_enabled or not _refuses_delete_conditions(error):
+            return False
+        if self.mode != "auto":
+            return False
+        self.deletes_enabled = False
+        self.log.warning(
+            "The S3 store does not support conditional deletes (%s): a rename checks "
+            "each source with a HEAD right before deleting it instead, which narrows "
+            "but does not close the window in which another server's save can be lost.",
+            error.code,
+        )
+        return True
 
     def conditions(self, path: str, *, creating: bool = False) -> Conditions:
         """The conditions for a write of ``path`` (``creating``: If-None-Match)."""
@@ -88,10 +129,15 @@ class ConditionalWrites:
         write: Callable[[Conditions], Awaitable[T]],
         *,
         creating: bool = False,
+        over: str | None = None,
     ) -> T:
         """``await write(conditions)`` for ``path``; raises :class:`WriteConflict`
-        when the path holds a version this write was not based on."""
-        conditions = self.conditions(path, creating=creating)
+        when the path holds a version this write was not based on (``over``: that
+        ETag, instead of the version remembered for ``path``)."""
+        if over is not None and self.enabled:
+            conditions = Conditions(if_match=over)
+        else:
+            conditions = self.conditions(path, creating=creating)
         try:
             return await write(conditions)
         except errors.PreconditionFailed:

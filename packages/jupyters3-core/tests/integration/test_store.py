@@ -112,7 +112,7 @@ def _refuse() -> S3Client:
     raise AssertionError("no S3 request was expected")
 
 
-async def test_a_tree_is_copied_key_by_key_and_deleted_in_one_batch(
+async def test_a_tree_is_copied_key_by_key_and_deleted_only_as_listed(
     store: S3Store, js3_raw: RawS3, js3_bucket: str
 ) -> None:
     # (Each copy is a creation, If-None-Match: *; moto does not enforce it on
@@ -120,10 +120,15 @@ async def test_a_tree_is_copied_key_by_key_and_deleted_in_one_batch(
     for name in ("a", "b"):
         js3_raw.put(js3_bucket, f"pre/src/{name}", name.encode())
     tree = await store.tree("src")
-    assert tree == {"pre/src/a": 1, "pre/src/b": 1}
+    assert {k: o.size for k, o in tree.items()} == {"pre/src/a": 1, "pre/src/b": 1}
     await store.copy_tree("dst2", [(k, k.replace("src", "dst2")) for k in tree], tree)
     assert sorted(js3_raw.keys(js3_bucket, "pre/dst2/")) == ["pre/dst2/a", "pre/dst2/b"]
-    await store.delete_keys(list(tree))
+    js3_raw.put(js3_bucket, "pre/src/b", b"changed by another writer")
+    kept = await store.delete_versions({k: o.etag for k, o in tree.items()})
+    assert kept == {"pre/src/b"}  # a version nobody listed here is never deleted
+    assert js3_raw.keys(js3_bucket, "pre/src/") == ["pre/src/b"]
+    assert await store.delete_versions({"pre/src/b": tree["pre/src/b"].etag}) == {"pre/src/b"}
+    assert await store.delete_versions({"pre/src/b": None, "pre/src/gone": "x"}) == set()
     assert js3_raw.keys(js3_bucket, "pre/src/") == []
 
 
@@ -146,3 +151,16 @@ async def test_a_read_over_the_limit_says_the_size(
     with pytest.raises(errors.BodyTooLarge) as too_large:
         await store.read("big.bin", max_size=1000)
     assert (too_large.value.size, too_large.value.limit) == (5000, 1000)
+
+
+async def test_without_conditional_deletes_a_head_checks_each_version_first(
+    js3_make_client: Callable[..., S3Client], js3_raw: RawS3, js3_bucket: str
+) -> None:
+    store = S3Store(js3_make_client, keys.KeyMap(PREFIX), conditional_writes="off")
+    for name in ("a", "b", "c"):
+        js3_raw.put(js3_bucket, f"pre/d/{name}", name.encode())
+    listed = await store.tree("d")
+    js3_raw.put(js3_bucket, "pre/d/c", b"changed")
+    kept = await store.delete_versions({k: o.etag for k, o in listed.items()})
+    assert kept == {"pre/d/c"}
+    assert js3_raw.keys(js3_bucket, "pre/d/") == ["pre/d/c"]

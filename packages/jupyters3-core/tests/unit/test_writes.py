@@ -115,3 +115,31 @@ async def test_unrelated_bad_request_is_not_taken_for_missing_support() -> None:
     with pytest.raises(errors.InvalidRequest):
         await writes.run("a.txt", write)
     assert writes.enabled
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (errors.NotSupported("no", code="NotImplemented", status=501), True),
+        (
+            errors.InvalidRequest("The XML you provided was not well-formed", code="MalformedXML"),
+            True,
+        ),
+        (errors.InvalidRequest("ETag conditions are not supported", code="InvalidArgument"), True),
+        (errors.InvalidRequest("Bucket name is wrong", code="InvalidBucketName"), False),
+    ],
+)
+def test_a_store_without_conditional_deletes_is_detected_once_in_auto(
+    error: errors.S3Error, refused: bool
+) -> None:
+    writes = ConditionalWrites(VersionMemo(), "auto", LOG)
+    assert writes.refuses_conditional_deletes(error) is refused
+    assert writes.deletes_enabled is not refused
+    assert writes.enabled  # conditional writes are another question
+
+
+def test_conditional_deletes_follow_the_mode() -> None:
+    refusal = errors.NotSupported("no", code="NotImplemented", status=501)
+    on = ConditionalWrites(VersionMemo(), "on", LOG)
+    assert not on.refuses_conditional_deletes(refusal) and on.deletes_enabled
+    assert not ConditionalWrites(VersionMemo(), "off", LOG).deletes_enabled

@@ -259,6 +259,15 @@ def test_build_delete_round_trips_every_xml_character(keys):
     assert root.findtext("Quiet") == "true"
 
 
+def test_build_delete_names_the_version_of_each_key_given_one():
+    body = xml.build_delete(["a&b", "c"], etags={"a&b": '"0123abcd"', "c": None})
+    objects = ET.fromstring(body).findall("Object")
+    assert [(o.findtext("Key"), o.findtext("ETag")) for o in objects] == [
+        ("a&b", '"0123abcd"'),
+        ("c", None),
+    ]
+
+
 def test_parse_iso8601_rejects_garbage():
     """A timestamp that is not ISO 8601 is an XMLError, not a crash elsewhere."""
     with pytest.raises(xml.XMLError):

@@ -447,19 +447,25 @@ class S3Client:
         return xml.CopyResult(etag=unquote_etag(result.etag), last_modified=result.last_modified)
 
     async def delete_object(self, key: str, *, if_match: str | None = None) -> None:
-        """DeleteObject (S3 answers success for a missing key too)."""
+        """DeleteObject (S3 answers success for a missing key too). With
+        ``if_match``, only while the key has that ETag: 412
+        :class:`PreconditionFailed` otherwise, 404 :class:`NotFound` when the
+        key is gone, which is also what a repeat of a delete that landed
+        answers (so it is sent again after a lost answer, like any delete)."""
         headers = {"if-match": quote_etag(if_match)} if if_match else {}
-        await self._send(
-            Request("DeleteObject", "DELETE", key, headers=headers, idempotent=not if_match)
-        )
+        await self._send(Request("DeleteObject", "DELETE", key, headers=headers))
 
-    async def delete_objects(self, keys: Iterable[str]) -> xml.DeleteResult:
+    async def delete_objects(
+        self, keys: Iterable[str] | Mapping[str, str | None]
+    ) -> xml.DeleteResult:
         """DeleteObjects in batches of at most 1,000 keys, batches sent concurrently
         (bounded by the client's concurrency). Per-key failures are returned in
-        ``errors``, not raised."""
+        ``errors``, not raised. Given a mapping of keys to ETags, each key with
+        an ETag is deleted only while it has it (AWS since September 2025)."""
+        etags = keys if isinstance(keys, Mapping) else None
         unique = list(dict.fromkeys(keys))
         batches = [unique[i : i + DELETE_BATCH] for i in range(0, len(unique), DELETE_BATCH)]
-        results = await asyncio.gather(*(self._delete_batch(batch) for batch in batches))
+        results = await asyncio.gather(*(self._delete_batch(batch, etags) for batch in batches))
         deleted: list[str] = []
         errors: list[xml.DeleteError] = []
         for result in results:
@@ -467,7 +473,9 @@ class S3Client:
             errors.extend(result.errors)
         return xml.DeleteResult(deleted=deleted, errors=errors)
 
-    async def _delete_batch(self, keys: Sequence[str]) -> xml.DeleteResult:
+    async def _delete_batch(
+        self, keys: Sequence[str], etags: Mapping[str, str | None] | None = None
+    ) -> xml.DeleteResult:
         _, result = await self._send_parsed(
             Request(
                 "DeleteObjects",
@@ -475,7 +483,7 @@ class S3Client:
                 None,
                 query=[("delete", "")],
                 headers={"content-type": "application/xml"},
-                body=xml.build_delete(keys, quiet=True),
+                body=xml.build_delete(keys, quiet=True, etags=etags),
                 content_md5=True,  # required by S3 for DeleteObjects
             ),
             xml.parse_delete_result,

@@ -8,7 +8,7 @@ be tested against real S3 response bodies. Namespaces are ignored (S3 uses
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -360,15 +360,21 @@ def xml_safe(value: str) -> bool:
     )
 
 
-def build_delete(keys: Iterable[str], *, quiet: bool = True) -> bytes:
+def build_delete(
+    keys: Iterable[str], *, quiet: bool = True, etags: Mapping[str, str | None] | None = None
+) -> bytes:
     """The DeleteObjects body. Keys are XML-escaped; characters XML 1.0 cannot
-    carry (most control characters) raise ``XMLError``."""
+    carry (most control characters) raise ``XMLError``. A key with an ETag in
+    ``etags`` is deleted only while it has that ETag (``<ETag>``: a per-key 412
+    ``PreconditionFailed`` otherwise)."""
     body = ['<?xml version="1.0" encoding="UTF-8"?><Delete>']
     if quiet:
         body.append("<Quiet>true</Quiet>")
     for key in keys:
         if not xml_safe(key):
             raise XMLError(f"key {key!r} cannot be sent in an XML body")
-        body.append(f"<Object><Key>{_xml_text(key)}</Key></Object>")
+        etag = (etags or {}).get(key)
+        condition = f"<ETag>&quot;{_xml_text(etag.strip(chr(34)))}&quot;</ETag>" if etag else ""
+        body.append(f"<Object><Key>{_xml_text(key)}</Key>{condition}</Object>")
     body.append("</Delete>")
     return "".join(body).encode()

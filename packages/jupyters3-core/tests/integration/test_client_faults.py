@@ -210,20 +210,27 @@ async def test_connection_refused_is_a_network_error(js3_make_client):
         await client.head_object("x")
 
     assert info.value.outcome_unknown is False
+    assert info.value.timeout is None
     assert f"127.0.0.1:{port}" in str(info.value)
 
 
-async def test_request_timeout(js3_make_client, js3_fault_proxy):
-    """A slow S3 hits the request timeout and is reported as a network error."""
+@pytest.mark.parametrize("http_client", ["curl", "simple"])
+async def test_request_timeout(js3_make_client, js3_fault_proxy, http_client):
+    """A slow S3 hits the request timeout and is reported as a network error
+    typed as a read timeout (connected, no answer in time), on either client."""
     js3_fault_proxy.configure(latency=1.0)
     client = js3_make_client(
-        endpoint_url=js3_fault_proxy.endpoint_url, request_timeout=0.2, max_attempts=2
+        endpoint_url=js3_fault_proxy.endpoint_url,
+        request_timeout=0.2,
+        max_attempts=2,
+        http_client=http_client,
     )
 
     started = asyncio.get_running_loop().time()
     with pytest.raises(errors.NetworkError, match=r"[Tt]imeout") as info:
         await client.head_object("slow")
     assert info.value.outcome_unknown
+    assert info.value.timeout == "read"
     assert asyncio.get_running_loop().time() - started < 1.0
 
 

@@ -74,14 +74,23 @@ def test_quota_stops_retry_storms_and_refills_on_success():
     assert p.decide(error, 1, idempotent=True) is not None
 
 
-def test_quota_charges_timeouts_more_and_release_is_capped():
-    """A timeout costs 10; releasing never exceeds the capacity."""
+@pytest.mark.parametrize("kind", ["connect", "read"])
+def test_quota_charges_timeouts_more_and_release_is_capped(kind):
+    """A timeout (connect or read) costs 10; releasing never exceeds the capacity."""
     quota = RetryQuota()
-    assert quota.acquire(errors.NetworkError("Timeout during request")) == 10
+    assert quota.acquire(errors.NetworkError("no answer", timeout=kind)) == 10
     assert quota.available == 490
     quota.release(None)
     quota.release(10_000)
     assert quota.available == 500
+
+
+def test_quota_reads_the_timeout_flag_not_the_message():
+    """Only the typed flag makes a timeout: a message saying "timeout" does not."""
+    quota = RetryQuota()
+    assert quota.acquire(errors.NetworkError("reset; not a Timeout at all")) == 5
+    assert quota.acquire(errors.ServerError("RequestTimeout")) == 5
+    assert quota.acquire(errors.NetworkError("x", timeout="read", outcome_unknown=True)) == 10
 
 
 def test_max_attempts_must_be_positive():

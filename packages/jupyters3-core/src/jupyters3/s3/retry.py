@@ -38,8 +38,11 @@ class RetryQuota:
     available: int = _INITIAL_QUOTA
 
     def acquire(self, error: S3Error) -> int | None:
-        """Take the cost of retrying after ``error``; ``None`` when exhausted."""
-        timeout = isinstance(error, NetworkError) and "timeout" in error.message.lower()
+        """Take the cost of retrying after ``error``; ``None`` when exhausted.
+
+        A timeout (``NetworkError.timeout`` set, connect or read) costs more.
+        """
+        timeout = isinstance(error, NetworkError) and error.timeout is not None
         cost = _TIMEOUT_RETRY_COST if timeout else _RETRY_COST
         if cost > self.available:
             return None

@@ -24,6 +24,7 @@ from tornado import httputil
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from tornado.netutil import Resolver
+from tornado.simple_httpclient import HTTPTimeoutError
 
 from jupyters3._version import __version__
 from jupyters3.credentials import AwsCreds
@@ -198,6 +199,27 @@ class _TooLarge(httputil.HTTPInputError):
 def _is_curl_error(exc: BaseException, errno: int) -> bool:
     """Whether ``exc`` is Tornado's CurlError for libcurl error ``errno``."""
     return type(exc).__name__ == "CurlError" and getattr(exc, "errno", None) == errno
+
+
+def _timeout_kind(exc: BaseException) -> Literal["connect", "read"] | None:
+    """Which timeout ``exc`` is, if any.
+
+    Tornado's simple client raises ``HTTPTimeoutError`` (599): "Timeout during
+    request" once connected (read), "Timeout while connecting" (or "... in
+    request queue") before (connect). libcurl has one code for both (28,
+    CURLE_OPERATION_TIMEDOUT); its message names the phase: "Connection timed
+    out after ...", "Resolving timed out after ..." or "Failed to connect ..."
+    before the request left, "Operation timed out after ... bytes received"
+    after. An unrecognised wording counts as a read timeout: the request may
+    have been sent, the safe assumption.
+    """
+    if isinstance(exc, HTTPTimeoutError):
+        return "read" if "during request" in str(exc) else "connect"
+    if _is_curl_error(exc, _CURL_TIMEOUT):
+        text = str(exc).lower()
+        connecting = ("connection timed out", "resolving timed out", "failed to connect")
+        return "connect" if any(phrase in text for phrase in connecting) else "read"
+    return None
 
 
 def _content_length(headers: httputil.HTTPHeaders) -> int | None:
@@ -565,13 +587,10 @@ class Transport:
 
     def _network_error(self, exc: BaseException, request: Request) -> NetworkError:
         # Failures to connect mean the request never left: always safe to retry.
+        timeout = _timeout_kind(exc)
         not_sent = (
-            isinstance(exc, (ConnectionRefusedError, socket.gaierror))
-            or (
-                isinstance(exc, HTTPClientError)
-                and exc.code == 599
-                and ("while connecting" in str(exc) or "request queue" in str(exc))
-            )
+            timeout == "connect"
+            or isinstance(exc, (ConnectionRefusedError, socket.gaierror))
             # libcurl: could not resolve the host (6), could not connect (7).
             or any(_is_curl_error(exc, errno) for errno in _CURL_NOT_SENT)
         )
@@ -579,7 +598,7 @@ class Transport:
             detail = f"HTTP {exc.code}"
         elif isinstance(exc, StreamClosedError):
             detail = "connection closed"
-        elif _is_curl_error(exc, _CURL_TIMEOUT):
+        elif timeout is not None and not str(exc).lower().startswith("timeout"):
             detail = f"Timeout ({exc})"
         else:
             detail = str(exc) or type(exc).__name__
@@ -587,6 +606,7 @@ class Transport:
         return NetworkError(
             f"could not complete the request to {where}: {detail}",
             outcome_unknown=not not_sent,
+            timeout=timeout,
             bucket=self.bucket,
             key=request.key,
             operation=request.operation,

@@ -307,9 +307,10 @@ class JupyterS3(S3MovesOps):
             raise errors.BadConfiguration(
                 "c.JupyterS3.aws_s3_bucket is not set: name the S3 bucket that keeps the contents."
             )
-        return S3Client(
+        from jupyters3.s3.config import ClientConfig
+
+        config = ClientConfig(
             bucket=self.aws_s3_bucket,
-            credentials=self._credentials,
             region=self.aws_region,
             endpoint_url=self.endpoint_url or None,
             addressing_style=cast(AddressingStyle, self.addressing_style),
@@ -318,9 +319,13 @@ class JupyterS3(S3MovesOps):
             max_concurrency=self.max_concurrency,
             retry=RetryPolicy(max_attempts=self.max_attempts),
             validate_cert=self.validate_cert,
-            on_credentials_rejected=self._credentials_rejected,
-            blocking_dns=blocking_dns,
             http_client=cast(HttpClientChoice, self.http_client),
+            blocking_dns=blocking_dns,
+        )
+        return S3Client(
+            config,
+            credentials=self._credentials,
+            on_credentials_rejected=self._credentials_rejected,
         )
 
     async def _credentials(self) -> Any:

@@ -63,15 +63,15 @@ def test_backoff_is_capped_exponential_with_full_jitter():
 def test_quota_stops_retry_storms_and_refills_on_success():
     """500 tokens, 5 per retry: the 101st retry without a success is refused."""
     quota = RetryQuota()
-    p = policy(max_attempts=10, quota=quota)
+    p = policy(max_attempts=10)
     error = errors.ServerError("m")
 
-    costs = [p.decide(error, 1, idempotent=True) for _ in range(101)]
+    costs = [p.decide(error, 1, idempotent=True, quota=quota) for _ in range(101)]
 
     assert all(c is not None for c in costs[:100])
     assert costs[100] is None
     quota.release(5)
-    assert p.decide(error, 1, idempotent=True) is not None
+    assert p.decide(error, 1, idempotent=True, quota=quota) is not None
 
 
 @pytest.mark.parametrize("kind", ["connect", "read"])
@@ -91,6 +91,13 @@ def test_quota_reads_the_timeout_flag_not_the_message():
     assert quota.acquire(errors.NetworkError("reset; not a Timeout at all")) == 5
     assert quota.acquire(errors.ServerError("RequestTimeout")) == 5
     assert quota.acquire(errors.NetworkError("x", timeout="read", outcome_unknown=True)) == 10
+
+
+def test_the_policy_is_frozen_settings():
+    """One policy may configure many clients: it holds no state."""
+    p = RetryPolicy()
+    with pytest.raises(AttributeError):
+        p.max_attempts = 9  # type: ignore[misc]
 
 
 def test_max_attempts_must_be_positive():

@@ -7,10 +7,11 @@
   is retried only when repeating it is safe (``idempotent``).
 * Delay before attempt ``n+1``: full jitter, ``random() * min(base * 2**(n-1), cap)``;
   ``base`` is 1 s for throttling and 50 ms otherwise (the SDKs' 2026 scales).
-* A retry quota (token bucket of 500; a retry costs 5, a timeout 10; a success
-  refunds) stops retry storms when S3 is down rather than merely flaky.
+* A retry quota (:class:`RetryQuota`: a token bucket of 500; a retry costs 5,
+  a timeout 10; a success refunds) stops retry storms when S3 is down rather
+  than merely flaky. It is state: one per client, owned by the transport.
 
-Nothing here sleeps or reads a clock: the client asks :meth:`RetryPolicy.decide`
+Nothing here sleeps or reads a clock: the transport asks :meth:`RetryPolicy.decide`
 and sleeps itself, and tests pass their own random source.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from jupyters3.errors import NetworkError, S3Error, Throttled
 
@@ -55,15 +56,14 @@ class RetryQuota:
         self.available = min(self.capacity, self.available + amount)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RetryPolicy:
-    """When to retry a failed attempt and how long to wait first."""
+    """When to retry a failed attempt and how long to wait first (settings only)."""
 
     max_attempts: int = 3
     base_delay: float = 0.05
     throttle_base_delay: float = 1.0
     max_delay: float = 20.0
-    quota: RetryQuota = field(default_factory=RetryQuota)
     rand: Callable[[], float] = random.random
 
     def __post_init__(self) -> None:
@@ -80,11 +80,24 @@ class RetryPolicy:
         base = self.throttle_base_delay if isinstance(error, Throttled) else self.base_delay
         return self.rand() * min(base * 2.0 ** (attempt - 1), self.max_delay)
 
-    def decide(self, error: S3Error, attempt: int, *, idempotent: bool) -> tuple[float, int] | None:
-        """``(delay, quota cost)`` to retry after ``error``, or ``None`` to give up."""
+    def decide(
+        self,
+        error: S3Error,
+        attempt: int,
+        *,
+        idempotent: bool,
+        quota: RetryQuota | None = None,
+    ) -> tuple[float, int] | None:
+        """``(delay, quota cost)`` to retry after ``error``, or ``None`` to give up.
+
+        ``quota``: the client's token bucket (``None``: no quota, cost 0).
+        """
         if attempt >= self.max_attempts or not self.is_retryable(error, idempotent=idempotent):
             return None
-        cost = self.quota.acquire(error)
+        delay = self.delay(error, attempt)
+        if quota is None:
+            return delay, 0
+        cost = quota.acquire(error)
         if cost is None:
             return None
-        return self.delay(error, attempt), cost
+        return delay, cost

@@ -9,6 +9,7 @@ import pytest
 
 from jupyters3 import AwsCreds, errors
 from jupyters3.s3.client import IterBody
+from jupyters3.s3.retry import RetryPolicy
 from jupyters3_testing.faults import Fault, RequestInfo
 
 
@@ -74,14 +75,16 @@ async def test_every_call_succeeds_with_5_percent_faults(
 async def test_permanent_failure_surfaces_after_max_attempts(
     js3_make_client, js3_bucket, js3_fault_proxy, fault, expected
 ):
-    """A fault on every attempt is raised as its domain error after exactly 3 tries."""
+    """A fault on every attempt is raised as its domain error after exactly
+    max_attempts tries (the default: 5)."""
     js3_fault_proxy.configure(rule=lambda req: fault if req.key == "doomed.txt" else None)
     client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
 
     with pytest.raises(expected) as info:
         await client.get_object("doomed.txt")
 
-    assert js3_fault_proxy.count("GET", key="doomed.txt") == 3
+    assert js3_fault_proxy.count("GET", key="doomed.txt") == RetryPolicy().max_attempts == 5
+    assert info.value.attempts == 5
     assert "doomed.txt" in str(info.value)
 
 
@@ -212,6 +215,38 @@ async def test_connection_refused_is_a_network_error(js3_make_client):
     assert info.value.outcome_unknown is False
     assert info.value.timeout is None
     assert f"127.0.0.1:{port}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("outage", "http_client"), [("503", "auto"), ("refused", "curl"), ("refused", "simple")]
+)
+async def test_an_outage_surfaces_within_10_seconds(
+    js3_make_client, js3_fault_proxy, outage, http_client, capsys
+):
+    """S3 answers 503 SlowDown to everything, or nothing listens: with the
+    default retry policy at its real delays (throttling backoff from 1 s, 5
+    attempts, 8 s budget), the error reaches the caller in under 10 s."""
+    if outage == "503":
+        js3_fault_proxy.configure(rule=lambda req: Fault.slow_down())
+        endpoint, expected = js3_fault_proxy.endpoint_url, errors.Throttled
+    else:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        expected = errors.NetworkError
+    client = js3_make_client(endpoint_url=endpoint, retry=RetryPolicy(), http_client=http_client)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(expected) as info:
+        await client.get_object("notebook.ipynb")
+    took = loop.time() - started
+
+    with capsys.disabled():
+        print(f"\noutage ({outage}, {http_client}): surfaced in {took:.2f} s "
+              f"after {info.value.attempts} attempts")  # fmt: skip
+    assert info.value.attempts >= 2  # it was retried, then given up on
+    assert took < 10.0
 
 
 @pytest.mark.parametrize("http_client", ["curl", "simple"])
@@ -417,4 +452,4 @@ async def test_an_unreadable_answer_is_sent_again_then_reported(js3_make_client,
             await call()
         assert info.value.operation in ("ListObjectsV2", "CopyObject")
         assert "could not be read" in str(info.value)
-    assert len(js3_fault_proxy.records()) == 6  # three attempts each
+    assert len(js3_fault_proxy.records()) == 2 * RetryPolicy().max_attempts  # 5 attempts each

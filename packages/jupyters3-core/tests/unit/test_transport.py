@@ -56,7 +56,7 @@ def make(
     time = FakeTime()
     keys = keys or Keys()
     config = ClientConfig(
-        bucket="b", endpoint_url="http://127.0.0.1:9", retry=retry or RetryPolicy(max_attempts=5)
+        bucket="b", endpoint_url="http://127.0.0.1:9", retry=retry or RetryPolicy()
     )
     transport = Transport(
         config,
@@ -123,6 +123,55 @@ async def test_a_permanent_failure_surfaces_after_max_attempts() -> None:
     assert len(time.sleeps) == 4
 
 
+async def test_an_outage_of_503s_surfaces_within_the_time_budget() -> None:
+    """S3 answers 503 to everything, throttling backoff at its full (1 s) base and
+    the largest jitter: no retry starts later than 8 s after the first failure."""
+    sender = FakeSender(default=ok(503, code="SlowDown"))
+    transport, time = make(sender, retry=RetryPolicy(rand=lambda: 1.0))
+
+    with pytest.raises(errors.Throttled):
+        await transport.send(Request("GetObject", "GET", "k"))
+
+    # Delays 1, 2, 4, then 8 cut to the 1 s left of the budget.
+    assert time.sleeps == [1.0, 2.0, 4.0, 1.0]
+    assert time.now == 8.0
+
+
+async def test_a_slow_first_attempt_does_not_use_up_the_budget() -> None:
+    """The budget counts from the first failure: a 30 s attempt is still retried."""
+    time_box: list[FakeTime] = []
+
+    def slow_then_fail(request: SignedRequest) -> BaseException:
+        time_box[0].now += 30.0
+        return FakeSender.dropped()
+
+    sender = FakeSender([slow_then_fail, ok(200)])
+    transport, time = make(sender)
+    time_box.append(time)
+
+    await transport.send(Request("UploadPartCopy", "PUT", "k"))
+    assert len(sender.requests) == 2
+
+
+async def test_an_endpoint_that_never_answers_gets_one_retry() -> None:
+    """Each attempt waits out the 10 s connect timeout: the first failure comes
+    at 10 s, the retry's at 20 s, past the budget: two attempts in all."""
+    time_box: list[FakeTime] = []
+
+    def black_hole(request: SignedRequest) -> BaseException:
+        time_box[0].now += 10.0
+        return FakeSender.dropped(timeout="connect")
+
+    sender = FakeSender(default=None, fail_when_done=True, script=[black_hole] * 5)
+    transport, time = make(sender)
+    time_box.append(time)
+
+    with pytest.raises(errors.NetworkError) as info:
+        await transport.send(Request("GetObject", "GET", "k"))
+    assert info.value.attempts == 2 and info.value.timeout == "connect"
+    assert 20.0 <= time.now < 20.1
+
+
 @pytest.mark.parametrize(
     ("failure", "retried"),
     [
@@ -164,8 +213,8 @@ async def test_timeouts_cost_more_quota() -> None:
     assert transport.quota.available == 480  # the last retry's 10 come back
 
 
-async def test_an_empty_quota_stops_retrying() -> None:
-    """With the bucket dry, the first failure is final."""
+async def test_an_empty_quota_stops_retrying(caplog: pytest.LogCaptureFixture) -> None:
+    """With the bucket dry, the first failure is final, and a warning says why."""
     sender = FakeSender(default=ok(500, code="InternalError"))
     transport, _ = make(sender)
     transport.quota.available = 4
@@ -173,6 +222,8 @@ async def test_an_empty_quota_stops_retrying() -> None:
     with pytest.raises(errors.ServerError):
         await transport.send(Request("GetObject", "GET", "k"))
     assert len(sender.requests) == 1
+    assert transport.quota.refused == 1
+    assert "retry quota is spent" in caplog.text
 
 
 async def test_expired_credentials_are_refreshed_once_not_counted_as_an_attempt() -> None:

@@ -31,7 +31,7 @@ def js3_credentials() -> AwsCreds:
 def js3_client_options() -> dict[str, Any]:
     """Default keyword arguments for :func:`js3_make_client` (override point).
 
-    Retries keep the default attempt count but wait
+    Retries keep the default attempt count and time budget but wait
     milliseconds, not seconds, so fault tests stay fast.
     """
     return {"retry_base_delay": 0.01, "retry_throttle_base_delay": 0.02}
@@ -44,8 +44,8 @@ _CLIENT_ARGUMENTS = ("credentials", "on_credentials_rejected", "clock", "sender"
 
 def client_config(options: dict[str, Any]) -> ClientConfig:
     """A :class:`ClientConfig` from ``ClientConfig`` fields plus the shortcuts
-    ``max_attempts``, ``retry_base_delay`` and ``retry_throttle_base_delay``
-    (used when ``retry`` is not given)."""
+    ``max_attempts``, ``retry_base_delay``, ``retry_throttle_base_delay`` and
+    ``retry_budget`` (used when ``retry`` is not given)."""
     options = dict(options)
     defaults = RetryPolicy()
     shortcuts = {
@@ -54,6 +54,7 @@ def client_config(options: dict[str, Any]) -> ClientConfig:
         "throttle_base_delay": options.pop(
             "retry_throttle_base_delay", defaults.throttle_base_delay
         ),
+        "budget": options.pop("retry_budget", defaults.budget),
     }
     options.setdefault("retry", RetryPolicy(**shortcuts))
     return ClientConfig(**options)
@@ -77,8 +78,8 @@ def js3_make_client(
 
     Keyword arguments override the defaults: any :class:`ClientConfig` field
     (``bucket``, ``endpoint_url``, ``request_timeout``, ``retry``, ...), the
-    retry shortcuts ``max_attempts``, ``retry_base_delay`` and
-    ``retry_throttle_base_delay``, and S3Client's own
+    retry shortcuts ``max_attempts``, ``retry_base_delay``,
+    ``retry_throttle_base_delay`` and ``retry_budget``, and S3Client's own
     ``credentials``, ``on_credentials_rejected``, ``clock`` and ``sender``.
     Clients are closed after the test.
     """

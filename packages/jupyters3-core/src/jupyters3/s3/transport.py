@@ -9,7 +9,7 @@ HTTP (Tornado's client, libcurl, or a test's fake). Around the attempts:
 * at most ``max_concurrency`` exchanges are in flight (a semaphore: the HTTP
   clients never queue requests themselves); retry delays hold no slot;
 * failures are retried per the :class:`~jupyters3.s3.retry.RetryPolicy` (the
-  attempts, the backoff) and the client's
+  attempts, the backoff, the time budget) and the client's
   :class:`~jupyters3.s3.retry.RetryQuota`; a request whose body cannot be
   sent again (one-shot), or whose answer body already reached its sink, is
   never retried here;
@@ -225,6 +225,7 @@ class Transport:
         cost: int | None = None
         attempt = 0
         refreshed = False
+        first_failure: float | None = None
         while True:
             attempt += 1
             delivered = _Delivered(request.sink)
@@ -249,7 +250,11 @@ class Transport:
                     )
                     await self._on_rejected(signed_with[0])
                     continue
+                now = self._monotonic()
+                if first_failure is None:
+                    first_failure = now
                 decision = None
+                refused = self.quota.refused
                 # A one-shot body cannot be sent again, whatever the error.
                 if untouched:
                     decision = self.retry.decide(
@@ -257,9 +262,16 @@ class Transport:
                         attempt,
                         idempotent=safe_to_repeat,
                         quota=self.quota,
+                        elapsed=now - first_failure,
                     )
                 if decision is None:
                     error.attempts = attempt
+                    if self.quota.refused > refused:
+                        log.warning(
+                            "%s not retried: the retry quota is spent (S3 has been failing "
+                            "often); it refills as requests succeed",
+                            request.operation,
+                        )
                     if attempt > 1:
                         log.info(
                             "%s failed after %d attempts: %s", request.operation, attempt, error

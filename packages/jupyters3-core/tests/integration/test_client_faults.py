@@ -9,7 +9,9 @@ import pytest
 
 from jupyters3 import AwsCreds, errors
 from jupyters3.s3.client import IterBody
+from jupyters3.s3.config import ClientConfig
 from jupyters3.s3.retry import RetryPolicy
+from jupyters3.s3.senders import default_sender
 from jupyters3_testing.faults import Fault, RequestInfo
 
 
@@ -269,14 +271,46 @@ async def test_request_timeout(js3_make_client, js3_fault_proxy, http_client):
     assert asyncio.get_running_loop().time() - started < 1.0
 
 
-async def test_concurrency_is_bounded(js3_make_client, js3_fault_proxy):
-    """No more requests are in flight than max_concurrency."""
+class CountingSender:
+    """Wraps a real sender and counts the exchanges in flight through it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.keeps_alive = inner.keeps_alive
+        self.in_flight = self.peak = 0
+
+    async def send(self, request):
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await self.inner.send(request)
+        finally:
+            self.in_flight -= 1
+
+    def close(self):
+        self.inner.close()
+
+
+async def test_concurrency_is_bounded(js3_make_client, js3_fault_proxy, js3_bucket):
+    """No more requests are in flight than max_concurrency: counted at the
+    HTTP sender exactly, and seen from S3's side (the proxy) within slack."""
     js3_fault_proxy.configure(latency=0.05)
-    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url, max_concurrency=4)
+    config = ClientConfig(
+        bucket=js3_bucket, endpoint_url=js3_fault_proxy.endpoint_url, max_concurrency=4
+    )
+    sender = CountingSender(default_sender(config))
+    client = js3_make_client(
+        endpoint_url=js3_fault_proxy.endpoint_url, max_concurrency=4, sender=sender
+    )
 
     await asyncio.gather(*(client.put_object(f"c/{i}", b"x") for i in range(24)))
 
-    records = sorted(js3_fault_proxy.records(), key=lambda r: r.started)
+    assert sender.peak == 4
+    # Only this test's requests: an earlier test's abandoned ones (a client
+    # timeout) may still be completing in the proxy.
+    records = sorted(
+        (r for r in js3_fault_proxy.records() if r.key.startswith("c/")), key=lambda r: r.started
+    )
     # The proxy closes a record a little after the client has its answer (and
     # may send the next request): 10 ms of slack, far below the 50 ms latency.
     slack = 0.01

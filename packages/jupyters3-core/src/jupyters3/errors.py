@@ -31,6 +31,7 @@ carry credentials: only S3's ``Message`` element is quoted, never the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 __all__ = [
     "S3_ERROR_CODES",
@@ -159,6 +160,12 @@ class NetworkError(S3Error):
     :ivar outcome_unknown: ``True`` when the request may have reached S3 (the
         connection broke after it was sent), ``False`` when it certainly did
         not (the connection could not be opened).
+    :ivar timeout: ``"connect"`` when no connection was made within the
+        connect timeout, ``"read"`` when the request was sent (or being sent)
+        and no full answer came within the request timeout, ``None`` for any
+        other failure (refused, reset, closed, DNS). Set by the HTTP senders
+        (:mod:`jupyters3.s3.senders`), from the exception type, never from
+        the message.
     """
 
     retryable = True
@@ -168,11 +175,13 @@ class NetworkError(S3Error):
         message: str,
         *,
         outcome_unknown: bool = True,
+        timeout: Literal["connect", "read"] | None = None,
         bucket: str = "",
         key: str | None = None,
         operation: str = "",
     ) -> None:
         self.outcome_unknown = outcome_unknown
+        self.timeout = timeout
         super().__init__(message, code="NetworkError", bucket=bucket, key=key, operation=operation)
 
 

@@ -120,7 +120,7 @@ class JupyterS3(AsyncContentsManager):
     max_concurrency = Int(
         32, help="Most S3 requests in flight at once (folder copies fan out up to this)."
     ).tag(config=True)
-    max_attempts = Int(3, help="Attempts per S3 request, the first included.").tag(config=True)
+    max_attempts = Int(5, help="Attempts per S3 request, the first included.").tag(config=True)
     max_checkpoints = Int(
         0, help="Checkpoints kept per file: the newest this many (0 = unlimited)."
     ).tag(config=True)

@@ -21,9 +21,9 @@ from jupyters3 import errors
 from jupyters3.auth import JupyterS3Authentication
 from jupyters3.credentials import AwsCreds
 from jupyters3.s3.client import S3Client
+from jupyters3.s3.config import ClientConfig, HttpClientChoice
 from jupyters3.s3.endpoint import AddressingStyle
 from jupyters3.s3.retry import RetryPolicy
-from jupyters3.s3.transport import HttpClientChoice
 
 __all__ = [
     "Settings",
@@ -82,9 +82,8 @@ def make_client(settings: Settings, *, blocking_dns: bool = False) -> S3Client:
     async def rejected(creds: AwsCreds) -> None:
         await _invalidate(auth, creds)
 
-    return S3Client(
+    config = ClientConfig(
         bucket=settings.aws_s3_bucket,
-        credentials=lambda: credentials(auth),
         region=settings.aws_region,
         endpoint_url=settings.endpoint_url or None,
         addressing_style=cast(AddressingStyle, settings.addressing_style),
@@ -93,10 +92,10 @@ def make_client(settings: Settings, *, blocking_dns: bool = False) -> S3Client:
         max_concurrency=settings.max_concurrency,
         retry=RetryPolicy(max_attempts=settings.max_attempts),
         validate_cert=settings.validate_cert,
-        on_credentials_rejected=rejected,
-        blocking_dns=blocking_dns,
         http_client=cast(HttpClientChoice, settings.http_client),
+        blocking_dns=blocking_dns,
     )
+    return S3Client(config, credentials=lambda: credentials(auth), on_credentials_rejected=rejected)
 
 
 def run_aside(

@@ -9,6 +9,9 @@ import pytest
 
 from jupyters3 import AwsCreds, errors
 from jupyters3.s3.client import IterBody
+from jupyters3.s3.config import ClientConfig
+from jupyters3.s3.retry import RetryPolicy
+from jupyters3.s3.senders import default_sender
 from jupyters3_testing.faults import Fault, RequestInfo
 
 
@@ -74,14 +77,16 @@ async def test_every_call_succeeds_with_5_percent_faults(
 async def test_permanent_failure_surfaces_after_max_attempts(
     js3_make_client, js3_bucket, js3_fault_proxy, fault, expected
 ):
-    """A fault on every attempt is raised as its domain error after exactly 3 tries."""
+    """A fault on every attempt is raised as its domain error after exactly
+    max_attempts tries (the default: 5)."""
     js3_fault_proxy.configure(rule=lambda req: fault if req.key == "doomed.txt" else None)
     client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
 
     with pytest.raises(expected) as info:
         await client.get_object("doomed.txt")
 
-    assert js3_fault_proxy.count("GET", key="doomed.txt") == 3
+    assert js3_fault_proxy.count("GET", key="doomed.txt") == RetryPolicy().max_attempts == 5
+    assert info.value.attempts == 5
     assert "doomed.txt" in str(info.value)
 
 
@@ -210,31 +215,102 @@ async def test_connection_refused_is_a_network_error(js3_make_client):
         await client.head_object("x")
 
     assert info.value.outcome_unknown is False
+    assert info.value.timeout is None
     assert f"127.0.0.1:{port}" in str(info.value)
 
 
-async def test_request_timeout(js3_make_client, js3_fault_proxy):
-    """A slow S3 hits the request timeout and is reported as a network error."""
+@pytest.mark.parametrize(
+    ("outage", "http_client"), [("503", "auto"), ("refused", "curl"), ("refused", "simple")]
+)
+async def test_an_outage_surfaces_within_10_seconds(
+    js3_make_client, js3_fault_proxy, outage, http_client, capsys
+):
+    """S3 answers 503 SlowDown to everything, or nothing listens: with the
+    default retry policy at its real delays (throttling backoff from 1 s, 5
+    attempts, 8 s budget), the error reaches the caller in under 10 s."""
+    if outage == "503":
+        js3_fault_proxy.configure(rule=lambda req: Fault.slow_down())
+        endpoint, expected = js3_fault_proxy.endpoint_url, errors.Throttled
+    else:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        expected = errors.NetworkError
+    client = js3_make_client(endpoint_url=endpoint, retry=RetryPolicy(), http_client=http_client)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(expected) as info:
+        await client.get_object("notebook.ipynb")
+    took = loop.time() - started
+
+    with capsys.disabled():
+        print(f"\noutage ({outage}, {http_client}): surfaced in {took:.2f} s "
+              f"after {info.value.attempts} attempts")  # fmt: skip
+    assert info.value.attempts >= 2  # it was retried, then given up on
+    assert took < 10.0
+
+
+@pytest.mark.parametrize("http_client", ["curl", "simple"])
+async def test_request_timeout(js3_make_client, js3_fault_proxy, http_client):
+    """A slow S3 hits the request timeout and is reported as a network error
+    typed as a read timeout (connected, no answer in time), on either client."""
     js3_fault_proxy.configure(latency=1.0)
     client = js3_make_client(
-        endpoint_url=js3_fault_proxy.endpoint_url, request_timeout=0.2, max_attempts=2
+        endpoint_url=js3_fault_proxy.endpoint_url,
+        request_timeout=0.2,
+        max_attempts=2,
+        http_client=http_client,
     )
 
     started = asyncio.get_running_loop().time()
     with pytest.raises(errors.NetworkError, match=r"[Tt]imeout") as info:
         await client.head_object("slow")
     assert info.value.outcome_unknown
+    assert info.value.timeout == "read"
     assert asyncio.get_running_loop().time() - started < 1.0
 
 
-async def test_concurrency_is_bounded(js3_make_client, js3_fault_proxy):
-    """No more requests are in flight than max_concurrency."""
+class CountingSender:
+    """Wraps a real sender and counts the exchanges in flight through it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.keeps_alive = inner.keeps_alive
+        self.in_flight = self.peak = 0
+
+    async def send(self, request):
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await self.inner.send(request)
+        finally:
+            self.in_flight -= 1
+
+    def close(self):
+        self.inner.close()
+
+
+async def test_concurrency_is_bounded(js3_make_client, js3_fault_proxy, js3_bucket):
+    """No more requests are in flight than max_concurrency: counted at the
+    HTTP sender exactly, and seen from S3's side (the proxy) within slack."""
     js3_fault_proxy.configure(latency=0.05)
-    client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url, max_concurrency=4)
+    config = ClientConfig(
+        bucket=js3_bucket, endpoint_url=js3_fault_proxy.endpoint_url, max_concurrency=4
+    )
+    sender = CountingSender(default_sender(config))
+    client = js3_make_client(
+        endpoint_url=js3_fault_proxy.endpoint_url, max_concurrency=4, sender=sender
+    )
 
     await asyncio.gather(*(client.put_object(f"c/{i}", b"x") for i in range(24)))
 
-    records = sorted(js3_fault_proxy.records(), key=lambda r: r.started)
+    assert sender.peak == 4
+    # Only this test's requests: an earlier test's abandoned ones (a client
+    # timeout) may still be completing in the proxy.
+    records = sorted(
+        (r for r in js3_fault_proxy.records() if r.key.startswith("c/")), key=lambda r: r.started
+    )
     # The proxy closes a record a little after the client has its answer (and
     # may send the next request): 10 ms of slack, far below the 50 ms latency.
     slack = 0.01
@@ -410,4 +486,4 @@ async def test_an_unreadable_answer_is_sent_again_then_reported(js3_make_client,
             await call()
         assert info.value.operation in ("ListObjectsV2", "CopyObject")
         assert "could not be read" in str(info.value)
-    assert len(js3_fault_proxy.records()) == 6  # three attempts each
+    assert len(js3_fault_proxy.records()) == 2 * RetryPolicy().max_attempts  # 5 attempts each

@@ -121,3 +121,7 @@ def test_network_error_outcome():
     assert errors.NetworkError("m").outcome_unknown is True
     assert errors.NetworkError("m", outcome_unknown=False).outcome_unknown is False
     assert errors.NetworkError("m").code == "NetworkError"
+    # Whether it was a timeout, and which: a typed flag, never read from the message.
+    assert errors.NetworkError("Timeout during request").timeout is None
+    assert errors.NetworkError("m", timeout="connect").timeout == "connect"
+    assert errors.NetworkError("m", timeout="read").timeout == "read"

@@ -48,6 +48,7 @@ from jupyters3.credentials.web_identity import (
 )
 from jupyters3.errors import S3_ERROR_CODES, S3Error, ServerError, error_from_response
 from jupyters3.s3.client import S3Client
+from jupyters3.s3.config import ClientConfig
 from jupyters3.s3.signing import EMPTY_SHA256, sign_request, signing_key
 from jupyters3.s3.transport import Request
 from jupyters3.s3.xml import parse_error
@@ -229,7 +230,8 @@ async def test_the_manager_and_its_client(
     async def credentials() -> AwsCreds:
         return session_creds(KEY_ID, SECRET, TOKEN)
 
-    client = S3Client(bucket="b", credentials=credentials, endpoint_url="http://127.0.0.1:9")
+    config = ClientConfig(bucket="b", endpoint_url="http://127.0.0.1:9")
+    client = S3Client(config, credentials=credentials)
     try:
         assert_no_secret(client, client._transport, Request("GetObject", "GET", "k"))
     finally:

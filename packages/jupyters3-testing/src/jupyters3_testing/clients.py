@@ -9,11 +9,12 @@ import pytest
 
 from jupyters3.credentials import AwsCreds
 from jupyters3.s3.client import S3Client
+from jupyters3.s3.config import ClientConfig
 from jupyters3.s3.retry import RetryPolicy
 from jupyters3_testing.leaks import random_secret
 from jupyters3_testing.s3server import MotoServer
 
-__all__ = ["js3_client_options", "js3_credentials", "js3_make_client"]
+__all__ = ["client_config", "js3_client_options", "js3_credentials", "js3_make_client"]
 
 #: What moto accepts (it does not check signatures unless told to); the secret
 #: is random per process, so a test can look for it where it must not be.
@@ -28,12 +29,35 @@ def js3_credentials() -> AwsCreds:
 
 @pytest.fixture
 def js3_client_options() -> dict[str, Any]:
-    """Default keyword arguments for S3Client in tests (override point).
+    """Default keyword arguments for :func:`js3_make_client` (override point).
 
-    Retries keep the SDK's attempt count but wait milliseconds, not seconds,
-    so fault tests stay fast.
+    Retries keep the default attempt count and time budget but wait
+    milliseconds, not seconds, so fault tests stay fast.
     """
     return {"retry_base_delay": 0.01, "retry_throttle_base_delay": 0.02}
+
+
+#: The keyword arguments of :func:`js3_make_client` that go to S3Client itself;
+#: every other one is a :class:`ClientConfig` field (or a ``retry_*`` shortcut).
+_CLIENT_ARGUMENTS = ("credentials", "on_credentials_rejected", "clock", "sender")
+
+
+def client_config(options: dict[str, Any]) -> ClientConfig:
+    """A :class:`ClientConfig` from ``ClientConfig`` fields plus the shortcuts
+    ``max_attempts``, ``retry_base_delay``, ``retry_throttle_base_delay`` and
+    ``retry_budget`` (used when ``retry`` is not given)."""
+    options = dict(options)
+    defaults = RetryPolicy()
+    shortcuts = {
+        "max_attempts": options.pop("max_attempts", defaults.max_attempts),
+        "base_delay": options.pop("retry_base_delay", defaults.base_delay),
+        "throttle_base_delay": options.pop(
+            "retry_throttle_base_delay", defaults.throttle_base_delay
+        ),
+        "budget": options.pop("retry_budget", defaults.budget),
+    }
+    options.setdefault("retry", RetryPolicy(**shortcuts))
+    return ClientConfig(**options)
 
 
 @pytest.fixture
@@ -52,8 +76,12 @@ def js3_make_client(
             client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
             await client.put_object("a.txt", b"hello")
 
-    Keyword arguments override the defaults (``bucket``, ``endpoint_url``,
-    ``max_attempts``, ``request_timeout``, ...). Clients are closed after the test.
+    Keyword arguments override the defaults: any :class:`ClientConfig` field
+    (``bucket``, ``endpoint_url``, ``request_timeout``, ``retry``, ...), the
+    retry shortcuts ``max_attempts``, ``retry_base_delay``,
+    ``retry_throttle_base_delay`` and ``retry_budget``, and S3Client's own
+    ``credentials``, ``on_credentials_rejected``, ``clock`` and ``sender``.
+    Clients are closed after the test.
     """
     made: list[S3Client] = []
 
@@ -62,18 +90,12 @@ def js3_make_client(
 
     def make(**overrides: Any) -> S3Client:
         options = {**js3_client_options, **overrides}
-        base = options.pop("retry_base_delay", 0.05)
-        throttle = options.pop("retry_throttle_base_delay", 1.0)
-        attempts = options.pop("max_attempts", 3)
-        options.setdefault(
-            "retry",
-            RetryPolicy(max_attempts=attempts, base_delay=base, throttle_base_delay=throttle),
-        )
+        arguments = {name: options.pop(name) for name in _CLIENT_ARGUMENTS if name in options}
+        arguments.setdefault("credentials", credentials)
         options.setdefault("bucket", js3_bucket)
         options.setdefault("endpoint_url", js3_moto_server.endpoint_url)
         options.setdefault("region", js3_region)
-        options.setdefault("credentials", credentials)
-        client = S3Client(**options)
+        client = S3Client(client_config(options), **arguments)
         made.append(client)
         return client
 

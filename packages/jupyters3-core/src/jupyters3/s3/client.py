@@ -5,11 +5,8 @@ pages of one). Every failure is an :class:`jupyters3.errors.S3Error`.
 
 Example::
 
-    client = S3Client(
-        bucket="notebooks",
-        credentials=my_async_credentials_callable,
-        region="eu-west-1",
-    )
+    config = ClientConfig(bucket="notebooks", region="eu-west-1")
+    client = S3Client(config, credentials=my_async_credentials_callable)
     try:
         await client.put_object("a/b.txt", b"hello", content_type="text/plain")
         meta, data = await client.get_object("a/b.txt")
@@ -31,6 +28,7 @@ from jupyters3.credentials import AwsCreds
 from jupyters3.errors import S3Error
 from jupyters3.s3 import endpoint as ep
 from jupyters3.s3 import xml
+from jupyters3.s3.config import ClientConfig
 from jupyters3.s3.objects import (
     DELETE_BATCH,
     ObjectMeta,
@@ -45,12 +43,11 @@ from jupyters3.s3.objects import (
     range_header,
     unquote_etag,
 )
-from jupyters3.s3.retry import RetryPolicy
+from jupyters3.s3.senders import HttpSender
 from jupyters3.s3.transport import (
     Body,
     CredentialsSource,
     FileBody,
-    HttpClientChoice,
     IterBody,
     Request,
     Response,
@@ -60,6 +57,7 @@ from jupyters3.s3.transport import (
 __all__ = [
     "DELETE_BATCH",
     "Body",
+    "ClientConfig",
     "FileBody",
     "IterBody",
     "ListPage",
@@ -80,56 +78,44 @@ _PARSE_OFF_LOOP = 64 * 1024
 class S3Client:
     """Async client for one S3 bucket. Create it on the event loop that uses it.
 
-    ``endpoint_url`` is a full URL (``http://127.0.0.1:9000`` for a local
-    server); by default the regional AWS endpoint over https. TLS certificates
-    are verified unless ``validate_cert=False``. When S3 answers that the
-    credentials expired or were rotated (ExpiredToken, InvalidAccessKeyId, ...),
-    ``on_credentials_rejected(creds)`` is awaited with the credentials S3
-    refused (it should drop them if still cached) and the request is sent once
-    more with fresh ones. ``http_client``: ``"curl"`` keeps connections alive
-    (needs pycurl: ``jupyters3-core[curl]``), ``"simple"`` opens one per
-    request (Tornado's own client), ``"auto"`` picks curl when installed.
+    ``config`` says where and how (:class:`~jupyters3.s3.config.ClientConfig`:
+    bucket, region, endpoint, timeouts, concurrency, retries, TLS, HTTP
+    client). ``credentials`` is awaited for the credentials to sign each
+    request with. When S3 answers that they expired or were rotated
+    (ExpiredToken, InvalidAccessKeyId, ...), ``on_credentials_rejected(creds)``
+    is awaited with the credentials S3 refused (it should drop them if still
+    cached) and the request is sent once more with fresh ones. ``clock`` dates
+    signatures (tests); ``sender`` replaces the HTTP sender the configuration
+    asks for (:mod:`jupyters3.s3.senders`; tests pass a fake).
     """
 
     def __init__(
         self,
+        config: ClientConfig,
         *,
-        bucket: str,
         credentials: CredentialsSource,
-        region: str = "us-east-1",
-        endpoint_url: str | None = None,
-        addressing_style: ep.AddressingStyle = "auto",
-        connect_timeout: float = 10.0,
-        request_timeout: float = 300.0,
-        max_concurrency: int = 32,
-        max_attempts: int = 3,
-        retry: RetryPolicy | None = None,
-        validate_cert: bool = True,
-        clock: Callable[[], datetime] | None = None,
         on_credentials_rejected: Callable[[AwsCreds], Awaitable[None]] | None = None,
-        blocking_dns: bool = False,
-        http_client: HttpClientChoice = "auto",
+        clock: Callable[[], datetime] | None = None,
+        sender: HttpSender | None = None,
     ) -> None:
-        endpoint = ep.parse_endpoint(endpoint_url) if endpoint_url else ep.aws_endpoint(region)
-        extra = {"clock": clock} if clock is not None else {}
-        self.bucket = bucket
-        self.max_concurrency = max_concurrency
+        self.config = config
         self._transport = Transport(
-            bucket=bucket,
-            credentials=credentials,
-            region=region,
-            endpoint=endpoint,
-            addressing_style=addressing_style,
-            connect_timeout=connect_timeout,
-            request_timeout=request_timeout,
-            max_concurrency=max_concurrency,
-            retry=retry or RetryPolicy(max_attempts=max_attempts),
-            validate_cert=validate_cert,
+            config,
+            credentials,
+            sender=sender,
             on_credentials_rejected=on_credentials_rejected,
-            blocking_dns=blocking_dns,
-            http_client=http_client,
-            **extra,
+            clock=clock,
         )
+
+    @property
+    def bucket(self) -> str:
+        """The bucket every request goes to."""
+        return self.config.bucket
+
+    @property
+    def max_concurrency(self) -> int:
+        """Most requests in flight at once."""
+        return self.config.max_concurrency
 
     @property
     def keeps_alive(self) -> bool:

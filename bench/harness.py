@@ -77,9 +77,11 @@ JUPYTER_ENV: Mapping[str, str | None] = {
 class S3Backend:
     """A moto S3 server with a fault proxy in front; both on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, versioned: bool = False) -> None:
         self.moto = MotoServer()
         self.proxy: FaultProxy | None = None
+        #: Enable S3 versioning on the bucket (checkpoints then name versions).
+        self.versioned = versioned
 
     def start(self) -> S3Backend:
         self.moto.start()
@@ -99,9 +101,19 @@ class S3Backend:
         assert self.proxy is not None
         self.moto.reset()
         self.moto.create_bucket(BUCKET)
+        if self.versioned:
+            RawS3(self.moto.endpoint_url).client.put_bucket_versioning(
+                Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"}
+            )
         self.proxy.reset()
         self.proxy.configure(latency=latency)
         return self.proxy
+
+    def stored_bytes(self) -> int:
+        """Bytes the bucket stores, every version of every object counted."""
+        client = RawS3(self.moto.endpoint_url).client
+        pages = client.get_paginator("list_object_versions").paginate(Bucket=BUCKET)
+        return sum(v["Size"] for page in pages for v in page.get("Versions", []))
 
     def seed(self, keys: list[str], body: Callable[[int], bytes]) -> None:
         """Write objects straight into moto (not through the proxy): setup, not measured."""

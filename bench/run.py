@@ -27,7 +27,7 @@ import jupyter_server
 from harness import Meter, RssSampler, S3Backend, StepResult, start_jupyter, write_local_files
 from report import Run, check_targets, header, print_checks, row_figures, row_label, write_json
 from stallmon import StallMonitor
-from steps import SIZES, STEPS, Context, Seed, Sizes, Step, ensure
+from steps import SIZES, STEPS, STORED_STEPS, Context, Seed, Sizes, Step, ensure
 
 from jupyters3 import JupyterS3
 from jupyters3.check_config import parse_overrides
@@ -75,6 +75,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "per value and latency (default: the manager's own default, not set)",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--versioned",
+        action="store_true",
+        help="enable S3 versioning on the bucket: checkpoints then name versions "
+        "(compare the checkpoint and restore steps with and without)",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -175,6 +181,8 @@ def run_steps(
         client = ContentsClient(server.url, server.token, timeout=300.0)
         limit = _inline_limit(run.manager, args.config)
         ctx = Context(client, server, sizes, seed=_seeder(server, backend), inline_limit=limit)
+        if backend is not None and run.manager == "s3":
+            ctx.stored = backend.stored_bytes
         if args.pin:
             pin_processes(server.pid, monitor.pid, backend.moto.pid if backend else None)
         run.baseline_ms = monitor.measure_baseline(1.0) * 1000
@@ -198,12 +206,19 @@ def run_steps(
                     result = _no_figures(run, step, sizes, f"setup failed: {exc!r}")
                 else:
                     work = functools.partial(step.run, ctx, deadline)
+                    counted = ctx.stored if step.name in STORED_STEPS else None
+                    before = counted() if counted is not None else 0
                     result = meter.measure(step.name, step.title(sizes), step.ops, work)
+                    if counted is not None:
+                        ctx.stored_growth[step.name] = counted() - before
                     ctx.have.difference_update(step.removes)
                     if result.error is None:
                         ctx.have.update(step.makes)
             run.steps.append(result)
             print(row_figures(result), flush=True)
+        for name, grown in ctx.stored_growth.items():
+            versioned = "versioned" if backend is not None and backend.versioned else "unversioned"
+            print(f"-- {name}: the {versioned} bucket stores {grown / 2**20:,.2f} MiB more")
         if not server.running or any(r.error for r in run.steps):
             state = "running" if server.running else "exited"
             print(f"-- a step failed; the Jupyter server ({state}) logged last:")
@@ -249,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan.append(Run("local", None))
     try:
         if "s3" in args.manager_list:
-            backend = S3Backend()
+            backend = S3Backend(versioned=args.versioned)
             backend.start()
         for run in plan:
             runs.append(run)

@@ -20,7 +20,7 @@ from payload import Payload, SequentialView, download
 from jupyters3_testing import ContentsClient, JupyterServer, Response
 from jupyters3_testing.rest import CHUNK_SIZE
 
-__all__ = ["SIZES", "STEPS", "Context", "Seed", "Sizes", "Step", "ensure"]
+__all__ = ["SIZES", "STEPS", "STORED_STEPS", "Context", "Seed", "Sizes", "Step", "ensure"]
 
 #: Writes files straight into the storage (setup): ``seed(paths, body_of_index)``.
 Seed = Callable[[list[str], Callable[[int], bytes]], None]
@@ -68,6 +68,11 @@ class Context:
     have: set[str] = field(default_factory=set)
     digests: dict[str, str] = field(default_factory=dict)
     checkpoint_id: str = ""
+    #: Bytes the bucket stores, every version counted (None: not an S3 run).
+    stored: Callable[[], int] | None = None
+    #: Step name -> bytes it added to what the bucket stores (STORED_STEPS only).
+    stored_growth: dict[str, int] = field(default_factory=dict)
+    medium_checkpoint: str = ""
 
 
 def _ok(resp: Response, *statuses: int) -> Response:
@@ -194,8 +199,14 @@ FIXTURES: dict[str, Callable[[Context, float], None]] = {
     "upload_dir": _mkdir(FOLDER_200),
     "medium": _upload_medium,
     "large": _upload_large,
+    "medium_checkpoint": lambda ctx, deadline: _checkpoint_medium(ctx, deadline),
 }
-_FIXTURE_NEEDS = {"medium": ("big",), "large": ("big",), "checkpoint": ("notebook",)}
+_FIXTURE_NEEDS = {
+    "medium": ("big",),
+    "large": ("big",),
+    "checkpoint": ("notebook",),
+    "medium_checkpoint": ("medium",),
+}
 
 
 def ensure(ctx: Context, name: str, deadline: float) -> None:
@@ -347,6 +358,14 @@ def _content_get(ctx: Context, path: str, size: int) -> None:
         raise RuntimeError(f"{path}: the inline content differs from the upload")
 
 
+def _checkpoint_medium(ctx: Context, deadline: float) -> None:
+    ctx.medium_checkpoint = _ok(ctx.client.create_checkpoint(MEDIUM), 201).json["id"]
+
+
+def _restore_medium(ctx: Context, deadline: float) -> None:
+    _ok(ctx.client.restore_checkpoint(MEDIUM, ctx.medium_checkpoint), 204)
+
+
 def _get_medium(ctx: Context, deadline: float) -> None:
     _content_get(ctx, MEDIUM, ctx.sizes.medium)
 
@@ -365,6 +384,10 @@ def _inlining_too_much(size: Callable[[Sizes], int]) -> Callable[[Context], str 
 
     return skip
 
+
+#: Steps after which the run says how much more the bucket stores (measured
+#: outside the step's own figures).
+STORED_STEPS = frozenset({"checkpoint_medium", "restore_medium"})
 
 STEPS: tuple[Step, ...] = (
     Step("upload_small", "upload 200 small files", SMALL_FILES,
@@ -399,6 +422,10 @@ STEPS: tuple[Step, ...] = (
          _upload_large, needs=("big",), makes=("large",), timeout=3600.0),
     Step("download_large", "/files/ download {large}", 1,
          _download_large, needs=("large",), timeout=3600.0),
+    Step("checkpoint_medium", "checkpoint {medium}", 1,
+         _checkpoint_medium, needs=("medium",), makes=("medium_checkpoint",), timeout=900.0),
+    Step("restore_medium", "restore {medium}", 1,
+         _restore_medium, needs=("medium_checkpoint",), timeout=900.0),
     Step("get_medium", "content GET {medium}", 1,
          _get_medium, needs=("medium",), timeout=900.0,
          skip=_inlining_too_much(lambda s: s.medium)),

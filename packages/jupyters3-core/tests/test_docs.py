@@ -152,15 +152,19 @@ def test_replace_block_keeps_the_rest_of_the_file() -> None:
 #: client can send it, but neither the server nor `jupyters3 check` ever does.
 IAM_ACTIONS: dict[str, frozenset[str] | None] = {
     "ListObjectsV2": frozenset({"s3:ListBucket"}),
-    "HeadObject": frozenset({"s3:GetObject"}),
+    # With a version id (checkpoints on a versioned bucket): s3:GetObjectVersion.
+    "HeadObject": frozenset({"s3:GetObject", "s3:GetObjectVersion"}),
     "GetObject": frozenset({"s3:GetObject"}),
     "PutObject": frozenset({"s3:PutObject"}),
-    "CopyObject": frozenset({"s3:GetObject", "s3:PutObject"}),
+    "CopyObject": frozenset({"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}),
     "DeleteObject": frozenset({"s3:DeleteObject"}),
     "DeleteObjects": frozenset({"s3:DeleteObject"}),
     "CreateMultipartUpload": frozenset({"s3:PutObject"}),
     "UploadPart": frozenset({"s3:PutObject"}),
-    "UploadPartCopy": frozenset({"s3:GetObject", "s3:PutObject"}),
+    "UploadPartCopy": frozenset({"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}),
+    "GetBucketVersioning": frozenset({"s3:GetBucketVersioning"}),
+    "ListObjectVersions": frozenset({"s3:ListBucketVersions"}),
+    "DeleteObjectVersions": frozenset({"s3:DeleteObjectVersion"}),
     "CompleteMultipartUpload": frozenset({"s3:PutObject"}),
     "AbortMultipartUpload": frozenset({"s3:AbortMultipartUpload"}),
     "ListMultipartUploads": frozenset({"s3:ListBucketMultipartUploads"}),
@@ -168,7 +172,14 @@ IAM_ACTIONS: dict[str, frozenset[str] | None] = {
     "CreateBucket": None,  # s3:CreateBucket: tests and the demo only
 }
 #: Actions on the bucket's ARN; the others are on object ARNs.
-BUCKET_ACTIONS = frozenset({"s3:ListBucket", "s3:ListBucketMultipartUploads"})
+BUCKET_ACTIONS = frozenset(
+    {
+        "s3:ListBucket",
+        "s3:ListBucketMultipartUploads",
+        "s3:GetBucketVersioning",
+        "s3:ListBucketVersions",
+    }
+)
 
 
 def client_methods() -> dict[str, set[str]]:

@@ -51,6 +51,7 @@ from jupyters3.check_config import (
 from jupyters3.check_report import (
     STEP_TITLES,
     Report,
+    Status,
     conditional_write_verdict,
     mask_key_id,
     needs_permission,
@@ -115,7 +116,7 @@ class _Checker:
 
     async def run(self) -> None:
         """Make the client as the server does, then every S3 step in turn."""
-        later = ["bucket", "write", "copy", "read", "conditional-writes", "delete"]
+        later = ["bucket", "checkpoints", "write", "copy", "read", "conditional-writes", "delete"]
         try:
             client = startup.make_client(self.manager)
         except errors.S3Error as exc:
@@ -127,6 +128,7 @@ class _Checker:
             if not await self.credentials():
                 self.skip(later, "no usable credentials")
             elif await self.bucket_access(client):
+                await self.checkpoint_mode(client)
                 await self.objects(client)
             else:
                 self.skip(later[1:], "the bucket cannot be reached")
@@ -220,6 +222,46 @@ class _Checker:
             self.report.add("read", "FAIL", what, fix)
             return
         self.report.add("read", "ok", f"GET {source}: the {len(data)} bytes written")
+
+    async def checkpoint_mode(self, client: S3Client) -> None:
+        """Which checkpoints the server will make (copies or S3 versions), and why."""
+        mode = str(getattr(self.manager, "versioned_checkpoints", "auto"))
+        if mode == "off":
+            self.report.add("checkpoints", "ok", "copies (versioned_checkpoints = 'off')")
+            return
+        status, error = await _attempt(client.get_bucket_versioning())
+        if error is not None:
+            verdict: Status = "FAIL" if mode == "on" else "ok"
+            fix = (
+                "grant s3:GetBucketVersioning on the bucket, or set versioned_checkpoints "
+                "to 'auto' or 'off'."
+                if mode == "on"
+                else ""
+            )
+            what = (
+                f"copies: GetBucketVersioning answered {_code(error)} "
+                f"(versioned_checkpoints = {mode!r})"
+            )
+            self.report.add("checkpoints", verdict, what, fix)
+        elif status == "Enabled":
+            self.report.add(
+                "checkpoints",
+                "ok",
+                f"S3 versions, no copies: versioning is Enabled (versioned_checkpoints = {mode!r})",
+            )
+        elif mode == "on":
+            self.report.add(
+                "checkpoints",
+                "FAIL",
+                f"versioning is {status or 'not enabled'} but versioned_checkpoints = 'on'",
+                "enable versioning on the bucket, or set versioned_checkpoints to 'auto'.",
+            )
+        else:
+            self.report.add(
+                "checkpoints",
+                "ok",
+                f"copies: versioning is {status or 'not enabled'} (versioned_checkpoints = 'auto')",
+            )
 
     async def conditional(self, client: S3Client) -> None:
         """PUT with ``If-None-Match: *`` onto the existing key: 412 means supported.

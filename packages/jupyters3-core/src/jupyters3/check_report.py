@@ -36,6 +36,7 @@ STEP_TITLES: dict[str, str] = {
     "contents-manager": "contents manager",
     "credentials": "credentials",
     "bucket": "bucket",
+    "checkpoints": "checkpoints",
     "write": "write",
     "copy": "copy",
     "read": "read",

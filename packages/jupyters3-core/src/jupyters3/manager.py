@@ -124,6 +124,21 @@ class JupyterS3(AsyncContentsManager):
     max_checkpoints = Int(
         0, help="Checkpoints kept per file: the newest this many (0 = unlimited)."
     ).tag(config=True)
+    versioned_checkpoints = Enum(
+        ["auto", "on", "off"],
+        default_value="auto",
+        help="On a bucket with S3 versioning Enabled, a checkpoint copies no data: it "
+        "names the file's S3 version, and restoring copies that version back. 'auto' "
+        "asks S3 once (GetBucketVersioning; without that permission: not versioned); "
+        "'on' stops the server at start if the bucket is not versioned; 'off' always "
+        "copies the file.",
+    ).tag(config=True)
+    versioned_checkpoints_history = Int(
+        0,
+        help="On a versioned bucket, also list the file's N newest earlier S3 versions "
+        "(autosaves included) as read-only checkpoints, so File > Revert to Checkpoint "
+        "can bring back any of them. 0: only the checkpoints made.",
+    ).tag(config=True)
     multipart_threshold = Int(
         64 * 1024 * 1024,
         help="Uploads larger than this many bytes go to S3 as a multipart upload.",
@@ -275,6 +290,7 @@ class JupyterS3(AsyncContentsManager):
             conditional_writes=self.conditional_writes,
             limits=limits,
             log=self.log,
+            use_versioning=self.versioned_checkpoints != "off",
         )
 
     def __init__(self, **kwargs: Any) -> None:
@@ -282,7 +298,9 @@ class JupyterS3(AsyncContentsManager):
         self._has_checkpoint: set[str] = set()
         self._uploads: ChunkedUploads | None = None
         if self.check_on_start:
-            startup.check_configuration(self, self.log)
+            versioned = startup.check_configuration(self, self.log)
+            if versioned is not None:
+                self.store.knows_versioning(versioned)
         atexit.register(self._abort_uploads_at_exit)
         server_loop = getattr(self.parent, "io_loop", None)  # ServerApp's, not started yet
         if self.freeze_gc_at_start and server_loop is not None:
@@ -513,6 +531,8 @@ class JupyterS3(AsyncContentsManager):
             if meta is not None:
                 versions[file_key] = meta.etag
             kept = await self.store.delete_versions(versions)
+            if any(f"/{keys.CHECKPOINTS}/" in key for key in under):
+                await self.store.purge_deleted_checkpoints(path)
         if file_key in kept:
             raise WriteConflict(path, created=False, deleting=True)
         if kept:

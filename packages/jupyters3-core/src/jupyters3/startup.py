@@ -53,6 +53,7 @@ class Settings(Protocol):
     authentication: JupyterS3Authentication
     authentication_class: type[JupyterS3Authentication]
     prefix: str
+    versioned_checkpoints: str
 
 
 async def credentials(auth: JupyterS3Authentication) -> Any:
@@ -128,27 +129,50 @@ def run_aside(
     return failure[0] if failure else None
 
 
-def check_configuration(settings: Settings, log: logging.Logger) -> None:
-    """List the prefix once; on failure log one sentence and stop the server."""
+def check_configuration(settings: Settings, log: logging.Logger) -> bool | None:
+    """List the prefix once; on failure log one sentence and stop the server.
+    Unless ``versioned_checkpoints`` is off, also ask whether the bucket is
+    versioned: returns True or False, or None when S3 would not say."""
+    versioning: list[bool] = []
 
     async def probe(client: S3Client) -> None:
         async for _ in client.list_pages(settings.prefix, max_keys=1):
             break
+        if settings.versioned_checkpoints == "off":
+            return
+        try:
+            status = await client.get_bucket_versioning()
+        except errors.S3Error as exc:
+            if settings.versioned_checkpoints == "on":
+                raise
+            log.debug("JupyterS3: bucket versioning unknown (%s): not versioned", exc.code)
+            return
+        versioning.append(status == "Enabled")
+        if settings.versioned_checkpoints == "on" and status != "Enabled":
+            problems.append(
+                f"c.JupyterS3.versioned_checkpoints = 'on', but versioning is "
+                f"{status or 'not enabled'} on bucket {settings.aws_s3_bucket!r}: enable "
+                "it, or set versioned_checkpoints to 'auto' or 'off'."
+            )
 
+    problems: list[str] = []
     # Aside: Jupyter may already have an event loop here.
     error = run_aside(settings, probe)
-    if isinstance(error, errors.S3Error):
+    if problems:
+        problem = problems[0]
+    elif isinstance(error, errors.S3Error):
         problem = explain(settings, error)
     elif error is not None:  # the message is all the user needs
         problem = f"S3 check failed: {error}"
     else:
         log.info(
-            "JupyterS3: contents in s3://%s/%s (%s)",
+            "JupyterS3: contents in s3://%s/%s (%s)%s",
             settings.aws_s3_bucket,
             settings.prefix,
             settings.endpoint_url or f"AWS {settings.aws_region}",
+            "; checkpoints name S3 versions" if versioning and versioning[0] else "",
         )
-        return
+        return versioning[0] if versioning else None
     log.critical("JupyterS3: %s", problem)
     raise SystemExit(1)
 

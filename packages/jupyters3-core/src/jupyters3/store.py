@@ -27,11 +27,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from jupyters3 import errors, keys, tree
+from jupyters3.marks import MTIME_META, RENAMED_FROM_META, is_folder, now_stamp, saved_time
 from jupyters3.s3.client import FileBody, ObjectMeta, S3Client
 from jupyters3.s3.xml import ListedObject
 from jupyters3.versions import FREE, Conditions, VersionMemo
@@ -50,10 +51,6 @@ __all__ = [
     "saved_time",
 ]
 
-#: User metadata holding the high-resolution save time (S3's Last-Modified has 1 s).
-MTIME_META = "jupyters3-mtime"
-#: Metadata naming the source on what a rename copies, until it completes.
-RENAMED_FROM_META = "jupyters3-renamed-from"
 #: A folder probe started by :meth:`S3Store.probe_folder` serves a write this soon after.
 _PROBE_SECONDS = 5.0
 #: At most this many early folder probes are kept (unused ones are dropped).
@@ -103,30 +100,6 @@ class StoreLimits:
     copy_sizes: tree.CopySizes = field(default_factory=tree.CopySizes)
 
 
-def is_folder(prefix: str, objects: Sequence[object], common_prefixes: Sequence[str]) -> bool:
-    """Whether a delimited listing of ``prefix`` shows a folder: anything under
-    it but the checkpoints of a file of the same name (``<file>/.checkpoints/``)."""
-    holder = prefix + keys.CHECKPOINTS + "/"
-    return bool(objects) or any(p != holder for p in common_prefixes)
-
-
-def saved_time(meta: ObjectMeta) -> datetime:
-    """An object's save time: our high-resolution metadata if present, else Last-Modified."""
-    stamp = meta.metadata.get(MTIME_META)
-    if stamp:
-        with contextlib.suppress(ValueError):
-            parsed = datetime.fromisoformat(stamp)
-            if parsed.tzinfo is not None:
-                return parsed.astimezone(timezone.utc)
-    return meta.last_modified
-
-
-def now_stamp() -> tuple[datetime, dict[str, str]]:
-    """The time of a write now, and the metadata that records it."""
-    now = datetime.now(timezone.utc)
-    return now, {MTIME_META: now.isoformat()}
-
-
 def _retrieve(task: asyncio.Future[Any]) -> None:
     """Mark a probe's failure as seen (a write that needs it lists again)."""
     if not task.cancelled():
@@ -147,6 +120,7 @@ class S3Store:
         conditional_writes: str = "auto",
         limits: StoreLimits | None = None,
         log: logging.Logger | None = None,
+        use_versioning: bool = True,
     ) -> None:
         self.keymap = keymap
         self.limits = limits or StoreLimits()
@@ -156,6 +130,7 @@ class S3Store:
         self._connect = connect
         self._client: S3Client | None = None
         self._probes: dict[str, tuple[asyncio.Future[tuple[bool, bool]], float]] = {}
+        self._versioned: bool | None = None if use_versioning else False
 
     @property
     def client(self) -> S3Client:
@@ -207,14 +182,14 @@ class S3Store:
             if too_large.size is None:  # libcurl refused it before saying how large
                 too_large.size = (await self.client.head_object(key)).size
             raise
-        self.versions.served(path, meta.etag, saved_time(meta))
+        self.versions.served(path, meta.etag, saved_time(meta), meta.version_id)
         return meta, data
 
     async def head_for_model(self, path: str) -> ObjectMeta | None:
         """:meth:`head`, with the version seen becoming the basis of the next write."""
         meta = await self.head(path)
         if meta is not None:
-            self.versions.served(path, meta.etag, saved_time(meta))
+            self.versions.served(path, meta.etag, saved_time(meta), meta.version_id)
         return meta
 
     async def stream(
@@ -251,7 +226,7 @@ class S3Store:
                 if_match=conditions.if_match,
                 if_none_match=conditions.if_none_match,
             )
-            self.versions.served(path, result.etag, saved)
+            self.versions.served(path, result.etag, saved, result.version_id)
 
         await self.writes.run(path, put, creating=creating)
         return saved
@@ -291,20 +266,23 @@ class S3Store:
 
         return await self.writes.run(path, run, creating=creating, over=over)
 
-    async def restore(self, path: str, source_key: str) -> datetime:
+    async def restore(
+        self, path: str, source_key: str, source_version: str | None = None
+    ) -> datetime:
         """Copy ``source_key`` (a checkpoint) back over the object at ``path``,
         only over the version of it this server last saw (a newer one that
         another server wrote is kept: :class:`~jupyters3.writes.WriteConflict`).
         One HEAD of the source and, when a version is known, one HEAD of the
         object with If-Match (some stores ignore the condition on a copy), in
         one round trip; then the copy. :class:`SourceMissing` if there is no
-        ``source_key``. Returns the restored version's save time (now)."""
+        ``source_key`` (or no ``source_version`` of it: one version of an
+        object on a versioned bucket). Returns the restored version's save time (now)."""
         key = self.keymap.file_key(path)
         saved, metadata = now_stamp()
 
         async def source() -> ObjectMeta:
             try:
-                return await self.client.head_object(source_key)
+                return await self.client.head_object(source_key, version_id=source_version)
             except errors.NotFound:
                 raise SourceMissing(source_key) from None
 
@@ -322,6 +300,7 @@ class S3Store:
                 content_type=meta.content_type or None,
                 metadata=metadata,
                 source_if_match=meta.etag,
+                source_version_id=source_version,
                 if_match=conditions.if_match,
                 if_none_match=conditions.if_none_match,
             )
@@ -329,6 +308,58 @@ class S3Store:
 
         await self.writes.run(path, run)
         return saved
+
+    async def put_empty(self, path: str, key: str, metadata: Mapping[str, str]) -> str | None:
+        """Create the 0-byte object ``key`` (a checkpoint's pointer to a version
+        of ``path``) under the write policy: a creation. Returns its version id."""
+
+        async def put(conditions: Conditions) -> str | None:
+            result = await self.client.put_object(
+                key,
+                b"",
+                content_type="application/octet-stream",
+                metadata=metadata,
+                if_none_match=conditions.if_none_match,
+            )
+            return result.version_id
+
+        return await self.writes.run(path, put, creating=True)
+
+    def knows_versioning(self, enabled: bool) -> None:
+        """Whether versioning is Enabled, as found at start (when it is used)."""
+        if self._versioned is None:
+            self._versioned = enabled
+
+    async def versioned(self) -> bool:
+        """Whether the bucket has versioning Enabled and it is used
+        (``use_versioning``): one GetBucketVersioning, the first time only. A
+        store or policy that does not answer counts as unversioned (one debug line)."""
+        if self._versioned is None:
+            try:
+                status = await self.client.get_bucket_versioning()
+            except errors.S3Error as exc:
+                self.log.debug("JupyterS3: bucket versioning unknown (%s): not versioned", exc.code)
+                status = ""
+            self._versioned = status == "Enabled"
+        return self._versioned
+
+    async def purge_deleted_checkpoints(self, path: str) -> None:
+        """On a versioned bucket, remove for good every version (and delete
+        marker) of the deleted checkpoint keys under ``path``'s folder prefix:
+        our own objects, whose history nobody needs, and whose delete markers
+        some stores (moto) would list as a folder. One ListObjectVersions and
+        one DeleteObjects per 1,000 versions; nothing on other buckets."""
+        if not await self.versioned():
+            return
+        found = await self.client.list_object_versions(self.keymap.dir_prefix(path))
+        deleted = {v.key for v in found if v.is_latest and v.delete_marker}
+        doomed = [
+            (v.key, v.version_id)
+            for v in found
+            if v.key in deleted and f"/{keys.CHECKPOINTS}/" in v.key and v.version_id
+        ]
+        if doomed:
+            await self.client.delete_object_versions(doomed)
 
     async def mkdir(self, path: str, *, renamed_from: str | None = None) -> None:
         """The folder marker of ``path``; ``renamed_from`` tags it while a rename

@@ -129,6 +129,8 @@ async def move(
     deleting = asyncio.ensure_future(moves.delete(versions))
     await asyncio.gather(deleting, *finish)
     left = deleting.result()
+    if any(f"/{keys.CHECKPOINTS}/" in key for key in src_tree):
+        await store.purge_deleted_checkpoints(old)
     store.gone(old)
     store.forget(new)
     if left:

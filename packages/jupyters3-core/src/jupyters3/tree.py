@@ -100,6 +100,7 @@ async def copy_object(
     content_type: str | None = None,
     metadata: Mapping[str, str] | None = None,
     source_if_match: str | None = None,
+    source_version_id: str | None = None,
     if_match: str | None = None,
     if_none_match: bool = False,
 ) -> str:
@@ -117,12 +118,13 @@ async def copy_object(
             content_type=content_type if replace else None,
             metadata=metadata,
             source_if_match=source_if_match,
+            source_version_id=source_version_id,
             if_match=if_match,
             if_none_match=if_none_match,
         )
         return result.etag
     if metadata is None or source_if_match is None:
-        meta = await client.head_object(source)
+        meta = await client.head_object(source, version_id=source_version_id)
         source_if_match = source_if_match or meta.etag
         if metadata is None:
             metadata, content_type = meta.metadata, meta.content_type
@@ -143,6 +145,7 @@ async def copy_object(
                 source,
                 byte_range=(first, last),
                 source_if_match=source_if_match,
+                source_version_id=source_version_id,
             )
 
         etags = await bounded_gather(

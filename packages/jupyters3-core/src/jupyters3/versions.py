@@ -70,6 +70,7 @@ class VersionMemo:
         self.capacity = capacity
         self._seen: OrderedDict[str, str | _Absent] = OrderedDict()
         self._times: dict[str, tuple[str, datetime]] = {}
+        self._version_ids: dict[str, tuple[str, str]] = {}
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -78,20 +79,36 @@ class VersionMemo:
         self._seen[path] = value
         self._seen.move_to_end(path)
         self._times.pop(path, None)
+        self._version_ids.pop(path, None)
         while len(self._seen) > self.capacity:
             oldest, _ = self._seen.popitem(last=False)
             self._times.pop(oldest, None)
+            self._version_ids.pop(oldest, None)
 
-    def served(self, path: str, etag: str, saved: datetime | None = None) -> None:
+    def served(
+        self,
+        path: str,
+        etag: str,
+        saved: datetime | None = None,
+        version_id: str | None = None,
+    ) -> None:
         """This server served or wrote ``path`` at version ``etag`` (whose save
-        time, the ``last_modified`` of its model, is ``saved`` when known)."""
+        time, the ``last_modified`` of its model, is ``saved`` when known, and
+        whose S3 version id, on a versioned bucket, is ``version_id``)."""
         if etag:
             etag = etag.strip('"')
             self._put(path, etag)
             if saved is not None:
                 self._times[path] = (etag, saved)
+            if version_id:
+                self._version_ids[path] = (etag, version_id)
         else:
             self.forget(path)
+
+    def version_id(self, path: str) -> str | None:
+        """The S3 version id of the version of ``path`` this server last saw, if known."""
+        known, seen = self._version_ids.get(path), self._seen.get(path)
+        return known[1] if known is not None and known[0] == seen else None
 
     def saved_time(self, path: str, etag: str) -> datetime | None:
         """The save time remembered for version ``etag`` of ``path``, if any."""
@@ -113,6 +130,7 @@ class VersionMemo:
     def forget(self, path: str) -> None:
         self._seen.pop(path, None)
         self._times.pop(path, None)
+        self._version_ids.pop(path, None)
 
     def forget_under(self, folder: str) -> None:
         """Forget every path inside ``folder`` (after a folder rename or delete)."""
@@ -120,6 +138,7 @@ class VersionMemo:
         for path in [p for p in self._seen if p.startswith(head)]:
             del self._seen[path]
             self._times.pop(path, None)
+            self._version_ids.pop(path, None)
 
     def basis(self, path: str) -> Basis:
         value = self._seen.get(path)

@@ -181,28 +181,30 @@ class Lab:
         they chose later would do.
 
         On a loaded machine JupyterLab now and then ignores the first Save of a
-        new notebook: no dialog, no request reaches the server, the tab stays
-        dirty (1 of the last 3 CI runs here). As a user would, the click is
-        repeated (at most twice more), with a warning so that it shows.
+        new notebook: no dialog, and no request reaches the server (its log
+        shows none), the tab stays dirty, sometimes with "Saving" shown in the
+        status bar (2 runs of this session, each time with other test suites
+        running beside it). As a user would, the click is repeated (at most
+        twice more) when the tab is still dirty 15 s later, with a warning so
+        that it shows.
         """
         toolbar = ".jp-NotebookPanel:visible .jp-NotebookPanel-toolbar"
         dirty = self.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current.jp-mod-dirty")
         offer = self.page.locator(".jp-Dialog", has_text="Rename file")
-        saving = self.page.locator(".jp-StatusBar-TextItem", has_text="Saving")
         for attempt in range(3):
             self.click_command(toolbar, "docmanager:save")
             try:
                 wait_until(
-                    lambda: dirty.count() == 0 or offer.count() == 1 or saving.count() > 0,
-                    "the save, its progress or its rename offer",
-                    timeout=10,
+                    lambda: dirty.count() == 0 or offer.count() == 1,
+                    "the save, or its rename offer",
+                    timeout=15,
                 )
                 break
             except AssertionError:
                 if attempt == 2:
                     raise
                 warnings.warn(
-                    "JupyterLab ignored a click on Save; clicking again",
+                    "JupyterLab did not save after a click on Save; clicking again",
                     RuntimeWarning,
                     stacklevel=2,
                 )

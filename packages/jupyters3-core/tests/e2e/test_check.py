@@ -28,7 +28,7 @@ from jupyters3_testing.leaks import describe_leaks, find_secrets, random_secret,
 from jupyters3_testing.raw import RawS3
 
 _LINE = re.compile(r"^(ok|WARN|FAIL|skip)\s+(\S.*?)\s{2,}(.*)$")
-_S3_STEPS = ("bucket", "write", "copy", "read", "conditional writes", "delete")
+_S3_STEPS = ("bucket", "checkpoints", "write", "copy", "read", "conditional writes", "delete")
 
 
 @dataclass
@@ -157,6 +157,7 @@ def test_healthy_configuration(check: CheckRunner, js3_raw: RawS3, js3_bucket: s
     assert "environment" in result.line("credentials")
     assert f"key id {key_id[:4]}****{key_id[-4:]}" in result.line("credentials")
     assert "supported" in result.line("conditional writes")
+    assert "copies: versioning is not enabled" in result.line("checkpoints")
     assert result.stdout.rstrip().endswith("everything works."), result
     assert js3_raw.keys(js3_bucket) == []  # both temporary objects are gone
 
@@ -173,6 +174,7 @@ def test_json_output_lists_every_step(check: CheckRunner, js3_bucket: str) -> No
         "contents-manager",
         "credentials",
         "bucket",
+        "checkpoints",
         "write",
         "copy",
         "read",

@@ -135,3 +135,12 @@ def test_old_notebookapp_setting_is_honoured(
     api = ContentsClient(server.url, server.token)
     api.save_text("via-notebookapp.txt", "ok").expect(201)
     assert js3_raw.get(js3_bucket, "via-notebookapp.txt") == b"ok"
+
+
+def test_versioned_checkpoints_on_needs_a_versioned_bucket(
+    js3_jupyter_factory: JupyterFactory, js3_moto_server: MotoServer, js3_bucket: str
+) -> None:
+    config = jupyters3_config(bucket=js3_bucket, endpoint_url=js3_moto_server.endpoint_url)
+    config["JupyterS3"]["versioned_checkpoints"] = "on"
+    log = start_fails(js3_jupyter_factory, config)
+    assert "c.JupyterS3.versioned_checkpoints = 'on', but versioning is not enabled" in log

@@ -75,3 +75,14 @@ def test_save_times_are_kept_per_version_and_forgotten_with_it() -> None:
     memo.forget_under("")
     memo.forget("e")
     assert memo.saved_time("e", "e6") is None
+
+
+def test_a_version_id_is_kept_with_the_version_it_belongs_to() -> None:
+    memo = VersionMemo()
+    memo.served("a.txt", "e1", version_id="v1")
+    assert memo.version_id("a.txt") == "v1"
+    memo.served("a.txt", "e2")  # a newer version whose id is not known
+    assert memo.version_id("a.txt") is None
+    memo.served("b.txt", "e3", version_id="v3")
+    memo.forget("b.txt")
+    assert memo.version_id("b.txt") is None

@@ -273,3 +273,31 @@ def test_parse_iso8601_rejects_garbage():
     with pytest.raises(xml.XMLError):
         xml.parse_iso8601("yesterday")
     assert xml.parse_iso8601("2020-01-01T00:00:00").tzinfo is not None
+
+
+def test_list_versions_reads_versions_and_delete_markers_in_order():
+    body = b"""<?xml version="1.0" encoding="UTF-8"?>
+<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
+  <NextKeyMarker>a%20b</NextKeyMarker><NextVersionIdMarker>v3</NextVersionIdMarker>
+  <DeleteMarker><Key>a%20b</Key><VersionId>v3</VersionId><IsLatest>true</IsLatest>
+    <LastModified>2026-12-05T04:00:02.000Z</LastModified></DeleteMarker>
+  <Version><Key>a%20b</Key><VersionId>v2</VersionId><IsLatest>false</IsLatest>
+    <LastModified>2026-12-05T04:00:01.000Z</LastModified><ETag>"e2"</ETag><Size>5</Size></Version>
+</ListVersionsResult>"""
+    versions, truncated, next_key, next_version = xml.parse_list_versions(body)
+    assert (truncated, next_key, next_version) == (True, "a b", "v3")
+    assert [
+        (v.key, v.version_id, v.is_latest, v.delete_marker, v.size, v.etag) for v in versions
+    ] == [
+        ("a b", "v3", True, True, 0, ""),
+        ("a b", "v2", False, False, 5, "e2"),
+    ]
+
+
+def test_versioning_status_is_read_or_empty():
+    enabled = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
+    assert xml.parse_versioning(enabled) == "Enabled"
+    assert xml.parse_versioning(b"<VersioningConfiguration/>") == ""
+    with pytest.raises(xml.XMLError):
+        xml.parse_versioning(b"<ListBucketResult/>")

@@ -184,6 +184,31 @@ class S3Client:
             )
         )
 
+    async def get_bucket_versioning(self) -> str:
+        """GetBucketVersioning: ``"Enabled"``, ``"Suspended"`` or ``""`` (never enabled)."""
+        request = Request("GetBucketVersioning", "GET", None, query=[("versioning", "")])
+        _, status = await self._send_parsed(request, xml.parse_versioning)
+        return status
+
+    async def list_object_versions(self, prefix: str) -> list[xml.ObjectVersion]:
+        """ListObjectVersions under ``prefix``, every page: versions and delete
+        markers by key, newest first."""
+        found: list[xml.ObjectVersion] = []
+        key_marker = version_marker = ""
+        while True:
+            query = [("encoding-type", "url"), ("prefix", prefix), ("versions", "")]
+            if key_marker:
+                query.append(("key-marker", key_marker))
+            if version_marker:
+                query.append(("version-id-marker", version_marker))
+            request = Request("ListObjectVersions", "GET", None, query=query)
+            _, (page, truncated, key_marker, version_marker) = await self._send_parsed(
+                request, xml.parse_list_versions
+            )
+            found.extend(page)
+            if not truncated or not key_marker:
+                return found
+
     # -- listing --------------------------------------------------------------
 
     async def list_pages(
@@ -227,10 +252,15 @@ class S3Client:
 
     # -- objects --------------------------------------------------------------
 
-    async def head_object(self, key: str, *, if_match: str | None = None) -> ObjectMeta:
-        """HeadObject: the metadata, no body."""
+    async def head_object(
+        self, key: str, *, if_match: str | None = None, version_id: str | None = None
+    ) -> ObjectMeta:
+        """HeadObject: the metadata, no body (of one version, with ``version_id``)."""
         headers = {"if-match": quote_etag(if_match)} if if_match else {}
-        response = await self._send(Request("HeadObject", "HEAD", key, headers=headers))
+        query = [("versionId", version_id)] if version_id else []
+        response = await self._send(
+            Request("HeadObject", "HEAD", key, headers=headers, query=query)
+        )
         return meta_from_headers(key, response.headers)
 
     async def get_object(
@@ -399,6 +429,7 @@ class S3Client:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         source_if_match: str | None = None,
+        source_version_id: str | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> xml.CopyResult:
@@ -412,7 +443,9 @@ class S3Client:
             if_match,
             if_none_match,
         )
-        headers["x-amz-copy-source"] = copy_source(source_bucket or self.bucket, source_key)
+        headers["x-amz-copy-source"] = copy_source(
+            source_bucket or self.bucket, source_key, source_version_id
+        )
         headers["x-amz-metadata-directive"] = metadata_directive
         if source_if_match:
             headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
@@ -458,6 +491,25 @@ class S3Client:
             deleted.extend(result.deleted)
             errors.extend(result.errors)
         return xml.DeleteResult(deleted=deleted, errors=errors)
+
+    async def delete_object_versions(self, items: Sequence[tuple[str, str]]) -> xml.DeleteResult:
+        """Delete these ``(key, version_id)`` versions for good (DeleteObjects,
+        1,000 per request): no delete marker is left."""
+        batches = [items[i : i + DELETE_BATCH] for i in range(0, len(items), DELETE_BATCH)]
+        errors: list[xml.DeleteError] = []
+        for batch in batches:
+            request = Request(
+                "DeleteObjectVersions",  # DeleteObjects of versions: s3:DeleteObjectVersion
+                "POST",
+                None,
+                query=[("delete", "")],
+                headers={"content-type": "application/xml"},
+                body=xml.build_delete((), quiet=True, versions=batch),
+                content_md5=True,
+            )
+            _, result = await self._send_parsed(request, xml.parse_delete_result)
+            errors.extend(result.errors)
+        return xml.DeleteResult(deleted=[], errors=errors)
 
     async def _delete_batch(
         self, keys: Sequence[str], etags: Mapping[str, str | None] | None = None
@@ -524,10 +576,15 @@ class S3Client:
         byte_range: tuple[int, int] | None = None,
         source_bucket: str | None = None,
         source_if_match: str | None = None,
+        source_version_id: str | None = None,
     ) -> str:
         """UploadPartCopy from ``source_key`` (``byte_range`` inclusive); returns the ETag."""
         check_part_number(part_number)
-        headers = {"x-amz-copy-source": copy_source(source_bucket or self.bucket, source_key)}
+        headers = {
+            "x-amz-copy-source": copy_source(
+                source_bucket or self.bucket, source_key, source_version_id
+            )
+        }
         if byte_range is not None:
             headers["x-amz-copy-source-range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
         if source_if_match:

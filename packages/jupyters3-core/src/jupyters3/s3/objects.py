@@ -91,9 +91,11 @@ def meta_from_headers(key: str, headers: httputil.HTTPHeaders) -> ObjectMeta:
     )
 
 
-def copy_source(bucket: str, key: str) -> str:
-    """The ``x-amz-copy-source`` value: ``bucket/key`` URL-encoded as botocore does."""
-    return quote(f"{bucket}/{key}", safe="-._~/")
+def copy_source(bucket: str, key: str, version_id: str | None = None) -> str:
+    """The ``x-amz-copy-source`` value: ``bucket/key`` URL-encoded as botocore
+    does, and ``?versionId=`` for one version of it."""
+    source = quote(f"{bucket}/{key}", safe="-._~/")
+    return f"{source}?versionId={quote(version_id, safe='')}" if version_id else source
 
 
 def put_headers(

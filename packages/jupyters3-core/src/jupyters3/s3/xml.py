@@ -24,6 +24,7 @@ __all__ = [
     "ListPage",
     "ListedObject",
     "MultipartUploadInfo",
+    "ObjectVersion",
     "XMLError",
     "build_complete_multipart",
     "build_delete",
@@ -34,6 +35,8 @@ __all__ = [
     "parse_iso8601",
     "parse_list_multipart_uploads",
     "parse_list_objects_v2",
+    "parse_list_versions",
+    "parse_versioning",
     "xml_safe",
 ]
 
@@ -306,6 +309,63 @@ def parse_delete_result(body: bytes) -> DeleteResult:
     )
 
 
+class ObjectVersion(NamedTuple):
+    """One ``<Version>`` or ``<DeleteMarker>`` of ListObjectVersions (key URL-decoded)."""
+
+    key: str
+    version_id: str
+    is_latest: bool
+    delete_marker: bool
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+def parse_versioning(body: bytes) -> str:
+    """The ``Status`` of a ``VersioningConfiguration``: ``"Enabled"``,
+    ``"Suspended"``, or ``""`` for a bucket that never had versioning."""
+    root = _root(body)
+    if _local(root.tag) != "VersioningConfiguration":
+        raise XMLError(f"expected VersioningConfiguration, got {_local(root.tag)}")
+    return _text(root, "Status")
+
+
+def parse_list_versions(body: bytes) -> tuple[list[ObjectVersion], bool, str, str]:
+    """Parse ``ListVersionsResult``: ``(versions, is_truncated, next_key_marker,
+    next_version_id_marker)``, versions and delete markers in the answer's order
+    (by key, newest first)."""
+    root = _root(body)
+    if _local(root.tag) != "ListVersionsResult":
+        raise XMLError(f"expected ListVersionsResult, got {_local(root.tag)}")
+    url_encoded = _text(root, "EncodingType").lower() == "url"
+    found = []
+    for entry in root:
+        kind = _local(entry.tag)
+        if kind not in ("Version", "DeleteMarker"):
+            continue
+        key = _text(entry, "Key")
+        try:
+            size = int(_text(entry, "Size", "0") or 0)
+        except ValueError:
+            raise XMLError("a version's Size is not a number") from None
+        found.append(
+            ObjectVersion(
+                key=unquote(key) if url_encoded else key,
+                version_id=_text(entry, "VersionId"),
+                is_latest=_text(entry, "IsLatest").lower() == "true",
+                delete_marker=kind == "DeleteMarker",
+                size=size,
+                etag=_text(entry, "ETag").strip('"'),
+                last_modified=parse_iso8601(_text(entry, "LastModified")),
+            )
+        )
+    next_key = _text(root, "NextKeyMarker")
+    next_version = _text(root, "NextVersionIdMarker")
+    if url_encoded:
+        next_key = unquote(next_key)
+    return found, _text(root, "IsTruncated").lower() == "true", next_key, next_version
+
+
 def parse_list_multipart_uploads(body: bytes) -> tuple[list[MultipartUploadInfo], bool, str, str]:
     """Parse ``ListMultipartUploadsResult``.
 
@@ -361,7 +421,11 @@ def xml_safe(value: str) -> bool:
 
 
 def build_delete(
-    keys: Iterable[str], *, quiet: bool = True, etags: Mapping[str, str | None] | None = None
+    keys: Iterable[str],
+    *,
+    quiet: bool = True,
+    etags: Mapping[str, str | None] | None = None,
+    versions: Iterable[tuple[str, str]] = (),
 ) -> bytes:
     """The DeleteObjects body. Keys are XML-escaped; characters XML 1.0 cannot
     carry (most control characters) raise ``XMLError``. A key with an ETag in
@@ -376,5 +440,12 @@ def build_delete(
         etag = (etags or {}).get(key)
         condition = f"<ETag>&quot;{_xml_text(etag.strip(chr(34)))}&quot;</ETag>" if etag else ""
         body.append(f"<Object><Key>{_xml_text(key)}</Key>{condition}</Object>")
+    for key, version_id in versions:  # one version of a key, deleted for good
+        if not xml_safe(key) or not xml_safe(version_id):
+            raise XMLError(f"key {key!r} cannot be sent in an XML body")
+        body.append(
+            f"<Object><Key>{_xml_text(key)}</Key>"
+            f"<VersionId>{_xml_text(version_id)}</VersionId></Object>"
+        )
     body.append("</Delete>")
     return "".join(body).encode()

@@ -9,7 +9,8 @@ the server has sent at least 5,000 S3 requests. With the server's default
 retry settings every REST operation must succeed, the retry quota must never
 run dry, and at the end every object in the bucket must be exactly what the
 operations wrote (read straight from moto, not through the proxy). No
-multipart upload may be left behind.
+multipart upload with a part may be left behind (an empty one can be: a
+CreateMultipartUpload whose answer was lost, see the end of the test).
 
 At 6% per attempt, 3 attempts fail one request in ~4,600 (about one per
 soak: it happened), 5 attempts one in ~1.3 million.
@@ -197,4 +198,10 @@ def test_every_operation_succeeds_under_faults_and_data_is_exact(
     contents = {k for k in keys if "/.checkpoints/" not in k and not k.endswith("/")}
     assert contents == set(expected) | set(notebooks)
     assert not [k for k in keys if k.startswith("round")]  # every round folder was moved
-    assert raw.multipart_uploads(bucket) == []
+    # A CreateMultipartUpload whose answer was lost (the drop after forwarding)
+    # is sent again: the first upload id was never seen, so it cannot be
+    # aborted. It holds no part (S3 bills nothing for it) and the start-up
+    # sweep aborts it after abandoned_upload_age. Any other upload left is a bug.
+    for upload in raw.multipart_uploads(bucket):
+        parts = raw.client.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        assert parts.get("Parts", []) == [], upload["Key"]

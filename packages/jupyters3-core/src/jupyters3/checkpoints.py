@@ -33,6 +33,7 @@ from traitlets import Instance, Int, TraitError, default
 
 from jupyters3 import errors, keys
 from jupyters3.http_errors import api_path, http_errors
+from jupyters3.mounts import Stores
 from jupyters3.s3.client import ObjectMeta
 from jupyters3.s3.xml import ObjectVersion
 from jupyters3.store import S3Store, SourceMissing
@@ -69,19 +70,27 @@ def checkpoint_model(checkpoint_id: str, stored: datetime | None = None) -> dict
 
 
 class S3Checkpoints(AsyncCheckpoints):
-    """Any number of checkpoints per file, in the same bucket as the file.
+    """Any number of checkpoints per file, in the same bucket (the same mount)
+    as the file.
 
-    Uses its parent JupyterS3's ``store`` and ``max_checkpoints``."""
+    Uses its parent JupyterS3's ``stores`` and ``max_checkpoints``."""
 
-    store = Instance(S3Store, help="Where the checkpoints are (the parent JupyterS3's store).")
+    stores = Instance(Stores, help="Where the checkpoints are (the parent JupyterS3's stores).")
     max_checkpoints = Int(0, help="Checkpoints kept per file: the newest this many (0: all).")
     history = Int(0, help="The parent's versioned_checkpoints_history.")
 
-    @default("store")
-    def _default_store(self) -> S3Store:
-        store = getattr(self.parent, "store", None)
-        if not isinstance(store, S3Store):
+    @default("stores")
+    def _default_stores(self) -> Stores:
+        stores = getattr(self.parent, "stores", None)
+        if not isinstance(stores, Stores):
             raise TraitError("S3Checkpoints keeps checkpoints for a JupyterS3 (its parent)")
+        return stores
+
+    def _store(self, path: str) -> S3Store:
+        """The store of the file at ``path`` (404 where there is none)."""
+        store = self.stores.at(path)
+        if store is None or store.keymap.is_root(path):
+            raise HTTPError(404, f"No such file: {path}")
         return store
 
     @default("max_checkpoints")
@@ -92,15 +101,15 @@ class S3Checkpoints(AsyncCheckpoints):
     def _default_history(self) -> int:
         return int(getattr(self.parent, "versioned_checkpoints_history", 0))
 
-    async def _versioned(self) -> bool:
-        return await self.store.versioned()
-
     async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
         """One CopyObject (plus a LIST and a DeleteObjects when max_checkpoints prunes)."""
         path = api_path(path)
         if not path:
             raise HTTPError(400, "The root directory has no checkpoints")
-        if await self._versioned():
+        store = self._store(path)
+        with http_errors(path):
+            store.check_writable()
+        if await store.versioned():
             with http_errors(path):
                 made = await self._point_at_current_version(path)
             if made is not None:
@@ -112,7 +121,7 @@ class S3Checkpoints(AsyncCheckpoints):
         (and a HEAD first unless this server knows the version). None when the
         version has no id or the pointer's key would be too long (a copy is
         made instead)."""
-        store = self.store
+        store = self._store(path)
         version_id = store.versions.version_id(path)
         if version_id is None:
             meta = await store.head(path)
@@ -132,28 +141,36 @@ class S3Checkpoints(AsyncCheckpoints):
         return checkpoint_model(checkpoint_id)
 
     async def create_checkpoint_from(
-        self, source: str, meta: ObjectMeta | None, path: str
+        self,
+        source: str,
+        meta: ObjectMeta | None,
+        path: str,
+        *,
+        origin: S3Store | None = None,
     ) -> dict[str, Any]:
         """A new checkpoint of ``path`` copied from the file at API path
-        ``source`` (version ``meta`` when given): the file itself, or the file a
-        copy is made from. One CopyObject; a multipart copy for objects over
-        ``copy_threshold`` (found by S3's refusal when ``meta`` is not given)."""
-        store = self.store
+        ``source`` (version ``meta`` when given) of ``origin`` (default: the
+        store of ``path``, which must copy from it server-side): the file
+        itself, or the file a copy is made from. One CopyObject; a multipart
+        copy for objects over ``copy_threshold`` (found by S3's refusal when
+        ``meta`` is not given)."""
+        store = self._store(path)
+        origin = origin or store
         checkpoint_id = keys.new_checkpoint_id(datetime.now(timezone.utc), secrets.token_hex(3))
         with http_errors(path):
             destination = store.keymap.checkpoint_key(path, checkpoint_id)
-            source_key = store.keymap.file_key(source)
+            source_key = origin.keymap.file_key(source)
             threshold = store.limits.copy_sizes.threshold
             try:
                 if meta is None:
                     try:
-                        await store.copy(path, source_key, destination, 0)
+                        await store.copy(path, source_key, destination, 0, origin=origin)
                     except errors.InvalidRequest:  # larger than one CopyObject takes
-                        meta = await store.head(source)
+                        meta = await origin.head(source)
                         if meta is None or meta.size <= threshold:
                             raise
                 if meta is not None:
-                    await store.copy(path, source_key, destination, meta)
+                    await store.copy(path, source_key, destination, meta, origin=origin)
             except errors.NotFound:
                 raise HTTPError(404, f"No such file: {path}") from None
             if self.max_checkpoints > 0:
@@ -161,25 +178,27 @@ class S3Checkpoints(AsyncCheckpoints):
         return checkpoint_model(checkpoint_id)
 
     async def _prune(self, path: str, keep: int) -> None:
+        store = self._store(path)
         listed = await self._list(path, history=0)
-        keymap = self.store.keymap
+        keymap = store.keymap
         doomed = [keymap.checkpoint_key(path, c["id"]) for c in listed[:-keep]]
         if not doomed:
             return
-        if await self._versioned():
-            await self.store.delete_keys(doomed)
-            await self.store.purge_deleted_checkpoints(path)
+        if await store.versioned():
+            await store.delete_keys(doomed)
+            await store.purge_deleted_checkpoints(path)
             return
-        result = await self.store.client.delete_objects(doomed)
+        result = await store.client.delete_objects(doomed)
         if result.errors:
             self.log.warning("Could not prune checkpoints of %s", path)
 
     async def _list(self, path: str, *, history: int) -> list[dict[str, Any]]:
-        keymap = self.store.keymap
-        if await self._versioned():
-            found = await self._list_versioned(path, history)
+        store = self._store(path)
+        keymap = store.keymap
+        if await store.versioned():
+            found = await self._list_versioned(store, path, history)
         else:
-            objects, _ = await self.store.client.list_all(keymap.checkpoint_prefix(path))
+            objects, _ = await store.client.list_all(keymap.checkpoint_prefix(path))
             found = []
             for obj in objects:
                 try:
@@ -189,12 +208,14 @@ class S3Checkpoints(AsyncCheckpoints):
                 found.append(checkpoint_model(checkpoint_id, obj.last_modified))
         return sorted(found, key=lambda c: c["last_modified"])  # stable: ties keep their order
 
-    async def _list_versioned(self, path: str, history: int) -> list[dict[str, Any]]:
+    async def _list_versioned(
+        self, store: S3Store, path: str, history: int
+    ) -> list[dict[str, Any]]:
         """One ListObjectVersions of the file's key: its versions and, after
         them, its checkpoints' pointers (and any copied checkpoints)."""
-        keymap = self.store.keymap
+        keymap = store.keymap
         file_key, holder = keymap.file_key(path), keymap.checkpoint_prefix(path)
-        listed = await self.store.client.list_object_versions(file_key)
+        listed = await store.client.list_object_versions(file_key)
         versions = [v for v in listed if v.key == file_key and not v.delete_marker]
         known = {v.version_id for v in versions}
         found, pointed = [], set()
@@ -230,13 +251,14 @@ class S3Checkpoints(AsyncCheckpoints):
         last saw, a HEAD of the file with If-Match. A file that another server
         changed since is kept: 409, as for a stale save."""
         path = api_path(path)
+        store = self._store(path)
         with http_errors(path):
-            source = self.store.keymap.checkpoint_key(path, checkpoint_id)
+            source = store.keymap.checkpoint_key(path, checkpoint_id)
             version_id = version_of(checkpoint_id)
             if version_id is not None:  # copy that version of the file back
-                source = self.store.keymap.file_key(path)
+                source = store.keymap.file_key(path)
             try:
-                await self.store.restore(path, source, version_id)
+                await store.restore(path, source, version_id)
             except SourceMissing:
                 gone = " (its S3 version has expired)" if version_id else ""
                 raise HTTPError(
@@ -246,27 +268,29 @@ class S3Checkpoints(AsyncCheckpoints):
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         """One HEAD (S3 deletes missing keys silently; the API answers 404) and one DELETE."""
         path = api_path(path)
+        store = self._store(path)
         with http_errors(path):
-            key = self.store.keymap.checkpoint_key(path, checkpoint_id)
-            meta = await self.store.head_key(key)
+            store.check_writable()
+            key = store.keymap.checkpoint_key(path, checkpoint_id)
+            meta = await store.head_key(key)
             if meta is None:
                 raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
-            if await self._versioned() and meta.version_id:
+            if await store.versioned() and meta.version_id:
                 # Our pointer (or copy) goes for good: no delete marker is left.
-                await self.store.client.delete_object_versions([(key, meta.version_id)])
+                await store.client.delete_object_versions([(key, meta.version_id)])
             else:
-                await self.store.client.delete_object(key)
+                await store.client.delete_object(key)
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
         """Move one checkpoint (JupyterS3's renames move whole key trees instead)."""
         old_path, new_path = api_path(old_path), api_path(new_path)
-        keymap = self.store.keymap
+        origin, store = self._store(old_path), self._store(new_path)
         with http_errors(old_path):
-            source = keymap.checkpoint_key(old_path, checkpoint_id)
-            await self.store.copy(
-                new_path, source, keymap.checkpoint_key(new_path, checkpoint_id), 0
-            )
-            await self.store.client.delete_object(source)
+            origin.check_writable()
+            source = origin.keymap.checkpoint_key(old_path, checkpoint_id)
+            destination = store.keymap.checkpoint_key(new_path, checkpoint_id)
+            await store.copy(new_path, source, destination, 0, origin=origin)
+            await origin.client.delete_object(source)
 
 
 def _earlier(versions: list[ObjectVersion], pointed: set[str | None]) -> list[ObjectVersion]:

@@ -22,6 +22,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from jupyters3 import errors, keys
+from jupyters3.mounts import Stores
 from jupyters3.store import S3Store
 
 if TYPE_CHECKING:
@@ -77,12 +78,15 @@ class S3FilesHandler(JupyterHandler):
 
     auth_resource = "contents"
 
-    @property
-    def store(self) -> S3Store:
-        """The S3 store of the server's JupyterS3."""
-        store = getattr(self.contents_manager, "store", None)
-        if not isinstance(store, S3Store):
+    def store(self, path: str) -> S3Store:
+        """The store of the server's JupyterS3 that holds ``path`` (a mount's, or
+        the main bucket's); 404 where none does."""
+        stores = getattr(self.contents_manager, "stores", None)
+        if not isinstance(stores, Stores):
             raise web.HTTPError(500, "S3FilesHandler serves the files of a JupyterS3 only")
+        store = stores.at(path)
+        if store is None:
+            raise web.HTTPError(404, f"No such file: {path}")
         return store
 
     @property
@@ -104,13 +108,13 @@ class S3FilesHandler(JupyterHandler):
 
     async def _serve(self, path: str, include_body: bool) -> None:
         self.check_xsrf_cookie()
-        store = self.store
         path = path.strip("/")
         if not self.contents_manager.allow_hidden and keys.is_hidden_path(path):
             self.log.info("Refusing to serve hidden file, via 404 Error")
             raise web.HTTPError(404)
         try:
             path = keys.normalize_path(path)
+            store = self.store(path)
             store.keymap.file_key(path)
         except keys.InvalidPath as exc:
             raise web.HTTPError(404, str(exc)) from None

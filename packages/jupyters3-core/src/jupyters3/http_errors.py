@@ -2,7 +2,8 @@
 
 Everything below the manager raises :mod:`jupyters3.errors` (S3),
 :class:`jupyters3.keys.InvalidPath`, :class:`jupyters3.models.BadContent` or
-the store's :class:`~jupyters3.store.FolderInTheWay`; the manager, its
+the store's :class:`~jupyters3.store.FolderInTheWay` and
+:class:`~jupyters3.store.ReadOnly`; the manager, its
 checkpoints and uploads wrap their work in :func:`http_errors`, which maps each
 to the status a Jupyter client expects. (Conflicts of the write policy are
 already :class:`~jupyters3.writes.WriteConflict`, a 409 with its own message.)
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from tornado.web import HTTPError
 
 from jupyters3 import errors, keys, models
-from jupyters3.store import FolderInTheWay, MoveIncomplete
+from jupyters3.store import FolderInTheWay, MoveIncomplete, ReadOnly
 
 __all__ = ["api_path", "http_errors"]
 
@@ -39,6 +40,8 @@ def http_errors(path: str = "") -> Iterator[None]:
         raise HTTPError(404, str(exc)) from None
     except keys.InvalidPath as exc:
         raise HTTPError(400, str(exc)) from None
+    except ReadOnly as exc:
+        raise HTTPError(403, str(exc), reason="Read-only") from None
     except models.BadContent as exc:
         raise HTTPError(400, str(exc)) from None
     except (FolderInTheWay, MoveIncomplete) as exc:

@@ -236,27 +236,50 @@ class KeyMap:
     :class:`InvalidPath` if it is invalid. Every method accepts any spelling of a
     valid API path (outer slashes are stripped) and raises :class:`InvalidPath`
     for an invalid one, or when the key it returns would exceed 1024 bytes.
+
+    ``mount``: the API path of the folder this prefix is shown as (``""``: the
+    root; a mount's name otherwise). Paths are then ``mount`` itself (the
+    prefix) and what is under it; any other path is :class:`InvalidPath`, so
+    no path maps to a key outside the prefix.
     """
 
     prefix: str = ""
+    mount: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", normalize_prefix(self.prefix))
+        if self.mount and (normalize_path(self.mount) != self.mount or "/" in self.mount):
+            raise InvalidPath(f"Invalid mount name {self.mount!r}")
+
+    def inner(self, path: str) -> str:
+        """``path`` relative to the mount (``""``: its root); the path normalised."""
+        normal = normalize_path(path)
+        if not self.mount:
+            return normal
+        if normal == self.mount:
+            return ""
+        if not normal.startswith(self.mount + "/"):
+            raise InvalidPath(f"{normal!r} is not under {self.mount!r}")
+        return normal[len(self.mount) + 1 :]
+
+    def is_root(self, path: str) -> bool:
+        """Whether ``path`` is the folder the prefix itself holds."""
+        return not self.inner(path)
 
     def file_key(self, path: str) -> str:
         """The object key of the file or notebook at ``path`` (not the root)."""
-        normal = normalize_path(path)
-        if not normal:
+        inner = self.inner(path)
+        if not inner:
             raise InvalidPath("The root folder is not a file")
-        return check_key_length(self.prefix + normal, normal)
+        return check_key_length(self.prefix + inner, normalize_path(path))
 
     def dir_prefix(self, path: str) -> str:
         """The listing prefix of folder ``path``: ``prefix`` for the root, else
         ``prefix + path + "/"``."""
-        normal = normalize_path(path)
-        if not normal:
+        inner = self.inner(path)
+        if not inner:
             return self.prefix
-        return check_key_length(f"{self.prefix}{normal}/", normal)
+        return check_key_length(f"{self.prefix}{inner}/", normalize_path(path))
 
     def dir_marker(self, path: str) -> str | None:
         """The marker key of folder ``path``.
@@ -271,15 +294,15 @@ class KeyMap:
         """The API path of a file key or a folder marker key (inverse mapping).
 
         ``prefix + "a/b"`` -> ``"a/b"``, ``prefix + "a/b/"`` -> ``"a/b"``,
-        ``prefix`` -> ``""``. :class:`InvalidPath` when the key is not under the
-        prefix or does not map back to a valid API path (``//``, ``..``,
-        checkpoint keys, control characters, ...).
+        ``prefix`` -> ``""``, each under ``mount``. :class:`InvalidPath` when the
+        key is not under the prefix or does not map back to a valid API path
+        (``//``, ``..``, checkpoint keys, control characters, ...).
         """
         if not isinstance(key, str) or not key.startswith(self.prefix):
             raise InvalidPath(f"Key {key!r} is outside the prefix {self.prefix!r}")
         rest = key[len(self.prefix) :]
         if not rest:
-            return ""  # the prefix itself: the root folder
+            return self.mount  # the prefix itself: the root folder
         if rest.endswith("/"):
             rest = rest[:-1]
         if not rest:
@@ -290,7 +313,7 @@ class KeyMap:
             raise InvalidPath(f"Key {key!r} is not a valid contents path: {error}") from None
         if normal != rest:
             raise InvalidPath(f"Key {key!r} is not a valid contents path")
-        return normal
+        return join(self.mount, normal) if self.mount else normal
 
     def checkpoint_prefix(self, path: str) -> str:
         """The key prefix holding the checkpoints of file ``path``:
@@ -326,6 +349,6 @@ class KeyMap:
         if not sep or not CHECKPOINT_ID.match(checkpoint_id):
             raise InvalidPath(f"Key {key!r} is not a checkpoint key")
         path = self.path_of(head)
-        if not path or head.endswith("/"):
+        if path == self.mount or head.endswith("/"):
             raise InvalidPath(f"Key {key!r} is not a checkpoint key")
         return checkpoint_id

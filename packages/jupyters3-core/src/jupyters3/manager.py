@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import gc
 import os
 from typing import Any, cast
@@ -25,6 +26,7 @@ from jupyter_server.services.contents.manager import AsyncContentsManager
 from tornado.web import HTTPError
 from traitlets import (
     Bool,
+    Dict,
     Enum,
     Float,
     Instance,
@@ -42,6 +44,7 @@ from jupyters3.checkpoints import S3Checkpoints
 from jupyters3.credentials.providers import profile_region
 from jupyters3.files import S3FilesHandler
 from jupyters3.http_errors import api_path, http_errors
+from jupyters3.mounts import BadMount, MountSpec, Stores, check_clashes, parse_mounts
 from jupyters3.store import S3Store, StoreLimits
 from jupyters3.tree import CopySizes
 from jupyters3.uploads import ChunkedUploads, UploadLimits
@@ -83,7 +86,10 @@ class JupyterS3(AsyncContentsManager):
         "of the AWS profile in ~/.aws/config (AWS_PROFILE, or the profile the "
         "authentication names), else us-east-1."
     ).tag(config=True)
-    aws_s3_bucket = Unicode(help="The S3 bucket that holds the contents.").tag(config=True)
+    aws_s3_bucket = Unicode(
+        help="The S3 bucket that holds the contents. Optional with mounts: without it "
+        "the top level shows only the mounts, and nothing can be created there."
+    ).tag(config=True)
     aws_s3_host = Unicode(
         "",
         help="The S3 host[:port], reached over https (the original design's setting). "
@@ -114,6 +120,15 @@ class JupyterS3(AsyncContentsManager):
         default_value="auto",
         help="'path' (bucket in the path), 'virtual' (bucket in the host name) or 'auto' "
         "(virtual-hosted on AWS when the bucket name allows, path style elsewhere).",
+    ).tag(config=True)
+    mounts = Dict(
+        help="Other buckets or prefixes shown as top-level folders: a dict from folder "
+        "name to 's3://<bucket>/<prefix>', or to a dict with 'url' and any of "
+        "'endpoint_url', 'region', 'addressing_style', 'read_only' (default False), "
+        "'authentication_class' or 'profile' (its own credentials). A mount inherits "
+        "the main bucket's endpoint, region, addressing and credentials unless it sets "
+        "its own. Copies and renames across mounts are server-side on one endpoint with "
+        "the same credentials, streamed through the server otherwise.",
     ).tag(config=True)
     connect_timeout = Float(10.0, help="Seconds to wait for a connection to S3.").tag(config=True)
     request_timeout = Float(300.0, help="Seconds one S3 request may take in all.").tag(config=True)
@@ -274,33 +289,63 @@ class JupyterS3(AsyncContentsManager):
 
     # -- lifecycle -----------------------------------------------------------
 
-    store = Instance(S3Store, help="The bucket and prefix, addressed by API path.")
+    store = Instance(
+        S3Store,
+        allow_none=True,
+        help="The main bucket and prefix, addressed by API path (None with mounts only).",
+    )
+    stores = Instance(Stores, help="The store of each API path: the mounts and the main one.")
 
-    @default("store")
-    def _default_store(self) -> S3Store:
-        limits = StoreLimits(
-            max_concurrency=self.max_concurrency,
-            copy_sizes=CopySizes(
-                threshold=self.copy_threshold, part_size=self.copy_part_size, parallel=8
-            ),
-        )
+    def _limits(self) -> StoreLimits:
+        sizes = CopySizes(threshold=self.copy_threshold, part_size=self.copy_part_size, parallel=8)
+        return StoreLimits(max_concurrency=self.max_concurrency, copy_sizes=sizes)
+
+    def _new_store(
+        self, settings: startup.Settings, keymap: keys.KeyMap, read_only: bool = False
+    ) -> S3Store:
+        service = (settings.endpoint_url or "aws", id(settings.authentication))
         return S3Store(
-            lambda: startup.make_client(self),
-            keys.KeyMap(self.prefix),
+            functools.partial(startup.make_client, settings),
+            keymap,
             conditional_writes=self.conditional_writes,
-            limits=limits,
+            limits=self._limits(),
             log=self.log,
             use_versioning=self.versioned_checkpoints != "off",
+            read_only=read_only,
+            service=service,
         )
+
+    @default("store")
+    def _default_store(self) -> S3Store | None:
+        if not self.aws_s3_bucket and self.mounts:
+            return None
+        return self._new_store(self, keys.KeyMap(self.prefix))
+
+    @default("stores")
+    def _default_stores(self) -> Stores:
+        made: dict[object, JupyterS3Authentication] = {}
+        mounts = {}
+        for spec in self._mount_specs:
+            auth = startup.mount_authentication(spec, self.authentication, made)
+            settings = startup.MountSettings(self, spec, auth)
+            keymap = keys.KeyMap(spec.prefix, mount=spec.name)
+            mounts[spec.name] = self._new_store(settings, keymap, spec.read_only)
+            self._mount_settings[spec.name] = settings
+        return Stores(self.store, mounts)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._has_checkpoint: set[str] = set()
         self._uploads: ChunkedUploads | None = None
+        self._mount_settings: dict[str, startup.MountSettings] = {}
+        try:
+            self._mount_specs: list[MountSpec] = parse_mounts(self.mounts)
+            self.stores  # noqa: B018 - made now: a bad mount stops the server at start
+        except BadMount as bad:
+            self.log.critical("JupyterS3: %s", bad)
+            raise SystemExit(1) from None
         if self.check_on_start:
-            versioned = startup.check_configuration(self, self.log)
-            if versioned is not None:
-                self.store.knows_versioning(versioned)
+            self._check_on_start()
         atexit.register(self._abort_uploads_at_exit)
         server_loop = getattr(self.parent, "io_loop", None)  # ServerApp's, not started yet
         if self.freeze_gc_at_start and server_loop is not None:
@@ -308,10 +353,32 @@ class JupyterS3(AsyncContentsManager):
         if self.abandoned_upload_age >= 0 and server_loop is not None:
             server_loop.add_callback(self._sweep_abandoned_uploads)
 
+    def _check_on_start(self) -> None:
+        """List each bucket once (the main one, then every mount); stop the
+        server with one sentence if one cannot work or a mount hides a
+        top-level name of the main bucket."""
+        checks: list[tuple[startup.Settings, S3Store]] = []
+        if self.store is not None:
+            checks.append((self, self.store))
+        for name, store in self.stores.mounts.items():
+            checks.append((self._mount_settings[name], store))
+        for settings, store in checks:
+            versioned = startup.check_configuration(settings, self.log)
+            if versioned is not None:
+                store.knows_versioning(versioned)
+        if self.store is not None and self._mount_specs:
+            try:
+                check_clashes(self._mount_specs, startup.top_level_names(self, self.log))
+            except BadMount as bad:
+                self.log.critical("JupyterS3: %s", bad)
+                raise SystemExit(1) from None
+
     async def _sweep_abandoned_uploads(self) -> None:
-        await startup.abort_abandoned_uploads(
-            self.store.client, self.store.keymap.prefix, self.abandoned_upload_age, self.log
-        )
+        for store in self.stores:
+            if not store.read_only:
+                await startup.abort_abandoned_uploads(
+                    store.client, store.keymap.prefix, self.abandoned_upload_age, self.log
+                )
 
     @property
     def uploads(self) -> ChunkedUploads:
@@ -320,16 +387,14 @@ class JupyterS3(AsyncContentsManager):
             limits = UploadLimits(
                 self.multipart_threshold, self.multipart_part_size, self.upload_timeout
             )
-            self._uploads = ChunkedUploads(self.store, limits, self)
+            self._uploads = ChunkedUploads(self._writable, limits, self)
         return self._uploads
 
     def _abort_uploads_at_exit(self) -> None:
         """The server is stopping: abort the multipart uploads of unfinished
         chunked uploads, so nothing half-written lingers in the bucket."""
         if self._uploads is not None:
-            self._uploads.close_at_exit(
-                lambda doomed: startup.abort_at_exit(self, doomed, self.log)
-            )
+            self._uploads.close_at_exit(lambda doomed: startup.abort_at_exit(doomed, self.log))
 
     # -- Jupyter hooks -------------------------------------------------------
 
@@ -348,6 +413,38 @@ class JupyterS3(AsyncContentsManager):
         if not self.allow_hidden and any(keys.is_hidden_path(p) for p in paths):
             raise HTTPError(400, message)
 
+    # -- which store -----------------------------------------------------------
+
+    def _readable(self, path: str) -> S3Store:
+        """The store of ``path``; 404 at the top level when there is no main bucket."""
+        store = self.stores.at(path)
+        if store is None:
+            raise HTTPError(404, f"No such file or directory: {path}")
+        return store
+
+    def _writable(self, path: str, *, inside: bool = False) -> S3Store:
+        """The store of ``path``, for a write at ``path`` (``inside``: into the
+        folder ``path``). 403, before any request: a read-only mount, the top
+        level without a main bucket, and a mount point itself (unless ``inside``)."""
+        store = self.stores.at(path)
+        if store is None:
+            raise HTTPError(
+                403,
+                "The top level holds only the mounts (no c.JupyterS3.aws_s3_bucket is set): "
+                "nothing can be created, renamed or deleted there. Open one of the mounts.",
+                reason="Read-only",
+            )
+        if not inside and self.stores.is_mount_point(path):
+            raise HTTPError(
+                403,
+                f"{path} is a mount (c.JupyterS3.mounts): it cannot be replaced, renamed "
+                "or deleted from here; what is inside it can.",
+                reason="Mount point",
+            )
+        with http_errors(path):
+            store.check_writable()
+        return store
+
     # -- existence -----------------------------------------------------------
 
     async def file_exists(self, path: str = "") -> bool:
@@ -360,8 +457,11 @@ class JupyterS3(AsyncContentsManager):
         beside the HEAD and without being waited for (:meth:`S3Store.probe_folder`):
         the save then costs no round trip more than the HEAD and the PUT."""
         path = api_path(path)
-        if path and not self._busy(path):
-            self.store.probe_folder(path)
+        store = self.stores.at(path)
+        if store is None or store.keymap.is_root(path):
+            return False
+        if not self._busy(path):
+            store.probe_folder(path)
         return await self._is_file(path)
 
     def _busy(self, path: str) -> bool:
@@ -369,18 +469,23 @@ class JupyterS3(AsyncContentsManager):
 
     async def _is_file(self, path: str) -> bool:
         """:meth:`file_exists` of a normalised path, without the early folder probe."""
-        if not path:
+        store = self.stores.at(path)
+        if store is None or store.keymap.is_root(path):
             return False
         if self._busy(path):
             return True
         with http_errors(path):
-            return await self.store.head(path) is not None
+            return await store.head(path) is not None
 
     async def dir_exists(self, path: str) -> bool:
-        """One LIST (delimiter, 2 keys): a marker, a child, or the root."""
+        """One LIST (delimiter, 2 keys): a marker, a child; none for the root or
+        a mount's folder, which always exist."""
         path = api_path(path)
+        store = self.stores.at(path)
+        if store is None:
+            return not path
         with http_errors(path):
-            return await self.store.is_dir(path)
+            return await store.is_dir(path)
 
     async def exists(self, path: str) -> bool:
         """HEAD and LIST concurrently: one round trip."""
@@ -403,10 +508,15 @@ class JupyterS3(AsyncContentsManager):
         dot is tried as a folder first and anything else as a file first, so
         the common case costs one request and the other case two."""
         path = api_path(path)
+        if not path and self.stores.mounts:
+            model = await self._top_level(content=content, type=type)
+            self.emit(data={"action": "get", "path": path})
+            return model
+        store = self._readable(path)
         with http_errors(path):
             model = await reading.get(
                 self,
-                self.store,
+                store,
                 path,
                 content=content,
                 type=type,
@@ -416,6 +526,37 @@ class JupyterS3(AsyncContentsManager):
                 is_file=self._is_file,
             )
         self.emit(data={"action": "get", "path": path})
+        return model
+
+    async def _top_level(self, *, content: bool, type: str | None) -> dict[str, Any]:
+        """The root with mounts: the main bucket's top level (when there is one)
+        and a folder per mount, which costs no request."""
+        if type not in (None, "directory"):
+            raise HTTPError(400, f"The root is a directory, not a {type}", reason="bad type")
+        if self.store is not None:
+            with http_errors(""):
+                model = await reading.get(
+                    self,
+                    self.store,
+                    "",
+                    content=content,
+                    type="directory",
+                    format=None,
+                    require_hash=False,
+                    max_inline=self.max_inline_bytes,
+                    is_file=self._is_file,
+                )
+        else:
+            model = models.directory_model("", writable=False, created=models.EPOCH)
+            if content:
+                model.update(content=[], format="json")
+        if content:
+            mounts = self.stores.mounts
+            listed = [m for m in model["content"] if m["name"] not in mounts]
+            model["content"] = listed + [
+                models.directory_model(name, created=models.EPOCH, writable=not store.read_only)
+                for name, store in mounts.items()
+            ]
         return model
 
     # -- save ----------------------------------------------------------------
@@ -429,6 +570,7 @@ class JupyterS3(AsyncContentsManager):
             raise HTTPError(400, "The model must be a JSON object")
         if model.get("chunk") is not None:
             self._refuse_hidden(path, message=f"Cannot create file or directory {path!r}")
+            self._writable(path)
             return await self.uploads.save_chunk(model, path)
         self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:
@@ -437,6 +579,7 @@ class JupyterS3(AsyncContentsManager):
             raise HTTPError(400, "No file content provided")
         if not path:
             raise HTTPError(400, "Can't save over the root directory")
+        store = self._writable(path)
         if not isinstance(model.get("format"), (str, type(None))):
             raise HTTPError(400, "The model's format must be a string: 'text', 'base64' or 'json'")
         kind = model["type"]
@@ -448,17 +591,15 @@ class JupyterS3(AsyncContentsManager):
             if kind == "directory":
                 if await self._is_file(path):
                     raise HTTPError(400, f"Not a directory: {path}")
-                await self.store.mkdir(path)
+                await store.mkdir(path)
                 saved = models.directory_model(
                     path, last_modified=models.EPOCH, created=models.EPOCH
                 )
             elif kind in ("notebook", "file"):
-                saved = await saving.save_object(
-                    self, self.store, model, path, self._has_checkpoint
-                )
+                saved = await saving.save_object(self, store, model, path, self._has_checkpoint)
             else:
                 raise HTTPError(400, f"Unhandled contents type: {kind}")
-        self.run_post_save_hooks(model=saved, os_path=self.store.url(path))
+        self.run_post_save_hooks(model=saved, os_path=store.url(path))
         self.emit(data={"action": "save", "path": path})
         return saved
 
@@ -467,8 +608,11 @@ class JupyterS3(AsyncContentsManager):
     async def increment_filename(self, filename: str, path: str = "", insert: str = "") -> str:
         """One LIST of the folder, then the first free name (as the reference numbers them)."""
         path = api_path(path)
+        store = self.stores.at(path)
+        if store is None:  # the top level without a main bucket: only the mounts
+            return names.first_free_name(filename, insert, set(self.stores.mounts))
         with http_errors(path):
-            taken = await self.store.child_names(path) or set()
+            taken = await store.child_names(path) or set()
         return names.first_free_name(filename, insert, taken)
 
     async def new_untitled(self, path: str = "", type: str = "", ext: str = "") -> dict[str, Any]:
@@ -476,15 +620,16 @@ class JupyterS3(AsyncContentsManager):
         path = api_path(path)
         if not self.allow_hidden and keys.is_hidden_path(path):
             raise HTTPError(404, f"No such directory: {path}")  # hidden folders are not served
+        store = self._writable(path, inside=True)
         with http_errors(path):
-            taken = await self.store.child_names(path)
+            taken = await store.child_names(path)
         if taken is None:
             raise HTTPError(404, f"No such directory: {path}")
         model, untitled, insert = self._untitled(type, ext)
         for _ in range(_NEW_UNTITLED_TRIES):
             with http_errors(path):  # an extension may make the name invalid: 400
                 target = keys.join(path, names.first_free_name(untitled, insert, taken))
-            self.store.versions.free(target)  # free in the listing: create, never replace
+            store.versions.free(target)  # free in the listing: create, never replace
             try:
                 return await self.new(model, target)  # type: ignore[no-any-return]
             except WriteConflict as conflict:
@@ -522,24 +667,25 @@ class JupyterS3(AsyncContentsManager):
         if not path:
             raise HTTPError(400, "Can't delete root")
         self._refuse_hidden(path, message=f"Cannot delete file or directory {path!r}")
+        store = self._writable(path)
         with http_errors(path):
-            meta, under = await asyncio.gather(self.store.head(path), self.store.tree(path))
+            meta, under = await asyncio.gather(store.head(path), store.tree(path))
             if meta is None and not under and not self._busy(path):
                 raise HTTPError(404, f"File or directory does not exist: {path}")
             versions: dict[str, str | None] = {key: o.etag for key, o in under.items()}
-            file_key = self.store.keymap.file_key(path)
+            file_key = store.keymap.file_key(path)
             if meta is not None:
                 versions[file_key] = meta.etag
-            kept = await self.store.delete_versions(versions)
+            kept = await store.delete_versions(versions)
             if any(f"/{keys.CHECKPOINTS}/" in key for key in under):
-                await self.store.purge_deleted_checkpoints(path)
+                await store.purge_deleted_checkpoints(path)
         if file_key in kept:
             raise WriteConflict(path, created=False, deleting=True)
         if kept:
             # Saved into the folder by another server after it was listed: kept.
             self.log.info("Delete of %s kept %d object(s) written meanwhile", path, len(kept))
         self._has_checkpoint.discard(path)
-        self.store.gone(path)
+        store.gone(path)
 
     async def delete(self, path: str) -> None:
         """:meth:`delete_file`, and the event."""
@@ -564,23 +710,24 @@ class JupyterS3(AsyncContentsManager):
         self._refuse_hidden(
             old_path, new_path, message=f"Cannot rename file or directory {old_path!r}"
         )
+        source, target = self._writable(old_path), self._writable(new_path)
         into_itself = new_path.startswith(old_path + "/")
         parent = keys.split(new_path)[0]
         # The source's own folder exists if the source does.
         check_parent = parent != keys.split(old_path)[0] and not into_itself
         with http_errors(old_path):
             src_file, src_tree, dst_exists, parent_ok = await asyncio.gather(
-                self.store.head(old_path),
-                self.store.tree(old_path),
+                source.head(old_path),
+                source.tree(old_path),
                 self.exists(new_path),
-                self.store.is_dir(parent) if check_parent else asyncio.sleep(0, True),
+                target.is_dir(parent) if check_parent else asyncio.sleep(0, True),
             )
             if src_file is None and not src_tree:
                 raise HTTPError(404, f"File or directory does not exist: {old_path}")
             resuming = (
                 dst_exists
                 and not into_itself
-                and await transfers.unfinished_rename(self.store, old_path, new_path, src_file)
+                and await transfers.unfinished_rename(target, old_path, new_path, src_file)
             )
             if dst_exists and not resuming:
                 raise HTTPError(409, f"File already exists: {new_path}")
@@ -589,7 +736,7 @@ class JupyterS3(AsyncContentsManager):
             if not parent_ok:
                 raise HTTPError(404, f"No such directory: {parent}")
             await transfers.move(
-                self.store, old_path, new_path, src_file, src_tree, resuming=bool(resuming)
+                source, target, old_path, new_path, src_file, src_tree, resuming=bool(resuming)
             )
         self._has_checkpoint.discard(old_path)
 
@@ -627,9 +774,10 @@ class JupyterS3(AsyncContentsManager):
         self._refuse_hidden(path, to or "", message=f"Cannot copy file or directory {path!r}")
         from_dir, from_name = keys.split(path)
         target_dir = from_dir if to is None else to
+        origin, store = self._readable(path), self._writable(target_dir, inside=True)
         with http_errors(path):
             source, src_tree, taken = await asyncio.gather(
-                self.store.head(path), self.store.tree(path), self.store.child_names(target_dir)
+                origin.head(path), origin.tree(path), store.child_names(target_dir)
             )
             if source is None and not src_tree:
                 raise HTTPError(404, f"No such file or directory: {path}")
@@ -640,15 +788,16 @@ class JupyterS3(AsyncContentsManager):
                 destination = keys.join(to, names.copy_name(from_name, set()))
             elif to is not None:
                 parent = keys.split(to)[0]
-                if parent and not await self.store.is_dir(parent):
+                if parent and not await store.is_dir(parent):
                     raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
                 destination = to
             else:
                 raise HTTPError(404, f"No such directory: {target_dir}")
             if source is not None:
                 checkpoints = cast(S3Checkpoints, self.checkpoints)
+                self._writable(destination)  # not over a mount point
                 saved = await transfers.copy_file(
-                    self.store, checkpoints, path, destination, source
+                    origin, store, checkpoints, path, destination, source
                 )
                 if models.guess_type(destination) == "notebook":
                     self._has_checkpoint.add(destination)
@@ -656,7 +805,8 @@ class JupyterS3(AsyncContentsManager):
                     destination, last_modified=saved, created=saved, size=source.size
                 )
             else:
-                await transfers.copy_folder(self.store, path, destination, src_tree)
+                self._writable(destination)
+                await transfers.copy_folder(origin, store, path, destination, src_tree)
                 model = models.directory_model(
                     destination, last_modified=models.EPOCH, created=models.EPOCH
                 )

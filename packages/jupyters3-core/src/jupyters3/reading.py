@@ -109,7 +109,12 @@ async def object_model(
         size = too_large.size or 0
         raise HTTPError(413, too_large_to_inline(path, size, too_large.limit)) from None
     stamp = saved_time(meta)
-    times: dict[str, Any] = {"last_modified": stamp, "created": stamp, "size": meta.size}
+    times: dict[str, Any] = {
+        "last_modified": stamp,
+        "created": stamp,
+        "size": meta.size,
+        "writable": not store.read_only,
+    }
     if (type or models.guess_type(path)) == "notebook":
         model = models.notebook_model(path, **times)
         if content:
@@ -141,7 +146,9 @@ async def dir_model(
         return None
     # A folder has no time its parent's listing can show (S3 lists it as a
     # common prefix): its model shows none either, so both agree.
-    model = models.directory_model(path, last_modified=models.EPOCH, created=models.EPOCH)
+    model = models.directory_model(
+        path, last_modified=models.EPOCH, created=models.EPOCH, writable=not store.read_only
+    )
     if content:
         objects, prefixes = listed
         model["content"] = await off_loop(
@@ -155,6 +162,7 @@ async def dir_model(
             hide_globs=list(cm.hide_globs),
             default_time=models.EPOCH,
             saved_time=store.versions.saved_time,
+            writable=not store.read_only,
         )
         model["format"] = "json"
     return model

@@ -10,6 +10,7 @@ Works on the settings a JupyterS3 exposes (:class:`Settings`), so the
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import threading
@@ -17,15 +18,20 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol, cast
 
+from traitlets.utils.importstring import import_item
+
 from jupyters3 import errors
-from jupyters3.auth import JupyterS3Authentication
+from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthentication
 from jupyters3.credentials import AwsCreds
+from jupyters3.mounts import BadMount, MountSpec
 from jupyters3.s3.client import S3Client
 from jupyters3.s3.config import ClientConfig, HttpClientChoice
 from jupyters3.s3.endpoint import AddressingStyle
 from jupyters3.s3.retry import RetryPolicy
+from jupyters3.store import S3Store
 
 __all__ = [
+    "MountSettings",
     "Settings",
     "abort_abandoned_uploads",
     "abort_at_exit",
@@ -33,7 +39,9 @@ __all__ = [
     "credentials",
     "explain",
     "make_client",
+    "mount_authentication",
     "run_aside",
+    "top_level_names",
 ]
 
 
@@ -100,16 +108,17 @@ def make_client(settings: Settings, *, blocking_dns: bool = False) -> S3Client:
 
 
 def run_aside(
-    settings: Settings,
+    connect: Callable[[], S3Client],
     work: Callable[[S3Client], Awaitable[None]],
     timeout: float | None = None,
 ) -> BaseException | None:
-    """Run ``work`` with a fresh client on a private event loop in a thread
-    (Jupyter's loop may be running, or already stopped); return its error."""
+    """Run ``work`` with a fresh client from ``connect`` (which must resolve
+    names without a loop: ``blocking_dns``) on a private event loop in a
+    thread (Jupyter's loop may be running, or already stopped); return its error."""
     failure: list[BaseException] = []
 
     async def main() -> None:
-        client = make_client(settings, blocking_dns=True)
+        client = connect()
         try:
             await work(client)
         finally:
@@ -127,6 +136,62 @@ def run_aside(
     if thread.is_alive():
         return TimeoutError(f"S3 did not answer within {timeout} s")
     return failure[0] if failure else None
+
+
+class MountSettings:
+    """The settings of a mount: the main ones, with what the mount sets
+    (bucket, prefix, endpoint, region, addressing, credentials)."""
+
+    def __init__(self, base: Settings, spec: MountSpec, auth: JupyterS3Authentication) -> None:
+        self._base = base
+        self.name = spec.name
+        self.aws_s3_bucket = spec.bucket
+        self.prefix = spec.prefix
+        self.aws_region = spec.region or base.aws_region
+        self.endpoint_url = base.endpoint_url if spec.endpoint_url is None else spec.endpoint_url
+        self.addressing_style = spec.addressing_style or base.addressing_style
+        self.authentication = auth
+        self.authentication_class = type(auth)
+        self.read_only = spec.read_only
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+
+def mount_authentication(
+    spec: MountSpec, default: JupyterS3Authentication, made: dict[object, JupyterS3Authentication]
+) -> JupyterS3Authentication:
+    """The credentials of a mount: its own (one object per distinct
+    ``authentication_class`` or ``profile``, kept in ``made``), else ``default``."""
+    if spec.profile is not None:
+        wanted: object = ("profile", spec.profile)
+    elif spec.authentication_class is not None:
+        wanted = spec.authentication_class
+    else:
+        return default
+    if wanted not in made:
+        parent, log = default.parent, default.log
+        if spec.profile is not None:
+            made[wanted] = JupyterS3DefaultAuthentication(
+                parent=parent, log=log, profile=spec.profile
+            )
+        else:
+            cls = spec.authentication_class
+            if isinstance(cls, str):
+                try:
+                    cls = import_item(cls)
+                except Exception as exc:
+                    raise BadMount(
+                        f"c.JupyterS3.mounts[{spec.name!r}]: cannot import the "
+                        f"authentication_class {spec.authentication_class!r} ({exc})."
+                    ) from None
+            if not (isinstance(cls, type) and issubclass(cls, JupyterS3Authentication)):
+                raise BadMount(
+                    f"c.JupyterS3.mounts[{spec.name!r}]: authentication_class must be a "
+                    "subclass of JupyterS3Authentication."
+                )
+            made[wanted] = cls(parent=parent, log=log)
+    return made[wanted]
 
 
 def check_configuration(settings: Settings, log: logging.Logger) -> bool | None:
@@ -157,7 +222,7 @@ def check_configuration(settings: Settings, log: logging.Logger) -> bool | None:
 
     problems: list[str] = []
     # Aside: Jupyter may already have an event loop here.
-    error = run_aside(settings, probe)
+    error = run_aside(lambda: make_client(settings, blocking_dns=True), probe)
     if problems:
         problem = problems[0]
     elif isinstance(error, errors.S3Error):
@@ -166,15 +231,34 @@ def check_configuration(settings: Settings, log: logging.Logger) -> bool | None:
         problem = f"S3 check failed: {error}"
     else:
         log.info(
-            "JupyterS3: contents in s3://%s/%s (%s)%s",
+            "JupyterS3: %s in s3://%s/%s (%s)%s",
+            f"mount {settings.name!r}" if isinstance(settings, MountSettings) else "contents",
             settings.aws_s3_bucket,
             settings.prefix,
             settings.endpoint_url or f"AWS {settings.aws_region}",
             "; checkpoints name S3 versions" if versioning and versioning[0] else "",
         )
         return versioning[0] if versioning else None
-    log.critical("JupyterS3: %s", problem)
+    mount = f"mount {settings.name!r}: " if isinstance(settings, MountSettings) else ""
+    log.critical("JupyterS3: %s%s", mount, problem)
     raise SystemExit(1)
+
+
+def top_level_names(settings: Settings, log: logging.Logger) -> set[str]:
+    """The names at the top of the main bucket's prefix (one LIST per 1,000);
+    an empty set when S3 cannot say (the start-up check reports that)."""
+    found: set[str] = set()
+
+    async def names(client: S3Client) -> None:
+        prefix = settings.prefix
+        objects, prefixes = await client.list_all(prefix, delimiter="/")
+        found.update(o.key[len(prefix) :] for o in objects if o.key != prefix)
+        found.update(p[len(prefix) :].rstrip("/") for p in prefixes)
+
+    error = run_aside(lambda: make_client(settings, blocking_dns=True), names)
+    if error is not None:
+        log.debug("JupyterS3: top-level names unknown: %s", error)
+    return found
 
 
 def explain(settings: Settings, exc: errors.S3Error) -> str:
@@ -240,16 +324,25 @@ async def abort_abandoned_uploads(
         log.info("JupyterS3: aborted %d abandoned multipart upload(s) under %r", len(stale), prefix)
 
 
-def abort_at_exit(settings: Settings, doomed: list[tuple[str, str]], log: logging.Logger) -> None:
-    """The server is stopping: abort the multipart uploads ``(key, upload_id)``
-    of unfinished chunked uploads, on a private loop (Jupyter's has stopped)."""
+def abort_at_exit(doomed: list[tuple[S3Store, str, str]], log: logging.Logger) -> None:
+    """The server is stopping: abort the multipart uploads ``(store, key,
+    upload_id)`` of unfinished chunked uploads, on a private loop (Jupyter's
+    has stopped)."""
+    by_store: dict[S3Store, list[tuple[str, str]]] = {}
+    for store, key, upload_id in doomed:
+        by_store.setdefault(store, []).append((key, upload_id))
+    for store, uploads in by_store.items():
+        error = run_aside(
+            functools.partial(store.new_client, blocking_dns=True),
+            functools.partial(_abort_all, uploads=uploads),
+            timeout=20,
+        )
+        if error is not None:
+            log.warning("JupyterS3: could not abort unfinished uploads: %s", error)
+        else:
+            log.info("JupyterS3: aborted %d unfinished upload(s)", len(uploads))
 
-    async def work(client: S3Client) -> None:
-        for key, upload_id in doomed:
-            await client.abort_multipart_upload(key, upload_id)
 
-    error = run_aside(settings, work, timeout=20)
-    if error is not None:
-        log.warning("JupyterS3: could not abort unfinished uploads: %s", error)
-    else:
-        log.info("JupyterS3: aborted %d unfinished upload(s)", len(doomed))
+async def _abort_all(client: S3Client, *, uploads: list[tuple[str, str]]) -> None:
+    for key, upload_id in uploads:
+        await client.abort_multipart_upload(key, upload_id)

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from jupyters3 import errors, keys, tree
+from jupyters3 import errors, keys, streamcopy, tree
 from jupyters3.marks import MTIME_META, RENAMED_FROM_META, is_folder, now_stamp, saved_time
 from jupyters3.s3.client import FileBody, ObjectMeta, S3Client
 from jupyters3.s3.xml import ListedObject
@@ -43,6 +44,7 @@ __all__ = [
     "RENAMED_FROM_META",
     "FolderInTheWay",
     "MoveIncomplete",
+    "ReadOnly",
     "S3Store",
     "SourceMissing",
     "StoreLimits",
@@ -56,6 +58,8 @@ _PROBE_SECONDS = 5.0
 #: At most this many early folder probes are kept (unused ones are dropped).
 _PROBES_KEPT = 256
 _DIRECTORY = "application/x-directory"
+#: Objects streamed at once between two S3 services (each holds a few MiB).
+_STREAMS = 4
 
 
 class SourceMissing(Exception):
@@ -64,6 +68,18 @@ class SourceMissing(Exception):
     def __init__(self, key: str) -> None:
         self.key = key
         super().__init__(f"no object {key!r}")
+
+
+class ReadOnly(Exception):
+    """A write into ``where`` (a read-only mount, or the root when no main
+    bucket is configured)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        super().__init__(
+            f"{where} is read-only: nothing can be saved, created, renamed, moved or "
+            "deleted there. Copy what you need into a writable folder."
+        )
 
 
 class FolderInTheWay(Exception):
@@ -109,20 +125,29 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 class S3Store:
     """One bucket and prefix, addressed by API path (see the module docstring).
 
-    ``connect`` makes the S3 client on first use (on the running event loop).
+    ``connect`` makes the S3 client on first use (on the running event loop;
+    it takes ``blocking_dns`` for :meth:`new_client`).
+    A ``read_only`` store refuses every write with :class:`ReadOnly` before
+    any request is sent.
     """
 
     def __init__(
         self,
-        connect: Callable[[], S3Client],
+        connect: Callable[..., S3Client],
         keymap: keys.KeyMap,
         *,
         conditional_writes: str = "auto",
         limits: StoreLimits | None = None,
         log: logging.Logger | None = None,
         use_versioning: bool = True,
+        read_only: bool = False,
+        service: Hashable = None,
     ) -> None:
         self.keymap = keymap
+        self.read_only = read_only
+        #: Stores with equal ``service`` (endpoint and credentials) copy from
+        #: each other server-side; between others, data streams through here.
+        self.service = service
         self.limits = limits or StoreLimits()
         self.log = log or logging.getLogger("jupyters3")
         self.versions = VersionMemo()
@@ -139,6 +164,10 @@ class S3Store:
             self._client = self._connect()
         return self._client
 
+    def new_client(self, *, blocking_dns: bool = False) -> S3Client:
+        """A client of its own (for a private event loop: ``blocking_dns``)."""
+        return self._connect(blocking_dns=blocking_dns)
+
     def close(self) -> None:
         """Close the S3 client (a later use makes a new one)."""
         client, self._client = self._client, None
@@ -147,13 +176,25 @@ class S3Store:
 
     def url(self, path: str) -> str:
         """``s3://bucket/key`` of an API path (what hooks see as ``os_path``)."""
-        return f"s3://{self.client.bucket}/{self.keymap.file_key(path) if path else ''}"
+        keymap = self.keymap
+        key = keymap.dir_prefix(path) if keymap.is_root(path) else keymap.file_key(path)
+        return f"s3://{self.client.bucket}/{key}"
+
+    def check_writable(self) -> None:
+        """:class:`ReadOnly` if this store is read-only."""
+        if self.read_only:
+            raise ReadOnly(self.keymap.mount or "This folder")
+
+    def copies_from(self, origin: S3Store) -> bool:
+        """Whether this store can copy from ``origin`` server-side (same
+        endpoint and credentials: one S3 service sees both buckets)."""
+        return origin is self or (self.service is not None and origin.service == self.service)
 
     # -- objects -------------------------------------------------------------
 
     async def head(self, path: str) -> ObjectMeta | None:
         """One HEAD of the object at ``path``; None (remembered absent) if none."""
-        if not path:
+        if self.keymap.is_root(path):
             return None
         try:
             return await self.client.head_object(self.keymap.file_key(path))
@@ -214,6 +255,7 @@ class S3Store:
         creating: bool = False,
     ) -> datetime:
         """PUT the object at ``path`` under the write policy; returns its save time."""
+        self.check_writable()
         saved, metadata = now_stamp()
         key = self.keymap.file_key(path)
 
@@ -241,22 +283,24 @@ class S3Store:
         metadata: Mapping[str, str] | None = None,
         creating: bool = True,
         over: str | None = None,
+        origin: S3Store | None = None,
     ) -> str:
-        """Server-side copy of ``source_key`` (version ``source``, or an object of
-        that size) to ``destination_key``, under the write policy for ``path``
-        (``creating``: only if nothing is there; ``over``: only over the version
-        of ``destination_key`` with that ETag); returns the copy's ETag.
-        ``metadata`` replaces the source's (the content type is kept)."""
+        """Copy ``source_key`` (version ``source``, or an object of that size) of
+        ``origin`` (default: this store) to ``destination_key``, under the write
+        policy for ``path`` (``creating``: only if nothing is there; ``over``:
+        only over the version of ``destination_key`` with that ETag); returns
+        the copy's ETag. ``metadata`` replaces the source's (the content type
+        is kept). Server-side unless ``origin`` is on another S3 service."""
+        self.check_writable()
         size = source if isinstance(source, int) else source.size
         meta = None if isinstance(source, int) else source
+        copy, _ = self._copier(origin or self)
 
         async def run(conditions: Conditions) -> str:
-            return await tree.copy_object(
-                self.client,
+            return await copy(
                 source_key,
                 destination_key,
                 size,
-                sizes=self.limits.copy_sizes,
                 content_type=(meta.content_type or None) if meta else None,
                 metadata=metadata,
                 source_if_match=meta.etag if meta else None,
@@ -265,6 +309,24 @@ class S3Store:
             )
 
         return await self.writes.run(path, run, creating=creating, over=over)
+
+    def _copier(self, origin: S3Store) -> tuple[tree.Copier, int]:
+        """How objects of ``origin`` are copied here, and how many at once:
+        CopyObject (UploadPartCopy over ``copy_threshold``) on one S3 service,
+        up to ``max_concurrency``; else streamed through this server
+        (:mod:`jupyters3.streamcopy`), a few at a time so memory stays bounded."""
+        sizes = self.limits.copy_sizes
+        limit = self.limits.max_concurrency
+        if origin is self:
+            return functools.partial(tree.copy_object, self.client, sizes=sizes), limit
+        if self.copies_from(origin):
+            source = origin.client
+            copy = functools.partial(
+                tree.copy_object, self.client, sizes=sizes, source_client=source
+            )
+            return copy, limit
+        streamed = functools.partial(streamcopy.copy_object, origin.client, self.client)
+        return streamed, min(limit, _STREAMS)
 
     async def restore(
         self, path: str, source_key: str, source_version: str | None = None
@@ -277,6 +339,7 @@ class S3Store:
         one round trip; then the copy. :class:`SourceMissing` if there is no
         ``source_key`` (or no ``source_version`` of it: one version of an
         object on a versioned bucket). Returns the restored version's save time (now)."""
+        self.check_writable()
         key = self.keymap.file_key(path)
         saved, metadata = now_stamp()
 
@@ -312,6 +375,7 @@ class S3Store:
     async def put_empty(self, path: str, key: str, metadata: Mapping[str, str]) -> str | None:
         """Create the 0-byte object ``key`` (a checkpoint's pointer to a version
         of ``path``) under the write policy: a creation. Returns its version id."""
+        self.check_writable()
 
         async def put(conditions: Conditions) -> str | None:
             result = await self.client.put_object(
@@ -364,6 +428,7 @@ class S3Store:
     async def mkdir(self, path: str, *, renamed_from: str | None = None) -> None:
         """The folder marker of ``path``; ``renamed_from`` tags it while a rename
         into it runs (a creation then: If-None-Match)."""
+        self.check_writable()
         marker = self.keymap.dir_marker(path)
         assert marker is not None
         metadata = {RENAMED_FROM_META: quote(renamed_from, safe="/")} if renamed_from else None
@@ -386,6 +451,7 @@ class S3Store:
 
     async def begin_upload(self, path: str, content_type: str) -> tuple[str, datetime]:
         """Start a multipart upload of ``path``; its id and the save time it records."""
+        self.check_writable()
         saved, metadata = now_stamp()
         upload_id = await self.client.create_multipart_upload(
             self.keymap.file_key(path), content_type=content_type, metadata=metadata
@@ -400,6 +466,7 @@ class S3Store:
         self, path: str, upload_id: str, parts: Sequence[tuple[int, str]], saved: datetime
     ) -> None:
         """Complete a multipart upload of ``path`` under the write policy."""
+        self.check_writable()
         key = self.keymap.file_key(path)
 
         async def complete(conditions: Conditions) -> None:
@@ -432,7 +499,7 @@ class S3Store:
 
     async def is_dir(self, path: str) -> bool:
         """One short LIST (none for the root, which always exists)."""
-        if not path:
+        if self.keymap.is_root(path):
             return True
         found, _ = await self.folder_listing(path)
         return found
@@ -450,7 +517,7 @@ class S3Store:
             async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
                 objects, prefixes = list(page.objects), list(page.common_prefixes)
                 break
-        if path and not is_folder(prefix, objects, prefixes):
+        if not self.keymap.is_root(path) and not is_folder(prefix, objects, prefixes):
             return None
         return objects, prefixes
 
@@ -518,20 +585,22 @@ class S3Store:
         *,
         creating: bool = True,
         label: str = "",
+        origin: S3Store | None = None,
     ) -> dict[str, str]:
-        """Copy each ``(source, destination)`` key, metadata kept, up to
-        ``max_concurrency`` at a time, under the write policy for folder
-        ``path`` (``creating``: every destination must be new); returns each
-        destination's ETag."""
+        """Copy each ``(source, destination)`` key of ``origin`` (default: this
+        store), metadata kept, up to ``max_concurrency`` at a time, under the
+        write policy for folder ``path`` (``creating``: every destination must
+        be new); returns each destination's ETag."""
+        self.check_writable()
         sizes_of = {key: listed[key].size for key, _ in pairs if key in listed}
+        copy, limit = self._copier(origin or self)
 
         async def run(conditions: Conditions) -> dict[str, str]:
             return await tree.copy_keys(
-                self.client,
+                copy,
                 pairs,
                 sizes_of,
-                limit=self.limits.max_concurrency,
-                sizes=self.limits.copy_sizes,
+                limit=limit,
                 label=label,
                 if_none_match=conditions.if_none_match,
             )
@@ -544,6 +613,7 @@ class S3Store:
 
     async def delete_keys(self, doomed: Sequence[str]) -> None:
         """Delete ``doomed``, whatever they hold (one DeleteObjects per 1,000 keys)."""
+        self.check_writable()
         await tree.delete_keys(self.client, doomed)
 
     async def delete_versions(self, versions: Mapping[str, str | None]) -> set[str]:
@@ -554,6 +624,7 @@ class S3Store:
         ETag (one DeleteObject with If-Match for a single key); on a store
         without conditional deletes, one HEAD per key right before (see
         :mod:`jupyters3.writes`)."""
+        self.check_writable()
         if not versions:
             return set()
         if self.writes.deletes_enabled:

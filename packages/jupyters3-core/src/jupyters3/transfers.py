@@ -67,9 +67,14 @@ async def unfinished_rename(
 
 
 def _pairs(
-    store: S3Store, old: str, new: str, src_file: bool, src_tree: Mapping[str, ListedObject]
+    source: S3Store,
+    target: S3Store,
+    old: str,
+    new: str,
+    src_file: bool,
+    src_tree: Mapping[str, ListedObject],
 ) -> list[tuple[str, str]]:
-    old_key, new_key = store.keymap.file_key(old), store.keymap.file_key(new)
+    old_key, new_key = source.keymap.file_key(old), target.keymap.file_key(new)
     pairs = [(old_key, new_key)] if src_file else []
     pairs += [(k, new_key + k[len(old_key) :]) for k in src_tree]
     for _, destination in pairs:
@@ -78,6 +83,7 @@ def _pairs(
 
 
 async def move(
+    source: S3Store,
     store: S3Store,
     old: str,
     new: str,
@@ -87,7 +93,8 @@ async def move(
     resuming: bool,
 ) -> None:
     """Copy every key of ``old`` (the file ``src_file`` with its checkpoints,
-    or the folder ``src_tree``) to ``new``, then delete the sources. Every copy
+    or the folder ``src_tree``) in ``source`` to ``new`` in ``store`` (the same
+    store, or another mount), then delete the sources. Every copy
     is a creation (If-None-Match) unless ``resuming`` an interrupted rename.
 
     A source is deleted only while it is the version that was copied
@@ -97,7 +104,7 @@ async def move(
     still changes stays at ``old`` (:class:`MoveIncomplete`). No version that a
     save wrote is deleted unseen."""
     keymap = store.keymap
-    pairs = _pairs(store, old, new, src_file is not None, src_tree)
+    pairs = _pairs(source, store, old, new, src_file is not None, src_tree)
     marker = keymap.dir_marker(new) if src_file is None else None
     if resuming:
         store.versions.forget(new)  # finish it over what the interrupted rename wrote
@@ -107,13 +114,22 @@ async def move(
         await store.mkdir(new, renamed_from=old)
     tree_pairs = [(s, d) for s, d in pairs[1 if src_file else 0 :] if d != marker]
     copies: list[Awaitable[dict[str, str]]] = [
-        store.copy_tree(new, tree_pairs, src_tree, creating=not resuming, label=f"rename {old}")
+        store.copy_tree(
+            new,
+            tree_pairs,
+            src_tree,
+            creating=not resuming,
+            label=f"rename {old}",
+            origin=source,
+        )
     ]
     mark: dict[str, str] | None = None
     if src_file is not None:
         # The file itself carries the mark: its metadata names the source.
         mark = {**src_file.metadata, RENAMED_FROM_META: quote(old, safe="/")}
-        copies.append(_copied(store, new, pairs[0], src_file, mark, creating=not resuming))
+        copies.append(
+            _copied(store, new, pairs[0], src_file, mark, creating=not resuming, origin=source)
+        )
     copied: dict[str, str] = {}
     for result in await asyncio.gather(*copies):
         copied.update(result)
@@ -121,20 +137,20 @@ async def move(
     if src_file is not None:
         versions[pairs[0][0]] = src_file.etag
     finish: list[Awaitable[object]] = []
-    if marker is not None and keymap.dir_marker(old) in src_tree:
+    if marker is not None and source.keymap.dir_marker(old) in src_tree:
         finish.append(store.mkdir(new))  # the rename is complete: the plain marker
     elif marker is not None:
         versions[marker] = None  # the source folder was implicit: so is the target
-    moves = _Moves(store, dict(pairs), copied, pairs[0][0] if mark else None, mark)
+    moves = _Moves(source, store, dict(pairs), copied, pairs[0][0] if mark else None, mark)
     deleting = asyncio.ensure_future(moves.delete(versions))
     await asyncio.gather(deleting, *finish)
     left = deleting.result()
     if any(f"/{keys.CHECKPOINTS}/" in key for key in src_tree):
-        await store.purge_deleted_checkpoints(old)
-    store.gone(old)
+        await source.purge_deleted_checkpoints(old)
+    source.gone(old)
     store.forget(new)
     if left:
-        old_prefix = keymap.file_key(old)
+        old_prefix = source.keymap.file_key(old)
         paths = sorted(old + k[len(old_prefix) :] for k in left)
         store.log.warning("Rename of %s to %s left %d path(s) behind", old, new, len(paths))
         raise MoveIncomplete(old, new, paths)
@@ -149,10 +165,18 @@ async def _copied(
     *,
     creating: bool = True,
     over: str | None = None,
+    origin: S3Store | None = None,
 ) -> dict[str, str]:
     source, destination = pair
     etag = await store.copy(
-        path, source, destination, meta, metadata=metadata, creating=creating, over=over
+        path,
+        source,
+        destination,
+        meta,
+        metadata=metadata,
+        creating=creating,
+        over=over,
+        origin=origin,
     )
     return {destination: etag}
 
@@ -166,13 +190,14 @@ class _Moves:
 
     def __init__(
         self,
+        source: S3Store,
         store: S3Store,
         destinations: dict[str, str],
         copied: dict[str, str],
         marked: str | None,
         mark: dict[str, str] | None,
     ) -> None:
-        self.store = store
+        self.source, self.store = source, store
         self.destinations = destinations  # source key -> destination key
         self.copied = copied  # destination key -> the ETag of its copy
         self.marked, self.mark = marked, mark  # the file key whose copy carries the mark
@@ -180,12 +205,12 @@ class _Moves:
 
     async def delete(self, versions: dict[str, str | None]) -> set[str]:
         """Delete the sources; returns those left behind (still changing)."""
-        changed = await self.store.delete_versions(versions)
+        changed = await self.source.delete_versions(versions)
         for _ in range(RECOPY_ROUNDS):
             if not changed:
                 break
             recopied = await self._copy_again(sorted(changed))
-            changed = (changed - set(recopied)) | await self.store.delete_versions(recopied)
+            changed = (changed - set(recopied)) | await self.source.delete_versions(recopied)
         if self.recopies:
             self.store.log.info(
                 "Rename: %d source(s) changed meanwhile, copied again", self.recopies
@@ -199,7 +224,7 @@ class _Moves:
 
         def job(source: str) -> Callable[[], Awaitable[tuple[str, str | None]]]:
             async def again() -> tuple[str, str | None]:
-                meta = await store.head_key(source)
+                meta = await self.source.head_key(source)
                 if meta is None:
                     return source, None  # deleted elsewhere meanwhile
                 destination = self.destinations[source]
@@ -215,6 +240,7 @@ class _Moves:
                         metadata=metadata,
                         creating=False,
                         over=self.copied.get(destination),
+                        origin=self.source,
                     )
                 except WriteConflict:
                     return source, ""  # changed again, or its copy did: next round
@@ -231,11 +257,16 @@ class _Moves:
 
 
 async def copy_folder(
-    store: S3Store, path: str, destination: str, src_tree: Mapping[str, ListedObject]
+    origin: S3Store,
+    store: S3Store,
+    path: str,
+    destination: str,
+    src_tree: Mapping[str, ListedObject],
 ) -> None:
-    """Copy every key under folder ``path`` but checkpoints to ``destination``
-    (each a creation), and make sure the destination has its marker."""
-    old, new = store.keymap.dir_prefix(path), store.keymap.dir_prefix(destination)
+    """Copy every key under folder ``path`` of ``origin`` but checkpoints to
+    ``destination`` of ``store`` (each a creation), and make sure the
+    destination has its marker."""
+    old, new = origin.keymap.dir_prefix(path), store.keymap.dir_prefix(destination)
     pairs = [
         (k, new + k[len(old) :])
         for k in src_tree
@@ -244,7 +275,7 @@ async def copy_folder(
     for _, key in pairs:
         keys.check_key_length(key)
     jobs: list[Awaitable[object]] = [
-        store.copy_tree(destination, pairs, src_tree, label=f"copy {path}")
+        store.copy_tree(destination, pairs, src_tree, label=f"copy {path}", origin=origin)
     ]
     marker = store.keymap.dir_marker(destination)
     if marker and marker not in {d for _, d in pairs}:
@@ -253,22 +284,38 @@ async def copy_folder(
 
 
 async def copy_file(
-    store: S3Store, checkpoints: S3Checkpoints, path: str, destination: str, meta: ObjectMeta
+    origin: S3Store,
+    store: S3Store,
+    checkpoints: S3Checkpoints,
+    path: str,
+    destination: str,
+    meta: ObjectMeta,
 ) -> datetime:
-    """Copy version ``meta`` of the file at ``path`` to ``destination`` (a
-    creation); returns the copy's save time. One CopyObject; for a notebook, its
-    first checkpoint is copied from the same source version at the same time
-    (the reference's copy saves, and a saved notebook always has a checkpoint)."""
+    """Copy version ``meta`` of the file at ``path`` in ``origin`` to
+    ``destination`` in ``store`` (a creation); returns the copy's save time.
+    One CopyObject; for a notebook, its first checkpoint is copied from the
+    same source version at the same time (the reference's copy saves, and a
+    saved notebook always has a checkpoint). Between two S3 services, the
+    data is streamed once and the checkpoint copied from the copy."""
     notebook = models.guess_type(destination) == "notebook"
     keymap = store.keymap
     if notebook:
         keymap.check_checkpoint_room(destination)  # before anything is copied
     saved, metadata = now_stamp()
     copy = store.copy(
-        destination, keymap.file_key(path), keymap.file_key(destination), meta, metadata=metadata
+        destination,
+        origin.keymap.file_key(path),
+        keymap.file_key(destination),
+        meta,
+        metadata=metadata,
+        origin=origin,
     )
-    if notebook:
-        await asyncio.gather(copy, checkpoints.create_checkpoint_from(path, meta, destination))
+    if not notebook:
+        await copy
+    elif origin is store or store.copies_from(origin):
+        checkpoint = checkpoints.create_checkpoint_from(path, meta, destination, origin=origin)
+        await asyncio.gather(copy, checkpoint)
     else:
         await copy
+        await checkpoints.create_checkpoint_from(destination, None, destination)
     return saved

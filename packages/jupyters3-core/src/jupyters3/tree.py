@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from jupyters3.errors import NoSuchBucket, NotFound, PreconditionFailed, S3Error, error_class
 from jupyters3.s3.client import S3Client
@@ -22,6 +22,7 @@ from jupyters3.s3.xml import DeleteError
 
 __all__ = [
     "COPY_LIMIT",
+    "Copier",
     "CopySizes",
     "bounded_gather",
     "copy_keys",
@@ -90,6 +91,24 @@ async def list_tree(client: S3Client, prefix: str) -> dict[str, int]:
     return {o.key: o.size for o in objects}
 
 
+class Copier(Protocol):
+    """Copies one object to ``destination``; returns the copy's ETag (see
+    :func:`copy_object`, whose keywords it takes)."""
+
+    def __call__(
+        self,
+        source: str,
+        destination: str,
+        size: int,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        source_if_match: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> Awaitable[str]: ...
+
+
 async def copy_object(
     client: S3Client,
     source: str,
@@ -97,6 +116,7 @@ async def copy_object(
     size: int,
     *,
     sizes: CopySizes,
+    source_client: S3Client | None = None,
     content_type: str | None = None,
     metadata: Mapping[str, str] | None = None,
     source_if_match: str | None = None,
@@ -108,12 +128,16 @@ async def copy_object(
     ``sizes.threshold``; returns the copy's ETag. With ``metadata`` the copy
     gets it (and ``content_type``); without, it keeps the source's.
     ``if_match``: only over that version of ``destination``; ``if_none_match``:
-    only create (412 :class:`~jupyters3.errors.PreconditionFailed` otherwise)."""
+    only create (412 :class:`~jupyters3.errors.PreconditionFailed` otherwise).
+    ``source_client``: the source is in that client's bucket (same S3 service)."""
+    reader = source_client or client
+    bucket = reader.bucket if source_client is not None else None
     if size <= sizes.threshold:
         replace = metadata is not None
         result = await client.copy_object(
             source,
             destination,
+            source_bucket=bucket,
             metadata_directive="REPLACE" if replace else "COPY",
             content_type=content_type if replace else None,
             metadata=metadata,
@@ -124,7 +148,7 @@ async def copy_object(
         )
         return result.etag
     if metadata is None or source_if_match is None:
-        meta = await client.head_object(source, version_id=source_version_id)
+        meta = await reader.head_object(source, version_id=source_version_id)
         source_if_match = source_if_match or meta.etag
         if metadata is None:
             metadata, content_type = meta.metadata, meta.content_type
@@ -144,6 +168,7 @@ async def copy_object(
                 number,
                 source,
                 byte_range=(first, last),
+                source_bucket=bucket,
                 source_if_match=source_if_match,
                 source_version_id=source_version_id,
             )
@@ -166,24 +191,21 @@ async def copy_object(
 
 
 async def copy_keys(
-    client: S3Client,
+    copy: Copier,
     pairs: Sequence[tuple[str, str]],
     sizes_of: Mapping[str, int],
     *,
     limit: int,
-    sizes: CopySizes,
     label: str = "",
     if_none_match: bool = False,
 ) -> dict[str, str]:
-    """Server-side copy each ``(source, destination)`` key pair, metadata kept
-    (``if_none_match``: each copy only creates its destination); returns each
-    destination's new ETag."""
+    """Copy each ``(source, destination)`` key pair with ``copy``, metadata
+    kept (``if_none_match``: each copy only creates its destination); returns
+    each destination's new ETag."""
 
     def job(source: str, destination: str) -> Callable[[], Awaitable[str]]:
         size = sizes_of.get(source, 0)
-        return lambda: copy_object(
-            client, source, destination, size, sizes=sizes, if_none_match=if_none_match
-        )
+        return lambda: copy(source, destination, size, if_none_match=if_none_match)
 
     etags = await bounded_gather([job(s, d) for s, d in pairs], limit, label=label)
     return {d: etag for (_, d), etag in zip(pairs, etags, strict=True)}

@@ -93,6 +93,7 @@ def _remove(handle: IO[bytes]) -> None:
 @dataclass
 class _Upload:
     path: str
+    store: S3Store
     key: str
     content_type: str
     spool: IO[bytes] = field(default_factory=_spool)
@@ -172,8 +173,10 @@ class _Ended:
 class ChunkedUploads:
     """The chunked uploads in progress on one JupyterS3, keyed by API path."""
 
-    def __init__(self, store: S3Store, limits: UploadLimits, events: SaveEvents) -> None:
-        self.store = store
+    def __init__(
+        self, store_for: Callable[[str], S3Store], limits: UploadLimits, events: SaveEvents
+    ) -> None:
+        self.store_for = store_for  # the store that holds an API path
         self.limits = limits
         self.events = events
         self._uploads: dict[str, _Upload] = {}
@@ -215,14 +218,16 @@ class ChunkedUploads:
         self._ended[path] = _Ended(None)
         _remove(upload.spool)
         self._stop_reaper_when_idle()
-        self.events.run_post_save_hooks(model=saved, os_path=self.store.url(path))
+        self.events.run_post_save_hooks(model=saved, os_path=upload.store.url(path))
         self.events.emit(data={"action": "save", "path": path})
         return saved
 
     async def _begin(self, model: dict[str, Any], path: str) -> _Upload:
         """Chunk 1: a new upload of ``path``, superseding one in progress."""
+        store = self.store_for(path)
         with http_errors(path):
-            await self.store.check_not_a_folder(path)  # nothing is sent before chunk -1
+            store.check_writable()
+            await store.check_not_a_folder(path)  # nothing is sent before chunk -1
         current = self._uploads.get(path)
         if current is not None:
             async with current.lock:  # a chunk of it in flight finishes first
@@ -230,7 +235,7 @@ class ChunkedUploads:
                 await self._discard(current, reason="superseded by a new upload of the same path")
         self.events.run_pre_save_hooks(model=model, path=path)
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        upload = _Upload(path, self.store.keymap.file_key(path), content_type)
+        upload = _Upload(path, store, store.keymap.file_key(path), content_type)
         self._uploads[path] = upload
         self._start_reaper()
         return upload
@@ -266,7 +271,7 @@ class ChunkedUploads:
     async def _reopen(self, path: str) -> _Upload:
         """An upload that appends to the object this server's last upload of
         ``path`` wrote moments ago, as the reference appends after chunk -1."""
-        store = self.store
+        store = self.store_for(path)
         with http_errors(path):
             meta = await store.head(path)
             if meta is None:
@@ -279,7 +284,7 @@ class ChunkedUploads:
                 )
             meta, data = await store.read(path)  # then written only over what was read
         key = store.keymap.file_key(path)
-        upload = _Upload(path, key, meta.content_type or "application/octet-stream")
+        upload = _Upload(path, store, key, meta.content_type or "application/octet-stream")
         await asyncio.to_thread(upload.spool.write, data)
         upload.spooled = upload.size = len(data)
         self._uploads[path] = upload
@@ -321,7 +326,7 @@ class ChunkedUploads:
             upload.pending = None
         if upload.upload_id is None:
             with http_errors(upload.path):
-                upload.upload_id, upload.saved_at = await self.store.begin_upload(
+                upload.upload_id, upload.saved_at = await upload.store.begin_upload(
                     upload.path, upload.content_type
                 )
         spool, length = upload.spool, upload.spooled
@@ -349,7 +354,7 @@ class ChunkedUploads:
             assert upload.upload_id is not None
             for number, offset, length in parts:
                 with http_errors(upload.path):
-                    etag = await self.store.upload_part(
+                    etag = await upload.store.upload_part(
                         upload.path, upload.upload_id, number, FileBody(spool.name, offset, length)
                     )
                 upload.parts[number - 1] = (number, etag)
@@ -364,7 +369,7 @@ class ChunkedUploads:
         with http_errors(upload.path):
             if upload.upload_id is None:
                 body = FileBody(upload.spool.name, 0, upload.size)
-                now = await self.store.write(upload.path, body, upload.content_type)
+                now = await upload.store.write(upload.path, body, upload.content_type)
             else:
                 if upload.spooled or not upload.parts:
                     await self._send_parts(upload, last=True)
@@ -373,7 +378,7 @@ class ChunkedUploads:
                     upload.pending = None
                 assert upload.saved_at is not None
                 now = upload.saved_at
-                await self.store.complete_upload(upload.path, upload.upload_id, upload.parts, now)
+                await upload.store.complete_upload(upload.path, upload.upload_id, upload.parts, now)
         return models.file_model(upload.path, last_modified=now, created=now, size=upload.size)
 
     # -- abandoned uploads -------------------------------------------------------
@@ -392,7 +397,7 @@ class ChunkedUploads:
         if upload_id is not None:
             self.events.log.info("Aborting the upload of %s: %s", upload.path, reason)
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.store.abort_upload(upload.key, upload_id))
+                await asyncio.shield(upload.store.abort_upload(upload.key, upload_id))
 
     async def _expire(self) -> None:
         now = time.monotonic()
@@ -431,17 +436,17 @@ class ChunkedUploads:
         """Whether ``path`` has an upload in progress."""
         return path in self._uploads
 
-    def close_at_exit(self, abort: Callable[[list[tuple[str, str]]], None]) -> None:
+    def close_at_exit(self, abort: Callable[[list[tuple[S3Store, str, str]]], None]) -> None:
         """The process is exiting (the event loop has stopped): remove every
-        temporary file now, and pass ``(key, upload_id)`` of every multipart
-        upload in progress to ``abort``."""
+        temporary file now, and pass ``(store, key, upload_id)`` of every
+        multipart upload in progress to ``abort``."""
         doomed = []
         for upload in list(self._uploads.values()):
             _remove(upload.spool)
             if upload.sending is not None:
                 _remove(upload.sending)
             if upload.upload_id is not None:
-                doomed.append((upload.key, upload.upload_id))
+                doomed.append((upload.store, upload.key, upload.upload_id))
         self._uploads.clear()
         if doomed:
             abort(doomed)

@@ -456,7 +456,13 @@ class S3Client:
             if not if_none_match:
                 raise
             # A resent create (ours, or libcurl's): did an earlier attempt land?
-            # Same ETag and size as the source.
+            # Same ETag and size as the source (in another bucket: the ETag
+            # the copy was pinned to).
+            if source_bucket not in (None, self.bucket):
+                target = await self.head_object(key)
+                if not source_if_match or target.etag != unquote_etag(source_if_match):
+                    raise
+                return xml.CopyResult(etag=target.etag, last_modified=target.last_modified)
             target, source = await asyncio.gather(
                 self.head_object(key), self.head_object(source_key)
             )

@@ -1,0 +1,214 @@
+"""Mounts: other buckets and prefixes shown as top-level folders of one JupyterS3.
+
+``c.JupyterS3.mounts`` maps a folder name to a mount, either a URL or a dict::
+
+    c.JupyterS3.mounts = {
+        "team": "s3://team-bucket/projects/ml/",
+        "lake": {"url": "s3://data-lake/", "read_only": True, "region": "eu-west-1"},
+        "onprem": {"url": "s3://scratch/", "endpoint_url": "https://minio.corp:9000",
+                   "profile": "minio"},
+    }
+
+A dict takes ``url`` (required), ``endpoint_url``, ``region``,
+``addressing_style``, ``read_only`` (default False) and its own credentials:
+``authentication_class`` (a JupyterS3Authentication subclass, or its dotted
+name) or ``profile`` (a named AWS profile). What a mount does not set it
+inherits from the main bucket's settings.
+
+Each mount is one :class:`~jupyters3.store.S3Store` whose API paths start with
+the mount's name; :class:`Stores` says which store holds a path. Parsing is
+pure: :func:`parse_mounts` raises :class:`BadMount` with one sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from jupyters3 import keys
+from jupyters3.store import S3Store
+
+__all__ = ["BadMount", "MountSpec", "Stores", "check_clashes", "parse_mounts"]
+
+_KEYS = {
+    "url",
+    "endpoint_url",
+    "region",
+    "addressing_style",
+    "read_only",
+    "authentication_class",
+    "profile",
+}
+_STYLES = ("auto", "path", "virtual")
+
+
+class BadMount(ValueError):
+    """A mount that cannot work; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """One mount, as configured (``None``: inherited from the main bucket)."""
+
+    name: str
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    addressing_style: str | None = None
+    read_only: bool = False
+    authentication_class: object = None  # a class, or its dotted name
+    profile: str | None = None
+
+    @property
+    def own_credentials(self) -> bool:
+        """Whether the mount has credentials of its own."""
+        return self.authentication_class is not None or self.profile is not None
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def _where(name: str) -> str:
+    return f"c.JupyterS3.mounts[{name!r}]"
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise BadMount(f"A mount needs a folder name (a non-empty string), not {name!r}.")
+    if "/" in name or "\\" in name:
+        raise BadMount(f"Mount name {name!r}: a mount is one top-level folder, without '/'.")
+    if keys.is_hidden_name(name):
+        raise BadMount(f"Mount name {name!r}: a mount cannot be hidden (start with '.').")
+    try:
+        if keys.normalize_path(name) != name:
+            raise keys.InvalidPath(f"{name!r} is not a folder name")
+    except keys.InvalidPath as error:
+        raise BadMount(f"Mount name {name!r}: {error}.") from None
+    return name
+
+
+def _parse_url(name: str, url: object) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> ``(bucket, prefix)``."""
+    if not isinstance(url, str):
+        raise BadMount(f"{_where(name)}: the url must be a string like 's3://bucket/prefix/'.")
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+        raise BadMount(f"{_where(name)}: {url!r} is not an S3 URL; write 's3://<bucket>/<prefix>'.")
+    try:
+        prefix = keys.normalize_prefix(parts.path)
+    except keys.InvalidPath as error:
+        raise BadMount(f"{_where(name)}: {error}.") from None
+    return parts.netloc, prefix
+
+
+def _text(name: str, value: Mapping[str, object], key: str) -> str | None:
+    found = value.get(key)
+    if found is None:
+        return None
+    if not isinstance(found, str) or not found:
+        raise BadMount(f"{_where(name)}[{key!r}] must be a non-empty string, not {found!r}.")
+    return found
+
+
+def parse_mount(name: object, value: object) -> MountSpec:
+    """One mount: a URL string or a dict (see the module docstring)."""
+    name = _check_name(name)
+    if isinstance(value, str):
+        bucket, prefix = _parse_url(name, value)
+        return MountSpec(name, bucket, prefix)
+    if not isinstance(value, Mapping):
+        raise BadMount(f"{_where(name)} must be an 's3://bucket/prefix' URL or a dict.")
+    unknown = sorted(set(map(str, value)) - _KEYS)
+    if unknown:
+        raise BadMount(
+            f"{_where(name)}: unknown setting(s) {', '.join(unknown)}; "
+            f"a mount takes {', '.join(sorted(_KEYS))}."
+        )
+    if "url" not in value:
+        raise BadMount(f"{_where(name)} needs a 'url' like 's3://bucket/prefix/'.")
+    bucket, prefix = _parse_url(name, value["url"])
+    style = _text(name, value, "addressing_style")
+    if style is not None and style not in _STYLES:
+        raise BadMount(f"{_where(name)}['addressing_style'] must be one of {', '.join(_STYLES)}.")
+    read_only = value.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise BadMount(f"{_where(name)}['read_only'] must be True or False, not {read_only!r}.")
+    endpoint = _text(name, value, "endpoint_url")
+    if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise BadMount(f"{_where(name)}['endpoint_url'] must be an http(s) URL, not {endpoint!r}.")
+    auth = value.get("authentication_class")
+    profile = _text(name, value, "profile")
+    if auth is not None and profile is not None:
+        raise BadMount(f"{_where(name)}: set authentication_class or profile, not both.")
+    if auth is not None and not isinstance(auth, (str, type)):
+        raise BadMount(f"{_where(name)}['authentication_class'] must be a class or its name.")
+    return MountSpec(
+        name,
+        bucket,
+        prefix,
+        endpoint_url=endpoint,
+        region=_text(name, value, "region"),
+        addressing_style=style,
+        read_only=read_only,
+        authentication_class=auth,
+        profile=profile,
+    )
+
+
+def parse_mounts(value: Mapping[Any, Any]) -> list[MountSpec]:
+    """Every mount of ``c.JupyterS3.mounts``, in the order given."""
+    specs = [parse_mount(name, mount) for name, mount in value.items()]
+    folded: dict[str, str] = {}
+    for spec in specs:
+        other = folded.setdefault(spec.name.casefold(), spec.name)
+        if other != spec.name:
+            raise BadMount(
+                f"Mounts {other!r} and {spec.name!r} differ only by case: some browsers and "
+                "file systems would confuse them. Rename one."
+            )
+    return specs
+
+
+def check_clashes(specs: list[MountSpec], top_level: set[str]) -> None:
+    """:class:`BadMount` when a mount has the name of a top-level file or
+    folder of the main bucket (``top_level``): the mount would hide it."""
+    for spec in specs:
+        if spec.name in top_level:
+            raise BadMount(
+                f"Mount {spec.name!r} has the name of a top-level file or folder of the main "
+                f"bucket, which it would hide. Rename the mount (or that {spec.name!r})."
+            )
+
+
+class Stores:
+    """Which store holds an API path: the mount its first name is, else the
+    main bucket (``main``; ``None`` when only mounts are configured)."""
+
+    def __init__(self, main: S3Store | None, mounts: Mapping[str, S3Store]) -> None:
+        self.main = main
+        self.mounts = dict(mounts)
+
+    def __iter__(self) -> Iterator[S3Store]:
+        if self.main is not None:
+            yield self.main
+        yield from self.mounts.values()
+
+    def mount_of(self, path: str) -> str | None:
+        """The mount's name if ``path`` (normalised) is in one, else None."""
+        head = path.split("/", 1)[0]
+        return head if head in self.mounts else None
+
+    def is_mount_point(self, path: str) -> bool:
+        return path in self.mounts
+
+    def at(self, path: str) -> S3Store | None:
+        """The store of normalised ``path``; None for a path at the top level
+        when there is no main bucket (the root itself included)."""
+        mount = self.mount_of(path)
+        if mount is not None:
+            return self.mounts[mount]
+        return self.main

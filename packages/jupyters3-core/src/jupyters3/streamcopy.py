@@ -1,0 +1,153 @@
+"""Copies between two S3 services (other endpoints or other credentials),
+through this server with bounded memory.
+
+One S3 service cannot copy server-side from a bucket another endpoint holds,
+or that its credentials cannot read. :func:`copy_object` then reads the
+source in ranges of ``part_size`` bytes (each GET pinned to the source's
+ETag, so every byte comes from one version) and writes them to the target:
+one PutObject for an object of one part, else a multipart upload with
+``parallel`` parts in flight. At most ``parallel`` parts are in memory,
+whatever the object's size (2 x 8 MiB by default).
+
+The target write takes the same conditions as a server-side copy
+(``if_match``, ``if_none_match``), so the write policy of the target store
+holds for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+
+from jupyters3.s3.client import ObjectMeta, S3Client
+
+__all__ = ["STREAM_PARALLEL", "STREAM_PART_SIZE", "copy_object"]
+
+#: Bytes per part of a streamed copy (S3's minimum part size is 5 MiB).
+STREAM_PART_SIZE = 8 * 1024**2
+_MAX_PARTS = 10_000
+#: Parts of one streamed copy in flight (and in memory) at once.
+STREAM_PARALLEL = 2
+
+
+async def _read(
+    source: S3Client, key: str, first: int, last: int | None, etag: str | None
+) -> tuple[ObjectMeta, bytes]:
+    """Bytes ``first..last`` of ``key`` (all of it: ``last`` None and ``first``
+    0), of version ``etag`` when given."""
+    chunks: list[bytes] = []
+    byte_range = None if (first, last) == (0, None) else (first, last)
+    meta = await source.get_object_stream(key, chunks.append, byte_range=byte_range, if_match=etag)
+    data = b"".join(chunks)
+    chunks.clear()
+    return meta, data
+
+
+async def copy_object(
+    source: S3Client,
+    target: S3Client,
+    source_key: str,
+    destination: str,
+    size: int,
+    *,
+    part_size: int = STREAM_PART_SIZE,
+    parallel: int = STREAM_PARALLEL,
+    content_type: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    source_if_match: str | None = None,
+    if_match: str | None = None,
+    if_none_match: bool = False,
+) -> str:
+    """Copy ``source_key`` of ``source`` (``size`` bytes, or 0 when unknown) to
+    ``destination`` of ``target``; returns the copy's ETag. ``metadata`` (with
+    ``content_type``) replaces the source's; without it, the source's are kept.
+    ``source_if_match`` pins the source's version (PreconditionFailed if it
+    changed); ``if_match`` / ``if_none_match`` condition the write."""
+    if size <= part_size:
+        meta, data = await _read(source, source_key, 0, None, source_if_match)
+        if len(data) <= part_size:
+            result = await target.put_object(
+                destination,
+                data,
+                content_type=content_type if metadata is not None else meta.content_type or None,
+                metadata=metadata if metadata is not None else meta.metadata,
+                if_match=if_match,
+                if_none_match=if_none_match,
+            )
+            return result.etag
+        size, source_if_match = meta.size, meta.etag  # it grew: copy it part by part
+        del data
+    if metadata is None or source_if_match is None:
+        meta = await source.head_object(source_key, if_match=source_if_match)
+        size, source_if_match = meta.size, meta.etag
+        if metadata is None:
+            metadata, content_type = meta.metadata, meta.content_type or None
+    return await _multipart(
+        source,
+        target,
+        source_key,
+        destination,
+        size,
+        part_size=part_size,
+        parallel=parallel,
+        content_type=content_type,
+        metadata=metadata,
+        etag=source_if_match,
+        if_match=if_match,
+        if_none_match=if_none_match,
+    )
+
+
+async def _multipart(
+    source: S3Client,
+    target: S3Client,
+    source_key: str,
+    destination: str,
+    size: int,
+    *,
+    part_size: int,
+    parallel: int,
+    content_type: str | None,
+    metadata: Mapping[str, str],
+    etag: str,
+    if_match: str | None,
+    if_none_match: bool,
+) -> str:
+    part_size = max(part_size, -(-size // _MAX_PARTS))
+    upload_id = await target.create_multipart_upload(
+        destination, content_type=content_type, metadata=metadata
+    )
+    slots = asyncio.Semaphore(max(1, parallel))
+
+    def part(number: int, first: int) -> Callable[[], Awaitable[str]]:
+        async def copy() -> str:
+            async with slots:  # the read and the write of a part hold one slot
+                _, data = await _read(
+                    source, source_key, first, min(first + part_size, size) - 1, etag
+                )
+                return await target.upload_part(destination, upload_id, number, data)
+
+        return copy
+
+    starts = list(range(0, size, part_size)) or [0]
+    tasks = [
+        asyncio.ensure_future(part(number, first)()) for number, first in enumerate(starts, start=1)
+    ]
+    try:
+        etags = await asyncio.gather(*tasks)
+        done = await target.complete_multipart_upload(
+            destination,
+            upload_id,
+            list(enumerate(etags, start=1)),
+            if_match=if_match,
+            if_none_match=if_none_match,
+        )
+        return done.etag
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(target.abort_multipart_upload(destination, upload_id))
+        raise

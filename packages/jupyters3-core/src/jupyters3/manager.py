@@ -330,14 +330,14 @@ class JupyterS3(AsyncContentsManager):
             settings = startup.MountSettings(self, spec, auth)
             keymap = keys.KeyMap(spec.prefix, mount=spec.name)
             mounts[spec.name] = self._new_store(settings, keymap, spec.read_only)
-            self._mount_settings[spec.name] = settings
+            self.mount_settings[spec.name] = settings
         return Stores(self.store, mounts)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._has_checkpoint: set[str] = set()
         self._uploads: ChunkedUploads | None = None
-        self._mount_settings: dict[str, startup.MountSettings] = {}
+        self.mount_settings: dict[str, startup.MountSettings] = {}
         try:
             self._mount_specs: list[MountSpec] = parse_mounts(self.mounts)
             self.stores  # noqa: B018 - made now: a bad mount stops the server at start
@@ -361,7 +361,7 @@ class JupyterS3(AsyncContentsManager):
         if self.store is not None:
             checks.append((self, self.store))
         for name, store in self.stores.mounts.items():
-            checks.append((self._mount_settings[name], store))
+            checks.append((self.mount_settings[name], store))
         for settings, store in checks:
             versioned = startup.check_configuration(settings, self.log)
             if versioned is not None:

@@ -58,23 +58,30 @@ class Env:
     folder: str
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["main bucket", "mount"])
 def counted(
+    request: pytest.FixtureRequest,
     js3_jupyter_session_factory: JupyterFactory,
     js3_moto_server: MotoServer,
     js3_fault_proxy_server: FaultProxy,
     js3_region: str,
 ) -> Env:
+    """The same operations in the main bucket and inside a mount (another
+    bucket, under a prefix, on the same endpoint): the same counts."""
     bucket = f"counts-{uuid.uuid4().hex[:12]}"
     js3_moto_server.create_bucket(bucket, js3_region)
-    server: JupyterServer = js3_jupyter_session_factory(
-        config=jupyters3_config(
-            bucket=bucket, endpoint_url=js3_fault_proxy_server.endpoint_url, region=js3_region
-        )
+    config = jupyters3_config(
+        bucket=bucket, endpoint_url=js3_fault_proxy_server.endpoint_url, region=js3_region
     )
+    d = "w"
+    if request.param == "mount":
+        mounted = f"counts-mount-{uuid.uuid4().hex[:12]}"
+        js3_moto_server.create_bucket(mounted, js3_region)
+        config["JupyterS3"]["mounts"] = {"team": f"s3://{mounted}/projects/ml/"}
+        d = "team/w"
+    server: JupyterServer = js3_jupyter_session_factory(config=config)
     api = ContentsClient(server.url, server.token)
     js3_fault_proxy_server.reset()
-    d = "w"
     api.mkdir(d).expect(201)
     api.save_text(f"{d}/file.txt", "text").expect(201)
     nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}

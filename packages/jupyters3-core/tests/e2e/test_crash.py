@@ -154,3 +154,48 @@ def test_kill_during_a_folder_rename_loses_nothing_and_repeating_finishes(
     assert raw.keys(bucket, "src/") == []
     for key, body in files.items():
         assert raw.get(bucket, key.replace("src/", "dst/", 1)) == body
+
+
+def test_kill_during_a_rename_across_mounts_loses_nothing_and_repeating_finishes(
+    js3_jupyter_factory: JupyterFactory,
+    js3_moto_server: MotoServer,
+    js3_fault_proxy: FaultProxy,
+    js3_region: str,
+) -> None:
+    """The same, from the main bucket into a mount (another bucket, under a prefix)."""
+    main, team = f"crash-{uuid.uuid4().hex[:12]}", f"crash-team-{uuid.uuid4().hex[:8]}"
+    js3_moto_server.create_bucket(main, js3_region)
+    js3_moto_server.create_bucket(team, js3_region)
+    config = jupyters3_config(
+        bucket=main, endpoint_url=js3_fault_proxy.endpoint_url, region=js3_region
+    )
+    config["JupyterS3"].update({"max_concurrency": 2, "mounts": {"team": f"s3://{team}/p/"}})
+    server = js3_jupyter_factory(config=config)
+    raw = RawS3(js3_moto_server.endpoint_url, js3_region)
+    files = {f"src/f{i:02d}.txt": f"file {i} ".encode() * 50 for i in range(24)}
+    for key, body in files.items():
+        raw.put(main, key, body)
+    copies = {"n": 0}
+
+    def tenth_copy(req: RequestInfo) -> bool:
+        if req.method == "PUT" and req.key.startswith("p/dst/f"):
+            copies["n"] += 1
+        return copies["n"] >= 10
+
+    rule, killed = _kill_on(server, tenth_copy)
+    js3_fault_proxy.configure(rule=rule)
+    with pytest.raises(Exception):  # noqa: B017 - the connection dies with the server
+        _api(server).rename("src", "team/dst")
+    assert killed.is_set()
+    js3_fault_proxy.configure()
+    server.restart()
+    for key, body in files.items():
+        assert raw.get(main, key) == body
+    copied = [k for k in raw.keys(team, "p/dst/") if k != "p/dst/"]
+    assert 0 < len(copied) < len(files)
+
+    _api(server).rename("src", "team/dst").expect(200)
+
+    assert raw.keys(main, "src/") == []
+    for key, body in files.items():
+        assert raw.get(team, "p/" + key.replace("src/", "dst/", 1)) == body

@@ -4,7 +4,8 @@ through this server with bounded memory.
 One S3 service cannot copy server-side from a bucket another endpoint holds,
 or that its credentials cannot read. :func:`copy_object` then reads the
 source in ranges of ``part_size`` bytes (each GET pinned to the source's
-ETag, so every byte comes from one version) and writes them to the target:
+ETag, so every byte comes from one version; an object of one part is one
+GET, refused unread if it is larger than a part) and writes them to the target:
 one PutObject for an object of one part, else a multipart upload with
 ``parallel`` parts in flight. At most ``parallel`` parts are in memory,
 whatever the object's size (2 x 8 MiB by default).
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 
+from jupyters3.errors import BodyTooLarge
 from jupyters3.s3.client import ObjectMeta, S3Client
 
 __all__ = ["STREAM_PARALLEL", "STREAM_PART_SIZE", "copy_object"]
@@ -32,13 +34,13 @@ STREAM_PARALLEL = 2
 
 
 async def _read(
-    source: S3Client, key: str, first: int, last: int | None, etag: str | None
+    source: S3Client, key: str, first: int, last: int, etag: str
 ) -> tuple[ObjectMeta, bytes]:
-    """Bytes ``first..last`` of ``key`` (all of it: ``last`` None and ``first``
-    0), of version ``etag`` when given."""
+    """Bytes ``first..last`` of version ``etag`` of ``key``."""
     chunks: list[bytes] = []
-    byte_range = None if (first, last) == (0, None) else (first, last)
-    meta = await source.get_object_stream(key, chunks.append, byte_range=byte_range, if_match=etag)
+    meta = await source.get_object_stream(
+        key, chunks.append, byte_range=(first, last), if_match=etag
+    )
     data = b"".join(chunks)
     chunks.clear()
     return meta, data
@@ -65,8 +67,13 @@ async def copy_object(
     ``source_if_match`` pins the source's version (PreconditionFailed if it
     changed); ``if_match`` / ``if_none_match`` condition the write."""
     if size <= part_size:
-        meta, data = await _read(source, source_key, 0, None, source_if_match)
-        if len(data) <= part_size:
+        try:
+            meta, data = await source.get_object(
+                source_key, max_size=part_size, if_match=source_if_match
+            )
+        except BodyTooLarge:  # larger than it was listed: part by part, below
+            pass
+        else:
             result = await target.put_object(
                 destination,
                 data,
@@ -76,8 +83,6 @@ async def copy_object(
                 if_none_match=if_none_match,
             )
             return result.etag
-        size, source_if_match = meta.size, meta.etag  # it grew: copy it part by part
-        del data
     if metadata is None or source_if_match is None:
         meta = await source.head_object(source_key, if_match=source_if_match)
         size, source_if_match = meta.size, meta.etag

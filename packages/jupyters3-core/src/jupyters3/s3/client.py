@@ -269,14 +269,18 @@ class S3Client:
         *,
         byte_range: tuple[int, int | None] | None = None,
         max_size: int | None = None,
+        if_match: str | None = None,
     ) -> tuple[ObjectMeta, bytes]:
         """GetObject into memory. ``byte_range`` is ``(first, last)``, inclusive;
         ``last=None`` means to the end. ``max_size``: an object larger than
         this is refused with :class:`BodyTooLarge` as soon as S3's answer
-        tells its size, without reading it."""
+        tells its size, without reading it. ``if_match``: only that version
+        (:class:`PreconditionFailed` otherwise)."""
         headers = {}
         if byte_range is not None:
             headers["range"] = range_header(*byte_range)
+        if if_match:
+            headers["if-match"] = quote_etag(if_match)
         request = Request("GetObject", "GET", key, headers=headers, max_body=max_size)
         if max_size is None or self.keeps_alive:
             response = await self._send(request)

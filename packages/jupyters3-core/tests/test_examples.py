@@ -35,7 +35,7 @@ import pytest
 from credential_fakes import creds_json
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from tornado.web import Application, RequestHandler
+from tornado.web import Application, HTTPError, RequestHandler
 from traitlets import TraitError
 from traitlets.config import Config, PyFileConfigLoader
 from traitlets.utils.importstring import import_item
@@ -306,6 +306,19 @@ def live_jupyterhub(live: Live) -> Setup:
     return Setup(env, "AKIAEXAMPLEHUB000001")
 
 
+def live_mounts(live: Live) -> Setup:
+    env = aws(
+        live,
+        JUPYTERS3_PREFIX="users/alice/",
+        # Other prefixes of the same bucket (test_the_mounts_example_... uses other buckets).
+        JUPYTERS3_TEAM_URL=f"s3://{live.bucket}/team/",
+        JUPYTERS3_LAKE_URL=f"s3://{live.bucket}/lake/",
+        AWS_ACCESS_KEY_ID="AKIAEXAMPLEMOUNTS001",
+        AWS_SECRET_ACCESS_KEY="mounts-secret",
+    )
+    return Setup(env, "AKIAEXAMPLEMOUNTS001")
+
+
 EXAMPLES: dict[str, Example] = {
     "jupyter_server_config_aws_keys.py": Example(
         env={
@@ -467,6 +480,31 @@ EXAMPLES: dict[str, Example] = {
         auth_base=JupyterS3DefaultAuthentication,
         auth_traits={},
         live=live_jupyterhub,
+    ),
+    "jupyter_server_config_mounts.py": Example(
+        env={
+            "JUPYTERS3_BUCKET": BUCKET,
+            "JUPYTERS3_PREFIX": "users/alice/",
+            "JUPYTERS3_TEAM_URL": "s3://team-ml/projects/churn/",
+            "JUPYTERS3_LAKE_URL": "s3://corp-data-lake/curated/",
+            "JUPYTERS3_LAKE_REGION": "us-west-2",
+        },
+        manager={
+            "aws_s3_bucket": BUCKET,
+            "prefix": "users/alice/",
+            "mounts": {
+                "team": "s3://team-ml/projects/churn/",
+                "lake": {
+                    "url": "s3://corp-data-lake/curated/",
+                    "read_only": True,
+                    "region": "us-west-2",
+                },
+            },
+        },
+        auth="JupyterS3DefaultAuthentication",
+        auth_base=JupyterS3DefaultAuthentication,
+        auth_traits={},
+        live=live_mounts,
     ),
 }
 
@@ -733,6 +771,48 @@ async def test_the_example_serves_contents_from_s3(
     assert signed_with[0].startswith(setup.key_id), f"signed with {signed_with[0]}"
     if setup.check is not None:
         setup.check()
+
+
+async def test_the_mounts_example_writes_the_team_mount_and_refuses_the_lake(
+    monkeypatch: pytest.MonkeyPatch,
+    js3_moto_server: Any,
+    js3_fault_proxy: FaultProxy,
+    js3_bucket: str,
+    js3_region: str,
+    js3_raw: RawS3,
+) -> None:
+    team, lake = f"{js3_bucket}-team", f"{js3_bucket}-lake"
+    for bucket in (team, lake):
+        js3_moto_server.create_bucket(bucket, js3_region)
+    js3_raw.put(lake, "curated/readme.txt", b"the lake's readme\n")
+    env = {
+        "JUPYTERS3_BUCKET": js3_bucket,
+        "JUPYTERS3_PREFIX": "users/alice/",
+        "JUPYTERS3_TEAM_URL": f"s3://{team}/projects/churn/",
+        "JUPYTERS3_LAKE_URL": f"s3://{lake}/curated/",
+        "AWS_ENDPOINT_URL_S3": js3_fault_proxy.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEMOUNTS001",
+        "AWS_SECRET_ACCESS_KEY": "mounts-secret",
+    }
+    set_env(monkeypatch, env)
+
+    cm = JupyterS3(config=load("jupyter_server_config_mounts.py"))  # lists the three buckets
+    text = "team notes\n"
+    try:
+        saved = await cm.save({"type": "file", "format": "text", "content": text}, "team/n.txt")
+        assert saved["path"] == "team/n.txt"
+        assert (await cm.get("lake/readme.txt"))["content"] == "the lake's readme\n"
+        js3_fault_proxy.clear()
+        with pytest.raises(HTTPError) as refused:
+            await cm.save({"type": "file", "format": "text", "content": text}, "lake/n.txt")
+        assert refused.value.status_code == 403
+        assert js3_fault_proxy.records() == []  # refused before any request
+    finally:
+        for store in cm.stores:
+            store.close()
+    assert js3_raw.get(team, "projects/churn/n.txt") == text.encode()
+    assert js3_raw.keys(lake) == ["curated/readme.txt"]
+    assert js3_raw.keys(js3_bucket) == []
 
 
 # ============================================================================

@@ -3,7 +3,8 @@
 Everything below the manager raises :mod:`jupyters3.errors` (S3),
 :class:`jupyters3.keys.InvalidPath`, :class:`jupyters3.models.BadContent` or
 the store's :class:`~jupyters3.store.FolderInTheWay` and
-:class:`~jupyters3.store.ReadOnly`; the manager, its
+:class:`~jupyters3.store.ReadOnly`, the mounts' refusals
+(:mod:`jupyters3.mounts`); the manager, its
 checkpoints and uploads wrap their work in :func:`http_errors`, which maps each
 to the status a Jupyter client expects. (Conflicts of the write policy are
 already :class:`~jupyters3.writes.WriteConflict`, a 409 with its own message.)
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from tornado.web import HTTPError
 
 from jupyters3 import errors, keys, models
+from jupyters3.mounts import MountPoint, NoStore, TopLevelOnlyMounts
 from jupyters3.store import FolderInTheWay, MoveIncomplete, ReadOnly
 
 __all__ = ["api_path", "http_errors"]
@@ -40,8 +42,12 @@ def http_errors(path: str = "") -> Iterator[None]:
         raise HTTPError(404, str(exc)) from None
     except keys.InvalidPath as exc:
         raise HTTPError(400, str(exc)) from None
-    except ReadOnly as exc:
+    except (ReadOnly, TopLevelOnlyMounts) as exc:
         raise HTTPError(403, str(exc), reason="Read-only") from None
+    except MountPoint as exc:
+        raise HTTPError(403, str(exc), reason="Mount point") from None
+    except NoStore as exc:
+        raise HTTPError(404, str(exc)) from None
     except models.BadContent as exc:
         raise HTTPError(400, str(exc)) from None
     except (FolderInTheWay, MoveIncomplete) as exc:

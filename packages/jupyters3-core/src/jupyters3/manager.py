@@ -417,33 +417,15 @@ class JupyterS3(AsyncContentsManager):
 
     def _readable(self, path: str) -> S3Store:
         """The store of ``path``; 404 at the top level when there is no main bucket."""
-        store = self.stores.at(path)
-        if store is None:
-            raise HTTPError(404, f"No such file or directory: {path}")
-        return store
+        with http_errors(path):
+            return self.stores.readable(path)
 
     def _writable(self, path: str, *, inside: bool = False) -> S3Store:
         """The store of ``path``, for a write at ``path`` (``inside``: into the
         folder ``path``). 403, before any request: a read-only mount, the top
         level without a main bucket, and a mount point itself (unless ``inside``)."""
-        store = self.stores.at(path)
-        if store is None:
-            raise HTTPError(
-                403,
-                "The top level holds only the mounts (no c.JupyterS3.aws_s3_bucket is set): "
-                "nothing can be created, renamed or deleted there. Open one of the mounts.",
-                reason="Read-only",
-            )
-        if not inside and self.stores.is_mount_point(path):
-            raise HTTPError(
-                403,
-                f"{path} is a mount (c.JupyterS3.mounts): it cannot be replaced, renamed "
-                "or deleted from here; what is inside it can.",
-                reason="Mount point",
-            )
         with http_errors(path):
-            store.check_writable()
-        return store
+            return self.stores.writable(path, inside=inside)
 
     # -- existence -----------------------------------------------------------
 
@@ -509,7 +491,10 @@ class JupyterS3(AsyncContentsManager):
         the common case costs one request and the other case two."""
         path = api_path(path)
         if not path and self.stores.mounts:
-            model = await self._top_level(content=content, type=type)
+            with http_errors(path):
+                model = await reading.top_level(
+                    self, self.stores, content=content, type=type, is_file=self._is_file
+                )
             self.emit(data={"action": "get", "path": path})
             return model
         store = self._readable(path)
@@ -526,37 +511,6 @@ class JupyterS3(AsyncContentsManager):
                 is_file=self._is_file,
             )
         self.emit(data={"action": "get", "path": path})
-        return model
-
-    async def _top_level(self, *, content: bool, type: str | None) -> dict[str, Any]:
-        """The root with mounts: the main bucket's top level (when there is one)
-        and a folder per mount, which costs no request."""
-        if type not in (None, "directory"):
-            raise HTTPError(400, f"The root is a directory, not a {type}", reason="bad type")
-        if self.store is not None:
-            with http_errors(""):
-                model = await reading.get(
-                    self,
-                    self.store,
-                    "",
-                    content=content,
-                    type="directory",
-                    format=None,
-                    require_hash=False,
-                    max_inline=self.max_inline_bytes,
-                    is_file=self._is_file,
-                )
-        else:
-            model = models.directory_model("", writable=False, created=models.EPOCH)
-            if content:
-                model.update(content=[], format="json")
-        if content:
-            mounts = self.stores.mounts
-            listed = [m for m in model["content"] if m["name"] not in mounts]
-            model["content"] = listed + [
-                models.directory_model(name, created=models.EPOCH, writable=not store.read_only)
-                for name, store in mounts.items()
-            ]
         return model
 
     # -- save ----------------------------------------------------------------

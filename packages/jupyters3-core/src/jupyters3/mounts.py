@@ -30,7 +30,16 @@ from urllib.parse import urlsplit
 from jupyters3 import keys
 from jupyters3.store import S3Store
 
-__all__ = ["BadMount", "MountSpec", "Stores", "check_clashes", "parse_mounts"]
+__all__ = [
+    "BadMount",
+    "MountPoint",
+    "MountSpec",
+    "NoStore",
+    "Stores",
+    "TopLevelOnlyMounts",
+    "check_clashes",
+    "parse_mounts",
+]
 
 _KEYS = {
     "url",
@@ -46,6 +55,35 @@ _STYLES = ("auto", "path", "virtual")
 
 class BadMount(ValueError):
     """A mount that cannot work; the message says which and why."""
+
+
+class NoStore(Exception):
+    """Nothing can be at ``path``: a name at the top level when only mounts
+    are configured (read: 404)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"No such file or directory: {path}")
+
+
+class TopLevelOnlyMounts(Exception):
+    """A write at the top level when only mounts are configured (403)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The top level holds only the mounts (no c.JupyterS3.aws_s3_bucket is set): "
+            "nothing can be created, renamed or deleted there. Open one of the mounts."
+        )
+
+
+class MountPoint(Exception):
+    """A write that would replace, rename or delete the mount ``name`` itself (403)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} is a mount (c.JupyterS3.mounts): it cannot be replaced, renamed "
+            "or deleted from here; what is inside it can."
+        )
 
 
 @dataclass(frozen=True)
@@ -212,3 +250,23 @@ class Stores:
         if mount is not None:
             return self.mounts[mount]
         return self.main
+
+    def readable(self, path: str) -> S3Store:
+        """The store of ``path``; :class:`NoStore` where there is none."""
+        store = self.at(path)
+        if store is None:
+            raise NoStore(path)
+        return store
+
+    def writable(self, path: str, *, inside: bool = False) -> S3Store:
+        """The store of ``path`` for a write at ``path`` (``inside``: into the
+        folder ``path``), refused before any request:
+        :class:`TopLevelOnlyMounts`, :class:`MountPoint` (unless ``inside``),
+        :class:`~jupyters3.store.ReadOnly`."""
+        store = self.at(path)
+        if store is None:
+            raise TopLevelOnlyMounts
+        if not inside and path in self.mounts:
+            raise MountPoint(path)
+        store.check_writable()
+        return store

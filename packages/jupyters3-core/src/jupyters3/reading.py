@@ -17,10 +17,11 @@ from tornado.web import HTTPError
 
 from jupyters3 import errors, models
 from jupyters3.content import mark_trusted, off_loop
+from jupyters3.mounts import Stores
 from jupyters3.names import human_size
 from jupyters3.store import S3Store, saved_time
 
-__all__ = ["dir_model", "get", "object_model", "too_large_to_inline"]
+__all__ = ["dir_model", "get", "object_model", "too_large_to_inline", "top_level"]
 
 
 async def get(
@@ -79,6 +80,35 @@ async def get(
         model = await file(None) or await folder()
     if model is None:
         raise HTTPError(404, f"No such file or directory: {path}")
+    return model
+
+
+async def top_level(
+    cm: ContentsManager,
+    stores: Stores,
+    *,
+    content: bool,
+    type: str | None,
+    is_file: Callable[[str], Awaitable[bool]],
+) -> dict[str, Any]:
+    """The root when mounts are configured: the main bucket's top level (when
+    there is one; a name a mount hides is left out) and a folder per mount,
+    which costs no request. Without a main bucket the root is not writable."""
+    if type not in (None, "directory"):
+        raise HTTPError(400, f"The root is a directory, not a {type}", reason="bad type")
+    if stores.main is not None:
+        model = await dir_model(cm, stores.main, "", content=content)
+        assert model is not None  # the root always exists
+    else:
+        model = models.directory_model("", writable=False, created=models.EPOCH)
+        if content:
+            model.update(content=[], format="json")
+    if content:
+        listed = [m for m in model["content"] if m["name"] not in stores.mounts]
+        model["content"] = listed + [
+            models.directory_model(name, created=models.EPOCH, writable=not store.read_only)
+            for name, store in stores.mounts.items()
+        ]
     return model
 
 

@@ -5,6 +5,10 @@ collects one :class:`Step` per check and renders them as text lines or JSON,
 with every known secret replaced by ``****`` (a second guard: no step puts a
 secret in its text to begin with); :func:`conditional_write_verdict` decides
 what a conditional PUT's outcome says about the store.
+
+A step of a mount (``c.JupyterS3.mounts``) carries the mount's name: its
+line starts with ``mount 'team':``, its JSON has ``"mount": "team"``, and
+the mounts' steps follow the main bucket's, one mount after the other.
 """
 
 from __future__ import annotations
@@ -52,13 +56,15 @@ class Step:
     """One check's outcome.
 
     ``detail`` says what was found; ``fix`` (for ``FAIL`` and ``WARN``) is one
-    sentence saying what to change.
+    sentence saying what to change; ``mount`` names the mount the step tried
+    (``None``: the main bucket).
     """
 
     name: str
     status: Status
     detail: str
     fix: str = ""
+    mount: str | None = None
 
     @property
     def title(self) -> str:
@@ -69,13 +75,16 @@ class Step:
         """``status  title  detail: fix`` on one line."""
         message = f"{self.detail}: {self.fix}" if self.detail and self.fix else self.detail
         message = message or self.fix
+        if self.mount is not None:
+            message = f"mount {self.mount!r}: {message}"
         width = max(len(t) for t in STEP_TITLES.values())
         return f"{self.status:<4}  {self.title:<{width}}  {message}".rstrip()
 
 
 @dataclass
 class Report:
-    """The steps of one run, in :data:`STEP_TITLES` order when rendered.
+    """The steps of one run, in :data:`STEP_TITLES` order when rendered (the
+    main bucket's, then each mount's, in the order the mounts were first recorded).
 
     ``secrets`` holds strings that must never be printed (the secret access
     key, a session token); :meth:`text` and :meth:`json` replace them.
@@ -84,20 +93,27 @@ class Report:
     steps: list[Step] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
 
-    def add(self, name: str, status: Status, detail: str, fix: str = "") -> Step:
-        """Record a step (a later one with the same name replaces it)."""
-        step = Step(name, status, detail, fix)
-        self.steps = [s for s in self.steps if s.name != name] + [step]
+    def add(
+        self, name: str, status: Status, detail: str, fix: str = "", *, mount: str | None = None
+    ) -> Step:
+        """Record a step (a later one with the same name and mount replaces it)."""
+        step = Step(name, status, detail, fix, mount)
+        self.steps = [s for s in self.steps if (s.name, s.mount) != (name, mount)] + [step]
         return step
 
-    def status_of(self, name: str) -> Status | None:
-        """The status of step ``name``, or ``None`` if it was not recorded."""
-        return next((s.status for s in self.steps if s.name == name), None)
+    def status_of(self, name: str, mount: str | None = None) -> Status | None:
+        """The status of step ``name`` (of ``mount``), or ``None`` if it was not recorded."""
+        found = (s.status for s in self.steps if (s.name, s.mount) == (name, mount))
+        return next(found, None)
 
     def ordered(self) -> list[Step]:
-        """The steps in display order (unknown names last, as recorded)."""
+        """The steps in display order: the main bucket's, then each mount's
+        (unknown names last within each, as recorded)."""
         order = {name: i for i, name in enumerate(STEP_TITLES)}
-        return sorted(self.steps, key=lambda s: order.get(s.name, len(order)))
+        mounts: dict[str | None, int] = {None: 0}
+        for step in self.steps:
+            mounts.setdefault(step.mount, len(mounts))
+        return sorted(self.steps, key=lambda s: (mounts[s.mount], order.get(s.name, len(order))))
 
     @property
     def failed(self) -> bool:
@@ -130,13 +146,16 @@ class Report:
         return self.redact("\n".join(lines))
 
     def json(self, **extra: object) -> str:
-        """The machine-readable report: ``ok``, ``exit_code``, ``steps`` and ``extra``."""
-        document = {
-            "ok": not self.failed,
-            "exit_code": self.exit_code,
-            **extra,
-            "steps": [{**asdict(s), "title": s.title} for s in self.ordered()],
-        }
+        """The machine-readable report: ``ok``, ``exit_code``, ``steps`` and ``extra``.
+
+        A mount's step has ``"mount": NAME``; the main bucket's have no ``mount``."""
+        steps = []
+        for step in self.ordered():
+            fields = {**asdict(step), "title": step.title}
+            if step.mount is None:
+                del fields["mount"]
+            steps.append(fields)
+        document = {"ok": not self.failed, "exit_code": self.exit_code, **extra, "steps": steps}
         return self.redact(json.dumps(document, indent=2))
 
 

@@ -28,6 +28,7 @@ from jupyters3_testing.leaks import describe_leaks, find_secrets, random_secret,
 from jupyters3_testing.raw import RawS3
 
 _LINE = re.compile(r"^(ok|WARN|FAIL|skip)\s+(\S.*?)\s{2,}(.*)$")
+_MOUNT = re.compile(r"^mount '([^']+)': (.*)$")
 _S3_STEPS = ("bucket", "checkpoints", "write", "copy", "read", "conditional writes", "delete")
 
 
@@ -37,21 +38,32 @@ class Result:
     stdout: str
     stderr: str
 
-    @property
-    def steps(self) -> dict[str, tuple[str, str]]:
-        """Step title -> (status, rest of the line)."""
+    def mount_steps(self, mount: str | None = None) -> dict[str, tuple[str, str]]:
+        """Step title -> (status, rest of the line), of ``mount`` (None: the main bucket).
+
+        A mount's line is ``mount 'NAME': ...``; the rest returned is after that."""
         found = {}
         for line in self.stdout.splitlines():
             match = _LINE.match(line)
-            if match:
+            if not match:
+                continue
+            of_mount = _MOUNT.match(match[3])
+            if of_mount is None and mount is None:
                 found[match[2]] = (match[1], match[3])
+            elif of_mount is not None and of_mount[1] == mount:
+                found[match[2]] = (match[1], of_mount[2])
         return found
 
-    def status(self, title: str) -> str:
-        return self.steps[title][0]
+    @property
+    def steps(self) -> dict[str, tuple[str, str]]:
+        """Step title -> (status, rest of the line), of the main bucket."""
+        return self.mount_steps()
 
-    def line(self, title: str) -> str:
-        return self.steps[title][1]
+    def status(self, title: str, mount: str | None = None) -> str:
+        return self.mount_steps(mount)[title][0]
+
+    def line(self, title: str, mount: str | None = None) -> str:
+        return self.mount_steps(mount)[title][1]
 
     def __str__(self) -> str:
         return f"exit {self.code}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
@@ -358,6 +370,199 @@ def test_secrets_never_printed(
     if case == "keys-in-config":
         line = text.line("credentials")
         assert "keys in the Jupyter configuration" in line and "AKIA****1234" in line
+
+
+def _bucket(moto: MotoServer, region: str, kind: str) -> str:
+    name = f"check-{kind}-{uuid.uuid4().hex[:8]}"
+    moto.create_bucket(name, region)
+    return name
+
+
+_WRITES = ("write", "copy", "read", "conditional writes", "delete")
+
+
+def test_mounts_writable_and_read_only(
+    proxied: CheckRunner,
+    js3_fault_proxy: FaultProxy,
+    js3_moto_server: MotoServer,
+    js3_raw: RawS3,
+    js3_region: str,
+    js3_bucket: str,
+) -> None:
+    """A writable mount with its own profile gets every step under its prefix; a
+    read-only one (the main credentials) is listed only, with nothing written to it."""
+    team = _bucket(js3_moto_server, js3_region, "team")
+    lake = _bucket(js3_moto_server, js3_region, "lake")
+    js3_raw.put(lake, "data/readme.txt", b"the lake\n")
+    secret = random_secret(40)
+    credentials = proxied.home / "aws-credentials"
+    credentials.write_text(
+        f"[teamkeys]\naws_access_key_id = AKIATEAMPROFILE00001\naws_secret_access_key = {secret}\n"
+    )
+    proxied.config["JupyterS3"]["mounts"] = {
+        "team": {"url": f"s3://{team}/projects/ml/", "profile": "teamkeys"},
+        "lake": {"url": f"s3://{lake}/data/", "read_only": True},
+    }
+    env: dict[str, str | None] = {"AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+    result = proxied(env=env)
+    assert result.code == 0, result
+    assert secret not in result.stdout + result.stderr
+    assert "AKIATEAMPROFILE00001" not in result.stdout + result.stderr
+    # The main bucket's steps are those of a configuration without mounts.
+    assert set(result.steps) == {"configuration", "contents manager", "credentials", *_S3_STEPS}
+    assert all(status == "ok" for status, _ in result.steps.values()), result
+    assert result.stdout.splitlines()[0].endswith(
+        f"s3://{js3_bucket}/users/alice/ and mounts team, lake"
+    )
+    steps = result.mount_steps("team")
+    assert set(steps) == {"configuration", "credentials", *_S3_STEPS}, result
+    assert all(status == "ok" for status, _ in steps.values()), result
+    assert f"s3://{team}/projects/ml/ at " in result.line("configuration", "team")
+    assert "writable; its own credentials (profile 'teamkeys')" in result.line(
+        "configuration", "team"
+    )
+    assert "key id AKIA****0001" in result.line("credentials", "team")
+    assert f"listed s3://{team}/projects/ml/ (empty)" in result.line("bucket", "team")
+    assert "PUT projects/ml/.jupyters3-check-" in result.line("write", "team")
+    steps = result.mount_steps("lake")
+    assert all(steps[s][0] == "ok" for s in ("configuration", "credentials", "bucket")), result
+    assert "read-only" in result.line("configuration", "lake")
+    assert "the main credentials" in result.line("credentials", "lake")
+    assert f"listed s3://{lake}/data/ (not empty)" in result.line("bucket", "lake")
+    for title in _WRITES:
+        assert result.status(title, "lake") == "skip", result
+        assert "read-only (read_only in c.JupyterS3.mounts['lake'])" in result.line(title, "lake")
+    assert js3_raw.keys(team) == []  # both temporary objects are gone
+    assert js3_fault_proxy.count("PUT", bucket=lake) == 0
+    assert js3_fault_proxy.count("DELETE", bucket=lake) == 0
+    assert js3_raw.keys(lake) == ["data/readme.txt"]
+    # --json: the same steps, each of a mount naming it.
+    document = json.loads(proxied("--json", env=env).stdout)
+    assert document["ok"] is True
+    assert document["mounts"]["lake"] == {
+        "bucket": lake,
+        "prefix": "data/",
+        "region": js3_region,
+        "endpoint_url": js3_fault_proxy.endpoint_url,
+        "read_only": True,
+    }
+    by_mount: dict[str | None, list[str]] = {}
+    for step in document["steps"]:
+        by_mount.setdefault(step.get("mount"), []).append(step["name"])
+        assert step["detail"] and not step["detail"].startswith("mount ")
+    assert list(by_mount) == [None, "team", "lake"]
+    assert (
+        by_mount["team"]
+        == by_mount["lake"]
+        == [
+            "configuration",
+            "credentials",
+            "bucket",
+            "checkpoints",
+            "write",
+            "copy",
+            "read",
+            "conditional-writes",
+            "delete",
+        ]
+    )
+
+
+@pytest.mark.js3_no_chaos
+def test_missing_mount_bucket_fails_naming_the_mount(
+    check: CheckRunner, js3_moto_server: MotoServer, js3_region: str
+) -> None:
+    gone = f"missing-{uuid.uuid4().hex[:8]}"
+    fine = _bucket(js3_moto_server, js3_region, "fine")
+    check.config["JupyterS3"]["mounts"] = {"gone": f"s3://{gone}/p/", "fine": f"s3://{fine}/"}
+    result = check()
+    assert result.code == 1, result
+    assert all(status == "ok" for status, _ in result.steps.values()), result
+    assert result.status("bucket", "gone") == "FAIL"
+    line = result.line("bucket", "gone")
+    assert f"ListObjectsV2 on s3://{gone}/p/: NoSuchBucket" in line
+    assert (
+        f"Bucket '{gone}' does not exist at {js3_moto_server.endpoint_url}: "
+        "create it or fix the url of c.JupyterS3.mounts['gone']."
+    ) in line
+    assert (
+        f"FAIL  bucket              mount 'gone': ListObjectsV2 on s3://{gone}/p/" in result.stdout
+    )
+    assert all(result.status(s, "gone") == "skip" for s in _S3_STEPS[1:]), result
+    assert all(status == "ok" for status, _ in result.mount_steps("fine").values()), result
+    assert result.stdout.rstrip().endswith("1 step(s) failed."), result
+    document = json.loads(check("--json").stdout)
+    assert document["exit_code"] == 1
+    (failed,) = [s for s in document["steps"] if s["status"] == "FAIL"]
+    assert (failed["name"], failed["mount"]) == ("bucket", "gone")
+    assert "c.JupyterS3.mounts['gone']" in failed["fix"]
+
+
+def test_mounts_without_a_main_bucket(
+    check: CheckRunner, js3_moto_server: MotoServer, js3_raw: RawS3, js3_region: str
+) -> None:
+    only = _bucket(js3_moto_server, js3_region, "only")
+    check.config["JupyterS3"]["aws_s3_bucket"] = ""
+    check.config["JupyterS3"]["mounts"] = {"only": f"s3://{only}/work/"}
+    result = check()
+    assert result.code == 0, result
+    assert result.stdout.splitlines()[0] == "jupyters3 check mounts only"
+    assert result.status("configuration") == "ok"
+    assert "no main bucket: c.JupyterS3.aws_s3_bucket is not set" in result.line("configuration")
+    assert result.status("credentials") == "ok"  # the mount uses them
+    for title in _S3_STEPS:
+        assert result.status(title) == "skip", result
+        assert "no main bucket (c.JupyterS3.aws_s3_bucket is not set)" in result.line(title)
+    steps = result.mount_steps("only")
+    assert set(steps) == {"configuration", "credentials", *_S3_STEPS}, result
+    assert all(status == "ok" for status, _ in steps.values()), result
+    assert js3_raw.keys(only) == []
+
+
+@pytest.mark.parametrize(
+    ("mounts", "sentence"),
+    [
+        (
+            {"team": "https://example.com/x"},
+            "c.JupyterS3.mounts['team']: 'https://example.com/x' is not an S3 URL; "
+            "write 's3://<bucket>/<prefix>'.",
+        ),
+        (
+            {"team": {"url": "s3://b/", "authentication_class": "nowhere.Nothing"}},
+            "c.JupyterS3.mounts['team']: cannot import the authentication_class 'nowhere.Nothing'",
+        ),
+    ],
+)
+def test_a_bad_mount_fails_the_configuration(
+    check: CheckRunner, mounts: dict[str, Any], sentence: str
+) -> None:
+    check.config["JupyterS3"]["mounts"] = mounts
+    result = check()
+    assert result.code == 1, result
+    assert result.status("configuration") == "FAIL"
+    assert sentence in result.line("configuration")
+    assert all(result.status(s) == "skip" for s in ("credentials", *_S3_STEPS)), result
+    assert "Traceback" not in result.stderr and "CRITICAL" not in result.stderr, result
+
+
+def test_a_mount_hiding_a_top_level_folder_fails(
+    check: CheckRunner,
+    js3_moto_server: MotoServer,
+    js3_raw: RawS3,
+    js3_region: str,
+    js3_bucket: str,
+) -> None:
+    """The server refuses to start then: the check says so on the mount's configuration."""
+    team = _bucket(js3_moto_server, js3_region, "team")
+    js3_raw.put(js3_bucket, "users/alice/team/notes.txt", b"hidden by the mount\n")
+    check.config["JupyterS3"]["mounts"] = {"team": f"s3://{team}/"}
+    result = check()
+    assert result.code == 1, result
+    assert result.status("configuration", "team") == "FAIL"
+    assert "Mount 'team' has the name of a top-level file or folder of the main bucket" in (
+        result.line("configuration", "team")
+    )
+    assert result.status("bucket", "team") == "ok"
 
 
 def test_help() -> None:

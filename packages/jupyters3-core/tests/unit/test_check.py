@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from traitlets.config import Config
 
 from jupyters3 import JupyterS3, errors
+from jupyters3.auth import JupyterS3DefaultAuthentication
 from jupyters3.check_config import CheckError, load_jupyter_config, manager_class, parse_overrides
+from jupyters3.check_mounts import explain_mount
 from jupyters3.check_report import (
     Report,
     conditional_write_verdict,
     mask_key_id,
     needs_permission,
 )
+from jupyters3.mounts import parse_mount
 
 
 def test_conditional_put_refused_with_412_means_supported() -> None:
@@ -107,6 +111,85 @@ def test_report_redacts_secrets_and_orders_steps() -> None:
     assert document["ok"] is False and document["bucket"] == "b"
     assert [s["name"] for s in document["steps"]] == ["configuration", "delete"]
     assert "s3cr3t-value" not in report.json()
+
+
+def test_mount_steps_follow_the_main_ones_and_name_their_mount() -> None:
+    report = Report()
+    report.add("bucket", "FAIL", "ListObjectsV2: NoSuchBucket", "create it.", mount="team")
+    report.add("configuration", "ok", "s3://main/")
+    report.add("bucket", "skip", "not tried: the mount is read-only", mount="lake")
+    report.add("configuration", "ok", "s3://team/", mount="team")
+    report.add("bucket", "ok", "listed")
+    assert [(s.mount, s.name) for s in report.ordered()] == [
+        (None, "configuration"),
+        (None, "bucket"),
+        ("team", "configuration"),
+        ("team", "bucket"),
+        ("lake", "bucket"),
+    ]
+    assert report.status_of("bucket") == "ok"
+    assert report.status_of("bucket", "team") == "FAIL"
+    assert report.status_of("bucket", "other") is None
+    assert report.exit_code == 1
+    lines = report.text().splitlines()
+    assert lines[1].startswith("ok    bucket ") and lines[1].endswith("  listed")
+    assert lines[3].startswith("FAIL  bucket ")
+    assert lines[3].endswith("  mount 'team': ListObjectsV2: NoSuchBucket: create it.")
+    assert lines[4].endswith("  mount 'lake': not tried: the mount is read-only")
+    steps = json.loads(report.json())["steps"]
+    assert "mount" not in steps[0]
+    assert steps[3]["mount"] == "team" and steps[3]["detail"] == "ListObjectsV2: NoSuchBucket"
+    # A later step of the same name and mount replaces it; another mount's stays.
+    report.add("bucket", "ok", "listed", mount="team")
+    assert report.status_of("bucket", "team") == "ok" and not report.failed
+    assert report.status_of("bucket", "lake") == "skip"
+
+
+def _mount_settings(**mount: Any) -> tuple[Any, Any]:
+    spec = parse_mount("team", {"url": "s3://team-bucket/ml/", **mount})
+    settings = SimpleNamespace(
+        aws_s3_bucket=spec.bucket,
+        prefix=spec.prefix,
+        aws_region=spec.region or "us-east-1",
+        endpoint_url=spec.endpoint_url or "",
+        authentication_class=JupyterS3DefaultAuthentication,
+    )
+    return settings, spec
+
+
+def _error(status: int, code: str, region: str = "") -> errors.S3Error:
+    return errors.error_from_response(status=status, code=code, message="", region=region)
+
+
+def test_mount_fixes_name_the_mount_setting() -> None:
+    settings, spec = _mount_settings()
+    setting = "c.JupyterS3.mounts['team']"
+    missing = explain_mount(settings, spec, _error(404, "NoSuchBucket"))
+    assert missing == (
+        "Bucket 'team-bucket' does not exist at AWS region us-east-1: "
+        f"create it or fix the url of {setting}."
+    )
+    moved = explain_mount(settings, spec, _error(301, "PermanentRedirect", "eu-west-3"))
+    assert moved.endswith(f"set 'region': 'eu-west-3' in {setting}.")
+    rejected = explain_mount(settings, spec, _error(403, "InvalidAccessKeyId"))
+    assert f"that {setting} inherits" in rejected and "'profile'" in rejected
+    unreachable = explain_mount(settings, spec, errors.NetworkError("refused"))
+    assert f"check c.JupyterS3.endpoint_url (which {setting} inherits)" in unreachable
+    assert explain_mount(settings, spec, _error(500, "InternalError")).endswith(f"fix {setting}.")
+    denied = explain_mount(settings, spec, _error(403, "AccessDenied"))
+    assert "may not list s3://team-bucket/ml/" in denied
+
+
+def test_mount_fixes_name_its_own_endpoint_and_profile() -> None:
+    settings, spec = _mount_settings(endpoint_url="https://minio.corp:9000", profile="minio")
+    setting = "c.JupyterS3.mounts['team']"
+    unreachable = explain_mount(settings, spec, errors.NetworkError("refused"))
+    assert unreachable == (
+        "Cannot reach S3 at https://minio.corp:9000 (refused): "
+        f"check the 'endpoint_url' of {setting} and the network."
+    )
+    rejected = explain_mount(settings, spec, _error(403, "SignatureDoesNotMatch"))
+    assert f"AWS profile 'minio', the 'profile' of {setting}" in rejected
 
 
 @pytest.fixture

@@ -420,6 +420,10 @@ class JupyterS3(AsyncContentsManager):
         with http_errors(path):
             return self.stores.readable(path)
 
+    def _mounts_in(self, folder: str) -> set[str]:
+        """The names the mounts take in ``folder`` (the root's, else none)."""
+        return set() if folder else set(self.stores.mounts)
+
     def _writable(self, path: str, *, inside: bool = False) -> S3Store:
         """The store of ``path``, for a write at ``path`` (``inside``: into the
         folder ``path``). 403, before any request: a read-only mount, the top
@@ -567,7 +571,7 @@ class JupyterS3(AsyncContentsManager):
             return names.first_free_name(filename, insert, set(self.stores.mounts))
         with http_errors(path):
             taken = await store.child_names(path) or set()
-        return names.first_free_name(filename, insert, taken)
+        return names.first_free_name(filename, insert, taken | self._mounts_in(path))
 
     async def new_untitled(self, path: str = "", type: str = "", ext: str = "") -> dict[str, Any]:
         """One LIST (existence and taken names) and one PUT."""
@@ -579,6 +583,7 @@ class JupyterS3(AsyncContentsManager):
             taken = await store.child_names(path)
         if taken is None:
             raise HTTPError(404, f"No such directory: {path}")
+        taken |= self._mounts_in(path)
         model, untitled, insert = self._untitled(type, ext)
         for _ in range(_NEW_UNTITLED_TRIES):
             with http_errors(path):  # an extension may make the name invalid: 400
@@ -736,6 +741,7 @@ class JupyterS3(AsyncContentsManager):
             if source is None and not src_tree:
                 raise HTTPError(404, f"No such file or directory: {path}")
             if taken is not None:
+                taken |= self._mounts_in(target_dir)
                 destination = keys.join(target_dir, names.copy_name(from_name, taken))
             elif to is not None and source is None:
                 # A folder goes *into* a missing target, as the reference's copytree does.

@@ -227,6 +227,16 @@ def test_a_mount_point_cannot_be_deleted_renamed_or_replaced(buckets: Buckets) -
     assert api.get("team/keep.txt").expect(200).json["content"] == "kept\n"
 
 
+def test_a_copy_at_the_top_level_never_takes_a_mounts_name(buckets: Buckets) -> None:
+    api = buckets.api
+    api.mkdir("names").expect(201)
+    api.save_text("names/team", "a file named like the mount\n").expect(201)
+    copied = api.copy("names/team", "").expect(201).json
+    assert copied["path"] == "team-Copy1"
+    assert buckets.raw.get(buckets.main, "team-Copy1") == b"a file named like the mount\n"
+    assert api.get("team", content=False).expect(200).json["type"] == "directory"
+
+
 @pytest.mark.parametrize(
     "url",
     [

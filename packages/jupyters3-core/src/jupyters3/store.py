@@ -284,13 +284,15 @@ class S3Store:
         creating: bool = True,
         over: str | None = None,
         origin: S3Store | None = None,
+        source_version: str | None = None,
     ) -> str:
-        """Copy ``source_key`` (version ``source``, or an object of that size) of
-        ``origin`` (default: this store) to ``destination_key``, under the write
-        policy for ``path`` (``creating``: only if nothing is there; ``over``:
-        only over the version of ``destination_key`` with that ETag); returns
-        the copy's ETag. ``metadata`` replaces the source's (the content type
-        is kept). Server-side unless ``origin`` is on another S3 service."""
+        """Copy ``source_key`` (version ``source``, or an object of that size;
+        the S3 version ``source_version`` of it) of ``origin`` (default: this
+        store) to ``destination_key``, under the write policy for ``path``
+        (``creating``: only if nothing is there; ``over``: only over the
+        version of ``destination_key`` with that ETag); returns the copy's
+        ETag. ``metadata`` replaces the source's (the content type is kept).
+        Server-side unless ``origin`` is on another S3 service."""
         self.check_writable()
         size = source if isinstance(source, int) else source.size
         meta = None if isinstance(source, int) else source
@@ -304,6 +306,7 @@ class S3Store:
                 content_type=(meta.content_type or None) if meta else None,
                 metadata=metadata,
                 source_if_match=meta.etag if meta else None,
+                source_version_id=source_version,
                 if_match=conditions.if_match,
                 if_none_match=conditions.if_none_match,
             )

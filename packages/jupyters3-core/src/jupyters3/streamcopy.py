@@ -34,12 +34,12 @@ STREAM_PARALLEL = 2
 
 
 async def _read(
-    source: S3Client, key: str, first: int, last: int, etag: str
+    source: S3Client, key: str, first: int, last: int, etag: str, version_id: str | None
 ) -> tuple[ObjectMeta, bytes]:
     """Bytes ``first..last`` of version ``etag`` of ``key``."""
     chunks: list[bytes] = []
     meta = await source.get_object_stream(
-        key, chunks.append, byte_range=(first, last), if_match=etag
+        key, chunks.append, byte_range=(first, last), if_match=etag, version_id=version_id
     )
     data = b"".join(chunks)
     chunks.clear()
@@ -58,6 +58,7 @@ async def copy_object(
     content_type: str | None = None,
     metadata: Mapping[str, str] | None = None,
     source_if_match: str | None = None,
+    source_version_id: str | None = None,
     if_match: str | None = None,
     if_none_match: bool = False,
 ) -> str:
@@ -65,11 +66,15 @@ async def copy_object(
     ``destination`` of ``target``; returns the copy's ETag. ``metadata`` (with
     ``content_type``) replaces the source's; without it, the source's are kept.
     ``source_if_match`` pins the source's version (PreconditionFailed if it
-    changed); ``if_match`` / ``if_none_match`` condition the write."""
+    changed), ``source_version_id`` names one S3 version of it; ``if_match`` /
+    ``if_none_match`` condition the write."""
     if size <= part_size:
         try:
             meta, data = await source.get_object(
-                source_key, max_size=part_size, if_match=source_if_match
+                source_key,
+                max_size=part_size,
+                if_match=source_if_match,
+                version_id=source_version_id,
             )
         except BodyTooLarge:  # larger than it was listed: part by part, below
             pass
@@ -84,7 +89,9 @@ async def copy_object(
             )
             return result.etag
     if metadata is None or source_if_match is None:
-        meta = await source.head_object(source_key, if_match=source_if_match)
+        meta = await source.head_object(
+            source_key, if_match=source_if_match, version_id=source_version_id
+        )
         size, source_if_match = meta.size, meta.etag
         if metadata is None:
             metadata, content_type = meta.metadata, meta.content_type or None
@@ -99,6 +106,7 @@ async def copy_object(
         content_type=content_type,
         metadata=metadata,
         etag=source_if_match,
+        version_id=source_version_id,
         if_match=if_match,
         if_none_match=if_none_match,
     )
@@ -116,6 +124,7 @@ async def _multipart(
     content_type: str | None,
     metadata: Mapping[str, str],
     etag: str,
+    version_id: str | None,
     if_match: str | None,
     if_none_match: bool,
 ) -> str:
@@ -128,9 +137,8 @@ async def _multipart(
     def part(number: int, first: int) -> Callable[[], Awaitable[str]]:
         async def copy() -> str:
             async with slots:  # the read and the write of a part hold one slot
-                _, data = await _read(
-                    source, source_key, first, min(first + part_size, size) - 1, etag
-                )
+                last = min(first + part_size, size) - 1
+                _, data = await _read(source, source_key, first, last, etag, version_id)
                 return await target.upload_part(destination, upload_id, number, data)
 
         return copy

@@ -19,12 +19,14 @@ Requests: see :meth:`jupyters3.manager.JupyterS3.rename_file` and ``copy``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from jupyters3 import keys, models, tree
+from jupyters3 import errors, keys, models, tree
+from jupyters3.checkpoints import version_of
 from jupyters3.s3.client import ObjectMeta
 from jupyters3.s3.xml import ListedObject
 from jupyters3.store import MTIME_META, RENAMED_FROM_META, MoveIncomplete, S3Store, now_stamp
@@ -113,6 +115,10 @@ async def move(
         # stop midway, repeating it recognises and finishes it.
         await store.mkdir(new, renamed_from=old)
     tree_pairs = [(s, d) for s, d in pairs[1 if src_file else 0 :] if d != marker]
+    pointers = _pointers(tree_pairs)
+    if pointers:  # checkpoints naming versions of the old key: copies of those versions
+        tree_pairs = [(s, d) for s, d in tree_pairs if s not in pointers]
+        pairs = [(s, pointers[s][1] if s in pointers else d) for s, d in pairs]
     copies: list[Awaitable[dict[str, str]]] = [
         store.copy_tree(
             new,
@@ -130,6 +136,10 @@ async def move(
         copies.append(
             _copied(store, new, pairs[0], src_file, mark, creating=not resuming, origin=source)
         )
+    copies += [
+        _copy_version(source, store, new, owner, version, destination, creating=not resuming)
+        for owner, destination, version in pointers.values()
+    ]
     copied: dict[str, str] = {}
     for result in await asyncio.gather(*copies):
         copied.update(result)
@@ -178,6 +188,66 @@ async def _copied(
         over=over,
         origin=origin,
     )
+    return {destination: etag}
+
+
+def _pointers(pairs: list[tuple[str, str]]) -> dict[str, tuple[str, str, str]]:
+    """The checkpoints among ``pairs`` that name an S3 version of their file
+    (on a versioned bucket): pointer key -> (the file's key, the key of its
+    copy under the new name, the version). The copy's id keeps the time and
+    takes a suffix derived from the version, so a repeated rename writes the
+    same key."""
+    found = {}
+    for source, destination in pairs:
+        owner, sep, checkpoint_id = source.rpartition(f"/{keys.CHECKPOINTS}/")
+        version = version_of(checkpoint_id) if sep else None
+        made = keys.checkpoint_time(checkpoint_id) if sep else None
+        if version is None or made is None:
+            continue
+        suffix = hashlib.sha256(version.encode()).hexdigest()[:6]
+        holder = destination.rpartition("/")[0]
+        found[source] = (owner, f"{holder}/{keys.new_checkpoint_id(made, suffix)}", version)
+    return found
+
+
+async def _copy_version(
+    source: S3Store,
+    store: S3Store,
+    path: str,
+    owner: str,
+    version: str,
+    destination: str,
+    *,
+    creating: bool,
+) -> dict[str, str]:
+    """Copy version ``version`` of ``owner`` (a file key of ``source``) to the
+    checkpoint key ``destination``; nothing when that version has expired
+    (the checkpoint was already gone from its list)."""
+    try:
+        try:
+            etag = await store.copy(
+                path,
+                owner,
+                destination,
+                0,
+                creating=creating,
+                origin=source,
+                source_version=version,
+            )
+        except errors.InvalidRequest:  # larger than one CopyObject takes
+            meta = await source.client.head_object(owner, version_id=version)
+            etag = await store.copy(
+                path,
+                owner,
+                destination,
+                meta,
+                creating=creating,
+                origin=source,
+                source_version=version,
+            )
+    except errors.NotFound:
+        store.log.info("Rename of %s: a checkpoint's S3 version has expired; dropped", path)
+        return {}
     return {destination: etag}
 
 

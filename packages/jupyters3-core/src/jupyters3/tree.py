@@ -104,6 +104,7 @@ class Copier(Protocol):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         source_if_match: str | None = None,
+        source_version_id: str | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> Awaitable[str]: ...

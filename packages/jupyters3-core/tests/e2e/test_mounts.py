@@ -391,3 +391,33 @@ def test_a_mount_that_cannot_work_stops_the_server_at_start(
     log = str(info.value)
     assert "Traceback" not in log, log
     assert says in log, log
+
+
+def test_checkpoints_of_a_versioned_bucket_follow_a_rename_into_a_mount(
+    js3_jupyter_factory: JupyterFactory, js3_moto_server: MotoServer, js3_region: str
+) -> None:
+    """A checkpoint that names an S3 version of the file (versioned main bucket)
+    moves into an unversioned mount as a copy of that version."""
+    main, plain = _name("main"), _name("plain")
+    js3_moto_server.create_bucket(main, js3_region)
+    js3_moto_server.create_bucket(plain, js3_region)
+    raw = RawS3(js3_moto_server.endpoint_url, js3_region)
+    raw.client.put_bucket_versioning(Bucket=main, VersioningConfiguration={"Status": "Enabled"})
+    config = jupyters3_config(
+        bucket=main, endpoint_url=js3_moto_server.endpoint_url, region=js3_region
+    )
+    config["JupyterS3"]["mounts"] = {"plain": f"s3://{plain}/p/"}
+    server = js3_jupyter_factory(config=config)
+    api = ContentsClient(server.url, server.token)
+    api.save_text("v.txt", "version 0").expect(201)
+    made = api.create_checkpoint("v.txt").expect(201).json
+    assert "-v" in made["id"]  # a pointer to an S3 version
+    api.save_text("v.txt", "latest").expect(200)
+    api.rename("v.txt", "plain/v.txt").expect(200)
+    listed = api.checkpoints("plain/v.txt").expect(200).json
+    assert [c["last_modified"] for c in listed] == [made["last_modified"]]
+    assert raw.keys(plain, "p/v.txt/.checkpoints/")
+    api.get("plain/v.txt").expect(200)
+    api.restore_checkpoint("plain/v.txt", listed[0]["id"]).expect(204)
+    assert raw.get(plain, "p/v.txt") == b"version 0"
+    assert api.get("v.txt").status == 404

@@ -156,3 +156,24 @@ def test_history_offers_earlier_versions_as_checkpoints(with_history: Bucket) ->
     api.restore_checkpoint(path, listed[0]["id"]).expect(204)
     assert read_bytes(with_history, path) == b"autosave 1"
     assert api.delete_checkpoint(path, listed[0]["id"]).status == 404  # read-only
+
+
+def test_checkpoints_follow_a_renamed_file_and_restore_exactly(bucket: Bucket) -> None:
+    """JupyterLab keeps a notebook open across a rename: its checkpoints go with
+    it, and each still restores its own bytes (on a versioned bucket the
+    versions a checkpoint named belong to the old key)."""
+    folder = f"d-{uuid.uuid4().hex[:6]}"
+    path, renamed = f"{folder}/before.txt", f"{folder}/after.txt"
+    made = []
+    for n in range(2):
+        bucket.api.save_text(path, f"version {n}").expect(200, 201)
+        made.append(bucket.api.create_checkpoint(path).expect(201).json)
+    bucket.api.save_text(path, "latest").expect(200)
+    bucket.api.rename(path, renamed).expect(200)
+    listed = bucket.api.checkpoints(renamed).expect(200).json
+    assert [c["last_modified"] for c in listed] == [c["last_modified"] for c in made]
+    bucket.api.get(renamed).expect(200)
+    bucket.api.restore_checkpoint(renamed, listed[0]["id"]).expect(204)
+    assert read_bytes(bucket, renamed) == b"version 0"
+    bucket.api.restore_checkpoint(renamed, listed[1]["id"]).expect(204)
+    assert read_bytes(bucket, renamed) == b"version 1"

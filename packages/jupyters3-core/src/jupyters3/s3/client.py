@@ -270,18 +270,20 @@ class S3Client:
         byte_range: tuple[int, int | None] | None = None,
         max_size: int | None = None,
         if_match: str | None = None,
+        version_id: str | None = None,
     ) -> tuple[ObjectMeta, bytes]:
         """GetObject into memory. ``byte_range`` is ``(first, last)``, inclusive;
         ``last=None`` means to the end. ``max_size``: an object larger than
         this is refused with :class:`BodyTooLarge` as soon as S3's answer
         tells its size, without reading it. ``if_match``: only that version
-        (:class:`PreconditionFailed` otherwise)."""
+        (:class:`PreconditionFailed` otherwise); ``version_id``: that S3 version."""
         headers = {}
         if byte_range is not None:
             headers["range"] = range_header(*byte_range)
         if if_match:
             headers["if-match"] = quote_etag(if_match)
-        request = Request("GetObject", "GET", key, headers=headers, max_body=max_size)
+        query = [("versionId", version_id)] if version_id else []
+        request = Request("GetObject", "GET", key, headers=headers, query=query, max_body=max_size)
         if max_size is None or self.keeps_alive:
             response = await self._send(request)
             return meta_from_headers(key, response.headers), response.body
@@ -314,6 +316,7 @@ class S3Client:
         byte_range: tuple[int, int | None] | None = None,
         if_match: str | None = None,
         on_meta: Callable[[ObjectMeta], Awaitable[None] | None] | None = None,
+        version_id: str | None = None,
     ) -> ObjectMeta:
         """GetObject streamed to ``sink`` chunk by chunk (an awaitable result is
         awaited: that is the backpressure).
@@ -344,7 +347,14 @@ class S3Client:
             before = received
             try:
                 response = await self._send(
-                    Request("GetObject", "GET", key, headers=headers, sink=counting_sink)
+                    Request(
+                        "GetObject",
+                        "GET",
+                        key,
+                        headers=headers,
+                        query=[("versionId", version_id)] if version_id else [],
+                        sink=counting_sink,
+                    )
                 )
             except S3Error as error:
                 if received == before or not error.retryable or resumes >= 10:

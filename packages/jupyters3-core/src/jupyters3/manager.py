@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import functools
 import gc
 import os
 from typing import Any, cast
@@ -45,8 +44,7 @@ from jupyters3.credentials.providers import profile_region
 from jupyters3.files import S3FilesHandler
 from jupyters3.http_errors import api_path, http_errors
 from jupyters3.mounts import BadMount, MountSpec, Stores, check_clashes, parse_mounts
-from jupyters3.store import S3Store, StoreLimits
-from jupyters3.tree import CopySizes
+from jupyters3.store import S3Store
 from jupyters3.uploads import ChunkedUploads, UploadLimits
 from jupyters3.writes import WriteConflict
 
@@ -296,41 +294,16 @@ class JupyterS3(AsyncContentsManager):
     )
     stores = Instance(Stores, help="The store of each API path: the mounts and the main one.")
 
-    def _limits(self) -> StoreLimits:
-        sizes = CopySizes(threshold=self.copy_threshold, part_size=self.copy_part_size, parallel=8)
-        return StoreLimits(max_concurrency=self.max_concurrency, copy_sizes=sizes)
-
-    def _new_store(
-        self, settings: startup.Settings, keymap: keys.KeyMap, read_only: bool = False
-    ) -> S3Store:
-        service = (settings.endpoint_url or "aws", id(settings.authentication))
-        return S3Store(
-            functools.partial(startup.make_client, settings),
-            keymap,
-            conditional_writes=self.conditional_writes,
-            limits=self._limits(),
-            log=self.log,
-            use_versioning=self.versioned_checkpoints != "off",
-            read_only=read_only,
-            service=service,
-        )
-
     @default("store")
     def _default_store(self) -> S3Store | None:
         if not self.aws_s3_bucket and self.mounts:
             return None
-        return self._new_store(self, keys.KeyMap(self.prefix))
+        return startup.new_store(self, keys.KeyMap(self.prefix), self.log)
 
     @default("stores")
     def _default_stores(self) -> Stores:
-        made: dict[object, JupyterS3Authentication] = {}
-        mounts = {}
-        for spec in self._mount_specs:
-            auth = startup.mount_authentication(spec, self.authentication, made)
-            settings = startup.MountSettings(self, spec, auth)
-            keymap = keys.KeyMap(spec.prefix, mount=spec.name)
-            mounts[spec.name] = self._new_store(settings, keymap, spec.read_only)
-            self.mount_settings[spec.name] = settings
+        mounts, settings = startup.mount_stores(self, self._mount_specs, self.log)
+        self.mount_settings.update(settings)
         return Stores(self.store, mounts)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -360,8 +333,7 @@ class JupyterS3(AsyncContentsManager):
         checks: list[tuple[startup.Settings, S3Store]] = []
         if self.store is not None:
             checks.append((self, self.store))
-        for name, store in self.stores.mounts.items():
-            checks.append((self.mount_settings[name], store))
+        checks += [(self.mount_settings[n], store) for n, store in self.stores.mounts.items()]
         for settings, store in checks:
             versioned = startup.check_configuration(settings, self.log)
             if versioned is not None:

@@ -20,7 +20,7 @@ from typing import Any, Protocol, cast
 
 from traitlets.utils.importstring import import_item
 
-from jupyters3 import errors
+from jupyters3 import errors, keys
 from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthentication
 from jupyters3.credentials import AwsCreds
 from jupyters3.mounts import BadMount, MountSpec
@@ -28,7 +28,8 @@ from jupyters3.s3.client import S3Client
 from jupyters3.s3.config import ClientConfig, HttpClientChoice
 from jupyters3.s3.endpoint import AddressingStyle
 from jupyters3.s3.retry import RetryPolicy
-from jupyters3.store import S3Store
+from jupyters3.store import S3Store, StoreLimits
+from jupyters3.tree import CopySizes
 
 __all__ = [
     "MountSettings",
@@ -40,6 +41,8 @@ __all__ = [
     "explain",
     "make_client",
     "mount_authentication",
+    "mount_stores",
+    "new_store",
     "run_aside",
     "top_level_names",
 ]
@@ -62,6 +65,9 @@ class Settings(Protocol):
     authentication_class: type[JupyterS3Authentication]
     prefix: str
     versioned_checkpoints: str
+    conditional_writes: str
+    copy_threshold: int
+    copy_part_size: int
 
 
 async def credentials(auth: JupyterS3Authentication) -> Any:
@@ -156,6 +162,42 @@ class MountSettings:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._base, name)
+
+
+def new_store(
+    settings: Settings, keymap: keys.KeyMap, log: logging.Logger, *, read_only: bool = False
+) -> S3Store:
+    """The store the settings describe, its client made on first use. Stores
+    with the same endpoint and credentials (one S3 service) copy from each
+    other server-side."""
+    sizes = CopySizes(
+        threshold=settings.copy_threshold, part_size=settings.copy_part_size, parallel=8
+    )
+    return S3Store(
+        functools.partial(make_client, settings),
+        keymap,
+        conditional_writes=settings.conditional_writes,
+        limits=StoreLimits(max_concurrency=settings.max_concurrency, copy_sizes=sizes),
+        log=log,
+        use_versioning=settings.versioned_checkpoints != "off",
+        read_only=read_only,
+        service=(settings.endpoint_url or "aws", id(settings.authentication)),
+    )
+
+
+def mount_stores(
+    settings: Settings, specs: list[MountSpec], log: logging.Logger
+) -> tuple[dict[str, S3Store], dict[str, MountSettings]]:
+    """A store per mount, and its settings (the main ones, with the mount's own)."""
+    made: dict[object, JupyterS3Authentication] = {}
+    stores, all_settings = {}, {}
+    for spec in specs:
+        auth = mount_authentication(spec, settings.authentication, made)
+        mounted = MountSettings(settings, spec, auth)
+        keymap = keys.KeyMap(spec.prefix, mount=spec.name)
+        stores[spec.name] = new_store(mounted, keymap, log, read_only=spec.read_only)
+        all_settings[spec.name] = mounted
+    return stores, all_settings
 
 
 def mount_authentication(

@@ -6,22 +6,26 @@ JupyterS3 (through the proxy) or on jupyter_server's local-disk manager.
 :class:`Meter` runs one step and returns a :class:`StepResult`: wall time, the
 proxy's log (S3 requests, bytes, new TCP connections), the worst event-loop
 stall (:class:`StallMonitor`, a separate process) and the server's RSS
-(:class:`RssSampler`, a thread polling psutil).
+(:class:`RssSampler`, a thread polling psutil). A second :class:`S3Backend`
+(another moto process, another proxy) is the far endpoint of the mount steps:
+:class:`Meter` counts the requests of both proxies.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psutil
+from payload import BLOCK, Payload
 from stallmon import StallMonitor
 
 from jupyters3_testing import (
@@ -35,6 +39,7 @@ from jupyters3_testing import (
 )
 
 __all__ = [
+    "BUCKET",
     "JUPYTER_ENV",
     "LOCAL_MANAGER",
     "Meter",
@@ -77,11 +82,13 @@ JUPYTER_ENV: Mapping[str, str | None] = {
 class S3Backend:
     """A moto S3 server with a fault proxy in front; both on 127.0.0.1."""
 
-    def __init__(self, *, versioned: bool = False) -> None:
+    def __init__(self, *, versioned: bool = False, bucket: str = BUCKET) -> None:
         self.moto = MotoServer()
         self.proxy: FaultProxy | None = None
         #: Enable S3 versioning on the bucket (checkpoints then name versions).
         self.versioned = versioned
+        #: The bucket :meth:`fresh` creates (and :meth:`seed` writes into).
+        self.bucket = bucket
 
     def start(self) -> S3Backend:
         self.moto.start()
@@ -100,10 +107,10 @@ class S3Backend:
         """An empty bucket, a cleared proxy log and ``latency`` seconds per request."""
         assert self.proxy is not None
         self.moto.reset()
-        self.moto.create_bucket(BUCKET)
+        self.moto.create_bucket(self.bucket)
         if self.versioned:
             RawS3(self.moto.endpoint_url).client.put_bucket_versioning(
-                Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"}
+                Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
             )
         self.proxy.reset()
         self.proxy.configure(latency=latency)
@@ -112,7 +119,7 @@ class S3Backend:
     def stored_bytes(self) -> int:
         """Bytes the bucket stores, every version of every object counted."""
         client = RawS3(self.moto.endpoint_url).client
-        pages = client.get_paginator("list_object_versions").paginate(Bucket=BUCKET)
+        pages = client.get_paginator("list_object_versions").paginate(Bucket=self.bucket)
         return sum(v["Size"] for page in pages for v in page.get("Versions", []))
 
     def seed(self, keys: list[str], body: Callable[[int], bytes]) -> None:
@@ -121,20 +128,103 @@ class S3Backend:
 
         def put(index: int) -> None:
             client.put_object(
-                Bucket=BUCKET, Key=keys[index], Body=body(index), ContentType="text/plain"
+                Bucket=self.bucket, Key=keys[index], Body=body(index), ContentType="text/plain"
             )
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(put, range(len(keys))))
 
+    # -- the mount steps' setup and checks: straight into moto, not through the proxy --
+
+    def create_bucket(self, name: str) -> None:
+        """Another bucket on this moto server (emptied by the next :meth:`fresh`)."""
+        self.moto.create_bucket(name)
+
+    def count_keys(self, bucket: str, prefix: str = "") -> int:
+        """How many keys ``bucket`` holds under ``prefix``."""
+        return len(RawS3(self.moto.endpoint_url).keys(bucket, prefix))
+
+    def seed_payload(
+        self,
+        key: str,
+        payload: Payload,
+        deadline: float,
+        *,
+        part_size: int = 16 * 1024 * 1024,
+        parallel: int = 4,
+    ) -> str:
+        """Write ``payload`` to ``key`` of the bucket with one multipart upload
+        (``part_size`` parts, ``parallel`` in flight: at most ``2 * parallel``
+        parts in this process's memory); returns its SHA-256, hashed in order
+        as the parts are generated."""
+        client = RawS3(self.moto.endpoint_url).client
+        upload = client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType="application/octet-stream"
+        )["UploadId"]
+        digest = hashlib.sha256()
+
+        def put(number: int, body: bytes) -> str:
+            answer = client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=number, Body=body
+            )
+            return str(answer["ETag"])
+
+        parts: list[Future[str]] = []
+        try:
+            with ThreadPoolExecutor(max_workers=parallel) as pool:
+                starts = range(0, payload.size, part_size)
+                for number, start in enumerate(starts, start=1):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"seeding {key}: {start} of {payload.size} bytes")
+                    # Bounded memory: wait for the part `parallel` places back.
+                    if len(parts) >= parallel:
+                        parts[-parallel].result()
+                    body = payload.read(start, start + part_size)
+                    digest.update(body)
+                    parts.append(pool.submit(put, number, body))
+                etags = [part.result() for part in parts]
+            client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, start=1)]
+                },
+            )
+        except BaseException:
+            client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            raise
+        return digest.hexdigest()
+
+    def object_digest(self, bucket: str, key: str, deadline: float) -> tuple[int, str]:
+        """The size and SHA-256 of ``key``, read in 1 MiB chunks (never held whole)."""
+        body = RawS3(self.moto.endpoint_url).client.get_object(Bucket=bucket, Key=key)["Body"]
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            for chunk in body.iter_chunks(BLOCK):
+                digest.update(chunk)
+                size += len(chunk)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading {key} back: {size} bytes in time")
+        finally:
+            body.close()
+        return size, digest.hexdigest()
+
 
 def start_jupyter(
-    manager: str, endpoint_url: str | None, overrides: Mapping[str, Any]
+    manager: str,
+    endpoint_url: str | None,
+    overrides: Mapping[str, Any],
+    mounts: Mapping[str, Any] | None = None,
 ) -> JupyterServer:
-    """Start a Jupyter server on JupyterS3 (``manager="s3"``) or on local disk."""
+    """Start a Jupyter server on JupyterS3 (``manager="s3"``) or on local disk;
+    ``mounts`` is ``c.JupyterS3.mounts`` (JupyterS3 only)."""
     if manager == "s3":
         assert endpoint_url is not None
         config = jupyters3_config(bucket=BUCKET, endpoint_url=endpoint_url)
+        if mounts:
+            config["JupyterS3"]["mounts"] = dict(mounts)
     else:
         config = {
             "ServerApp": {"contents_manager_class": LOCAL_MANAGER},
@@ -262,6 +352,10 @@ class StepResult:
     s3_busy_s: float | None = None
     connections: int | None = None
     by_operation: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: S3 requests and new connections per endpoint ("main", then each other
+    #: proxy's name), when the server talks to more than one (the mount steps).
+    requests_by_endpoint: dict[str, int] = dataclasses.field(default_factory=dict)
+    connections_by_endpoint: dict[str, int] = dataclasses.field(default_factory=dict)
     error: str | None = None
     #: Why the step was not run on this server (its figures are NaN).
     skipped: str | None = None
@@ -292,18 +386,26 @@ def busy_seconds(records: list[ProxyRecord]) -> float:
     return total
 
 
-def operation(record: ProxyRecord) -> str:
-    """A short name for an S3 request: method plus the query's parameter names."""
+def operation(record: ProxyRecord, endpoint: str = "") -> str:
+    """A short name for an S3 request: method plus the query's parameter names
+    (prefixed with ``endpoint:`` for a request to another endpoint than the main one)."""
     params = sorted(k for k in record.query if k not in ("X-Amz-Date", "x-id"))
     what = "object" if record.key else "bucket"
     name = f"{record.method} {what}" + (f" ?{'&'.join(params)}" if params else "")
+    if endpoint:
+        name = f"{endpoint}: {name}"
     if record.fault is not None or (record.status or 0) >= 400:
         name += f" -> {record.fault or record.status}"
     return name
 
 
 class Meter:
-    """Measures steps against one Jupyter server (and its proxy, for JupyterS3)."""
+    """Measures steps against one Jupyter server (and its proxy, for JupyterS3).
+
+    ``others`` names the proxies of other S3 endpoints the server talks to (a
+    mount on a second moto server): their requests are counted with the main
+    proxy's, their operations prefixed with the name.
+    """
 
     def __init__(
         self,
@@ -312,18 +414,27 @@ class Meter:
         monitor: StallMonitor,
         rss: RssSampler,
         proxy: FaultProxy | None,
+        others: Mapping[str, FaultProxy] | None = None,
     ) -> None:
         self.manager = manager
         self.latency_ms = latency_ms
         self.monitor = monitor
         self.rss = rss
         self.proxy = proxy
+        self.others = dict(others or {})
+
+    def _proxies(self) -> dict[str, FaultProxy]:
+        """Every proxy, by endpoint name: ``""`` is the main one."""
+        main = {"": self.proxy} if self.proxy is not None else {}
+        return {**main, **self.others}
 
     def measure(self, step: str, label: str, ops: int, work: Callable[[], None]) -> StepResult:
         """Run ``work`` once and collect its figures; its exception becomes ``error``."""
-        if self.proxy is not None:
-            self.proxy.clear()
-            opened = self.proxy.connections_opened
+        proxies = self._proxies()
+        opened: dict[str, int] = {}
+        for name, proxy in proxies.items():
+            proxy.clear()
+            opened[name] = proxy.connections_opened
         rss_start = self.rss.mark()
         cpu_start = self.rss.cpu_seconds()
         error: str | None = None
@@ -349,17 +460,23 @@ class Meter:
             cpu_s=max(0.0, cpu),
             error=error,
         )
-        if self.proxy is not None:
-            records = self.proxy.records()
+        if proxies:
+            logs = {name: proxy.records() for name, proxy in proxies.items()}
+            records = [r for log in logs.values() for r in log]
             result.requests = len(records)
             result.bytes_to_s3 = sum(r.bytes_in for r in records)
             result.bytes_from_s3 = sum(r.bytes_out for r in records)
             result.s3_errors = sum(
                 1 for r in records if r.fault is not None or (r.status or 0) >= 400
             )
-            result.connections = self.proxy.connections_opened - opened
+            conns = {name: p.connections_opened - opened[name] for name, p in proxies.items()}
+            result.connections = sum(conns.values())
             result.s3_busy_s = busy_seconds(records)
-            result.by_operation = dict(Counter(operation(r) for r in records).most_common())
+            names = Counter(operation(r, name) for name, log in logs.items() for r in log)
+            result.by_operation = dict(names.most_common())
+            if self.others:
+                result.requests_by_endpoint = {name or "main": len(logs[name]) for name in logs}
+                result.connections_by_endpoint = {name or "main": conns[name] for name in conns}
         return result
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import MIB, StepResult
+from steps import MOUNT_STEPS
 
 __all__ = ["Check", "Run", "check_targets", "print_checks", "write_json"]
 
@@ -154,7 +155,9 @@ def _keep_alive(run: Run, at: str) -> Check:
     steady = [s for s in run.steps if s.step == "steady" and s.requests]
     where = "in the steady-state step"
     if not steady:
-        steady = [s for s in run.steps[1:] if s.requests]
+        # The mount steps run on a second server (a cold pool): left out.
+        main = [s for s in run.steps if s.step not in MOUNT_STEPS]
+        steady = [s for s in main[1:] if s.requests]
         where = "after the first step"
     requests = sum(s.requests or 0 for s in steady)
     connections = sum(s.connections or 0 for s in steady)
@@ -238,6 +241,12 @@ def check_targets(runs: Sequence[Run], large_label: str) -> list[Check]:
                        lambda s: s.rss_growth_mib, 64, " MiB")
             )  # fmt: skip
         checks.append(_keep_alive(run, at))
+        far_copy = run.step("far_copy_large")
+        if far_copy is not None:  # opt-in: checked only when it was selected
+            checks.append(
+                _check(f"server RSS growth during {far_copy.label}{at}", far_copy,
+                       lambda s: s.rss_growth_mib, 64, " MiB")
+            )  # fmt: skip
     return checks
 
 

@@ -5,7 +5,9 @@
 
 One moto S3 server with the fault proxy in front serves every JupyterS3 run
 (emptied between runs); each (manager, latency) gets a fresh Jupyter server, a
-stall monitor process and an RSS sampler. See bench/README.md.
+stall monitor process and an RSS sampler. The mount steps (opt-in) get a second
+Jupyter server with mounts, and a second moto server with its own proxy as the
+far endpoint. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -19,19 +21,46 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jupyter_server
-from harness import Meter, RssSampler, S3Backend, StepResult, start_jupyter, write_local_files
+from harness import (
+    BUCKET,
+    Meter,
+    RssSampler,
+    S3Backend,
+    StepResult,
+    start_jupyter,
+    write_local_files,
+)
 from report import Run, check_targets, header, print_checks, row_figures, row_label, write_json
 from stallmon import StallMonitor
-from steps import SIZES, STEPS, STORED_STEPS, Context, Seed, Sizes, Step, ensure
+from steps import (
+    FAR_BUCKET,
+    SIZES,
+    STEPS,
+    STORED_STEPS,
+    TEAM_BUCKET,
+    Context,
+    MountRig,
+    Seed,
+    Sizes,
+    Step,
+    ensure,
+    mounts_config,
+)
 
 from jupyters3 import JupyterS3
 from jupyters3.check_config import parse_overrides
-from jupyters3_testing import ContentsClient, JupyterServer, JupyterServerError, merge_config
+from jupyters3_testing import (
+    ContentsClient,
+    FaultProxy,
+    JupyterServer,
+    JupyterServerError,
+    merge_config,
+)
 
 MANAGERS = ("s3", "local")
 HTTP_CLIENTS = ("auto", "curl", "simple")
@@ -65,8 +94,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--steps",
         default="",
-        help="a subset of the steps, comma-separated (default: all): "
-        + ", ".join(s.name for s in STEPS),
+        help="a subset of the steps, comma-separated (default: all but the opt-in ones): "
+        + ", ".join(s.name + (" (opt-in)" if s.opt_in else "") for s in STEPS),
     )
     parser.add_argument(
         "--http-client",
@@ -113,7 +142,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = wanted - {s.name for s in STEPS}
     if unknown:
         parser.error(f"--steps: unknown {', '.join(sorted(unknown))}")
-    args.step_list = [s for s in STEPS if not wanted or s.name in wanted]
+    args.step_list = [s for s in STEPS if s.name in wanted or (not wanted and not s.opt_in)]
     args.clients = _csv(args.http_client) or [""]
     if any(c and c not in HTTP_CLIENTS for c in args.clients):
         parser.error(f"--http-client: choose from {', '.join(HTTP_CLIENTS)}")
@@ -151,9 +180,12 @@ def _no_figures(
 _CPUS = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
 
 
-def pin_processes(server_pid: int, monitor_pid: int | None, moto_pid: int | None) -> None:
+def pin_processes(
+    server_pid: int, monitor_pid: int | None, moto_pid: int | None, *more_motos: int | None
+) -> None:
     """CPU 0 for the Jupyter server (all its threads) and the stall monitor; the
-    other CPUs for moto and this process (proxy, REST clients, RSS sampler)."""
+    other CPUs for moto (both, with the far endpoint) and this process (proxies,
+    REST clients, RSS sampler)."""
     cpus = sorted(_CPUS)
     if len(cpus) < 2:
         print("--pin: needs 2 CPUs or more; not pinning", flush=True)
@@ -163,16 +195,34 @@ def pin_processes(server_pid: int, monitor_pid: int | None, moto_pid: int | None
         if pid is not None:
             for task in os.listdir(f"/proc/{pid}/task"):
                 os.sched_setaffinity(int(task), first)
-    for pid in (moto_pid, os.getpid()):
+    for pid in (moto_pid, *more_motos, os.getpid()):
         if pid is not None:
             for task in os.listdir(f"/proc/{pid}/task"):
                 os.sched_setaffinity(int(task), rest)
 
 
+def _mount_rig(backend: S3Backend, far: S3Backend) -> MountRig:
+    """The mount steps' setup and checks, straight into both moto servers."""
+    return MountRig(
+        count_keys=backend.count_keys,
+        seed_far=far.seed_payload,
+        main_digest=lambda key, deadline: backend.object_digest(BUCKET, key, deadline),
+    )
+
+
 def run_steps(
-    run: Run, server: JupyterServer, backend: S3Backend | None, args: argparse.Namespace
+    run: Run,
+    server: JupyterServer,
+    backend: S3Backend | None,
+    args: argparse.Namespace,
+    steps: Sequence[Step],
+    *,
+    title: str = "",
+    far: S3Backend | None = None,
 ) -> None:
-    """Measure every selected step on ``server``, printing each row as it completes."""
+    """Measure ``steps`` on ``server``, printing each row as it completes. With
+    ``far`` the server has the mounts (``title`` says so) and the far endpoint's
+    proxy is counted too."""
     sizes: Sizes = SIZES[args.sizes]
     monitor = StallMonitor(server.port, server.token).start()
     rss: RssSampler | None = None
@@ -181,16 +231,22 @@ def run_steps(
         client = ContentsClient(server.url, server.token, timeout=300.0)
         limit = _inline_limit(run.manager, args.config)
         ctx = Context(client, server, sizes, seed=_seeder(server, backend), inline_limit=limit)
-        if backend is not None and run.manager == "s3":
+        if backend is not None and run.manager == "s3" and far is None:
             ctx.stored = backend.stored_bytes
+        if backend is not None and far is not None:
+            ctx.mounts = _mount_rig(backend, far)
         if args.pin:
-            pin_processes(server.pid, monitor.pid, backend.moto.pid if backend else None)
+            moto = backend.moto.pid if backend else None
+            pin_processes(server.pid, monitor.pid, moto, far.moto.pid if far else None)
         run.baseline_ms = monitor.measure_baseline(1.0) * 1000
         proxy = backend.proxy if backend is not None else None
-        meter = Meter(run.manager, run.latency_ms, monitor, rss, proxy)
-        print(f"\n== {run.title}; idle GET /api/status {run.baseline_ms:.1f} ms ==")
+        others: Mapping[str, FaultProxy] = (
+            {"far": far.proxy} if far is not None and far.proxy is not None else {}
+        )
+        meter = Meter(run.manager, run.latency_ms, monitor, rss, proxy, others)
+        print(f"\n== {title or run.title}; idle GET /api/status {run.baseline_ms:.1f} ms ==")
         print(header(), flush=True)
-        for step in args.step_list:
+        for step in steps:
             print(row_label(step.title(sizes)), end="", flush=True)
             deadline = time.monotonic() + step.timeout
             skipped = step.skip(ctx) if step.skip is not None else None
@@ -211,6 +267,11 @@ def run_steps(
                     result = meter.measure(step.name, step.title(sizes), step.ops, work)
                     if counted is not None:
                         ctx.stored_growth[step.name] = counted() - before
+                    if result.error is None and step.verify is not None:
+                        try:
+                            step.verify(ctx, deadline)
+                        except Exception as exc:
+                            result.error = f"check failed: {type(exc).__name__}: {exc}"[:300]
                     ctx.have.difference_update(step.removes)
                     if result.error is None:
                         ctx.have.update(step.makes)
@@ -219,7 +280,15 @@ def run_steps(
         for name, grown in ctx.stored_growth.items():
             versioned = "versioned" if backend is not None and backend.versioned else "unversioned"
             print(f"-- {name}: the {versioned} bucket stores {grown / 2**20:,.2f} MiB more")
-        if not server.running or any(r.error for r in run.steps):
+        for result in run.steps[-len(steps) :]:
+            if result.requests_by_endpoint:
+                split = ", ".join(
+                    f"{name} {count} ({result.connections_by_endpoint.get(name, 0)} new conns)"
+                    for name, count in result.requests_by_endpoint.items()
+                )
+                print(f"-- {result.step}: S3 requests by endpoint: {split}")
+        mine = run.steps[-len(steps) :]
+        if not server.running or any(r.error for r in mine):
             state = "running" if server.running else "exited"
             print(f"-- a step failed; the Jupyter server ({state}) logged last:")
             print(server.log_tail(args.log_lines))
@@ -229,22 +298,55 @@ def run_steps(
         monitor.stop()
 
 
-def run_one(run: Run, backend: S3Backend | None, args: argparse.Namespace) -> None:
-    """Start a Jupyter server for ``run.manager``, measure the steps into ``run``, stop it."""
-    endpoint = None
-    if backend is not None:
-        assert run.latency_ms is not None
-        endpoint = backend.fresh(run.latency_ms / 1000).endpoint_url
+def run_one(
+    run: Run, backend: S3Backend | None, args: argparse.Namespace, far: S3Backend | None = None
+) -> None:
+    """Start a Jupyter server for ``run.manager``, measure the steps into ``run``, stop
+    it; then, for JupyterS3 with mount steps selected, the same with a second server
+    that has the mounts (``far`` is the second endpoint)."""
     config = args.config
     if run.http_client:
         config = merge_config(config, {"JupyterS3": {"http_client": run.http_client}})
+    s3 = backend is not None
+    steps = [s for s in args.step_list if not (s3 and s.mounts)]
+    mount_steps = [s for s in args.step_list if s3 and s.mounts]
+    if steps:
+        _serve_steps(run, backend, args, config, steps)
+    if mount_steps and backend is not None and far is not None:
+        _serve_steps(run, backend, args, config, mount_steps, far=far)
+
+
+def _serve_steps(
+    run: Run,
+    backend: S3Backend | None,
+    args: argparse.Namespace,
+    config: dict[str, Any],
+    steps: Sequence[Step],
+    *,
+    far: S3Backend | None = None,
+) -> None:
+    """One Jupyter server on emptied buckets for ``steps`` (with the mounts when ``far``)."""
+    endpoint = None
+    mounts = None
+    title = ""
+    if backend is not None:
+        assert run.latency_ms is not None
+        endpoint = backend.fresh(run.latency_ms / 1000).endpoint_url
+        if far is not None:
+            backend.create_bucket(TEAM_BUCKET)
+            far_endpoint = far.fresh(run.latency_ms / 1000).endpoint_url
+            mounts = mounts_config(far_endpoint)
+            title = (
+                f"{run.title}, mounts: team (bucket {TEAM_BUCKET}, same endpoint), "
+                f"far (bucket {FAR_BUCKET}, second moto, own proxy, same latency)"
+            )
     try:
-        server = start_jupyter(run.manager, endpoint, config)
+        server = start_jupyter(run.manager, endpoint, config, mounts)
     except JupyterServerError as exc:
-        print(f"\n== {run.title}: the Jupyter server did not start ==\n{exc}")
+        print(f"\n== {title or run.title}: the Jupyter server did not start ==\n{exc}")
         return
     try:
-        run_steps(run, server, backend, args)
+        run_steps(run, server, backend, args, steps, title=title, far=far)
     finally:
         server.close()
 
@@ -256,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     runs: list[Run] = []
     backend: S3Backend | None = None
+    far: S3Backend | None = None
     interrupted = False
     plan: list[Run] = []
     if "s3" in args.manager_list:
@@ -266,15 +369,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "s3" in args.manager_list:
             backend = S3Backend(versioned=args.versioned)
             backend.start()
+            if any(s.mounts for s in args.step_list):
+                far = S3Backend(bucket=FAR_BUCKET)
+                far.start()
         for run in plan:
             runs.append(run)
-            run_one(run, backend if run.manager == "s3" else None, args)
+            run_one(run, backend if run.manager == "s3" else None, args, far)
     except KeyboardInterrupt:
         interrupted = True
         print("\n-- interrupted: stopping every process started, reporting what was measured")
     finally:
-        if backend is not None:
-            backend.stop()
+        try:
+            if far is not None:
+                far.stop()
+        finally:
+            if backend is not None:
+                backend.stop()
     duration = time.monotonic() - started
     checks = check_targets(runs, Sizes.label(sizes.large))
     print_checks(checks)

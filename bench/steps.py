@@ -4,6 +4,11 @@ Every step talks to the Jupyter server through its REST API only, as
 JupyterLab would. A step that needs data another step makes (a 200-file
 folder, a notebook, an uploaded 1 GB file) gets it from a fixture when that
 step did not run, so any subset of steps can be run (``--steps``).
+
+The mount steps (``mounts=True``) run on a second Jupyter server whose config
+has ``c.JupyterS3.mounts``: ``team`` (another bucket on the same moto server,
+behind the same proxy) and ``far`` (a bucket on a second moto server, behind
+its own proxy). They are opt-in: only run when named in ``--steps``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,21 @@ from payload import Payload, SequentialView, download
 from jupyters3_testing import ContentsClient, JupyterServer, Response
 from jupyters3_testing.rest import CHUNK_SIZE
 
-__all__ = ["SIZES", "STEPS", "STORED_STEPS", "Context", "Seed", "Sizes", "Step", "ensure"]
+__all__ = [
+    "FAR_BUCKET",
+    "MOUNT_STEPS",
+    "SIZES",
+    "STEPS",
+    "STORED_STEPS",
+    "TEAM_BUCKET",
+    "Context",
+    "MountRig",
+    "Seed",
+    "Sizes",
+    "Step",
+    "ensure",
+    "mounts_config",
+]
 
 #: Writes files straight into the storage (setup): ``seed(paths, body_of_index)``.
 Seed = Callable[[list[str], Callable[[int], bytes]], None]
@@ -37,6 +56,36 @@ FILE = "files/data.bin"
 FILE_RENAMED = "files/data-renamed.bin"
 MEDIUM = "big/medium.bin"
 LARGE = "big/large.bin"
+
+#: The mount steps' buckets: ``team`` on the main moto server, ``far`` on the second.
+TEAM_BUCKET = "bench-team"
+FAR_BUCKET = "bench-far"
+#: The 1 GB object in the far mount, copied into the main bucket's root.
+FAR_LARGE = "far/large-1g.bin"
+FAR_LARGE_COPY = "large-1g.bin"
+FAR_LARGE_SIZE = 10**9
+
+
+def mounts_config(far_endpoint: str) -> dict[str, Any]:
+    """``c.JupyterS3.mounts`` of the mount steps' server: ``team`` inherits the main
+    bucket's endpoint (so a copy into it is server-side), ``far`` is on another one."""
+    return {
+        "team": f"s3://{TEAM_BUCKET}/",
+        "far": {"url": f"s3://{FAR_BUCKET}/", "endpoint_url": far_endpoint},
+    }
+
+
+@dataclass(frozen=True)
+class MountRig:
+    """Setup and checks of the mount steps, straight into the moto servers (not
+    through the proxies, not measured)."""
+
+    #: How many keys a bucket of the main moto server holds under a prefix.
+    count_keys: Callable[[str, str], int]
+    #: Writes a payload into the far bucket (key in it, payload, deadline); returns its SHA-256.
+    seed_far: Callable[[str, Payload, float], str]
+    #: The size and SHA-256 of a key of the main bucket (key, deadline).
+    main_digest: Callable[[str, float], tuple[int, str]]
 
 
 @dataclass(frozen=True)
@@ -73,6 +122,8 @@ class Context:
     #: Step name -> bytes it added to what the bucket stores (STORED_STEPS only).
     stored_growth: dict[str, int] = field(default_factory=dict)
     medium_checkpoint: str = ""
+    #: The mount steps' rig (None: this server has no mounts).
+    mounts: MountRig | None = None
 
 
 def _ok(resp: Response, *statuses: int) -> Response:
@@ -174,6 +225,18 @@ def _upload_large(ctx: Context, deadline: float) -> None:
     _upload(ctx, LARGE, ctx.sizes.large, 2, deadline)
 
 
+def _rig(ctx: Context) -> MountRig:
+    if ctx.mounts is None:
+        raise RuntimeError("this Jupyter server has no mounts")
+    return ctx.mounts
+
+
+def _seed_far_large(ctx: Context, deadline: float) -> None:
+    """1 GB of ``Payload(seed=4)`` in the far mount (one multipart upload into moto)."""
+    key = FAR_LARGE.split("/", 1)[1]
+    ctx.digests[FAR_LARGE] = _rig(ctx).seed_far(key, Payload(FAR_LARGE_SIZE, 4), deadline)
+
+
 def _mkdir(path: str) -> Callable[[Context, float], None]:
     def run(ctx: Context, deadline: float) -> None:
         _ok(ctx.client.mkdir(path))
@@ -200,6 +263,7 @@ FIXTURES: dict[str, Callable[[Context, float], None]] = {
     "medium": _upload_medium,
     "large": _upload_large,
     "medium_checkpoint": lambda ctx, deadline: _checkpoint_medium(ctx, deadline),
+    "far_large": _seed_far_large,
 }
 _FIXTURE_NEEDS = {
     "medium": ("big",),
@@ -238,6 +302,13 @@ class Step:
     timeout: float = 300.0
     #: Why the step is not run on this server (None: it runs); asked before its fixtures.
     skip: Callable[[Context], str | None] | None = None
+    #: Runs on the second Jupyter server, the one with mounts (JupyterS3 only).
+    mounts: bool = False
+    #: Only run when named in ``--steps`` (not in the default list).
+    opt_in: bool = False
+    #: Checks what the step made, after it and outside its figures (reading moto
+    #: directly); what it raises becomes the step's error.
+    verify: Callable[[Context, float], None] | None = None
 
     def title(self, sizes: Sizes) -> str:
         return self.label.format(medium=sizes.label(sizes.medium), large=sizes.label(sizes.large))
@@ -385,6 +456,38 @@ def _inlining_too_much(size: Callable[[Sizes], int]) -> Callable[[Context], str 
     return skip
 
 
+def _copy_folder_to_mount(ctx: Context, deadline: float) -> None:
+    """Copy the 200-file folder of the main bucket into the ``team`` mount: another
+    bucket of the same S3 service, so one CopyObject per key, server-side."""
+    made = _ok(ctx.client.copy(FOLDER_200, "team"), 201).json
+    if made.get("path") != f"team/{FOLDER_200}":
+        raise RuntimeError(f"the copy is at {made.get('path')!r}, not team/{FOLDER_200}")
+
+
+def _verify_folder_in_mount(ctx: Context, deadline: float) -> None:
+    files = _rig(ctx).count_keys(TEAM_BUCKET, f"{FOLDER_200}/f")
+    if files != SMALL_FILES:
+        raise RuntimeError(f"{TEAM_BUCKET}/{FOLDER_200}/: {files} files, expected {SMALL_FILES}")
+
+
+def _copy_across_endpoints(ctx: Context, deadline: float) -> None:
+    """Copy 1 GB from the ``far`` mount (another S3 endpoint) into the main bucket:
+    no server-side copy can reach it, so it streams through the Jupyter server."""
+    made = _ok(ctx.client.copy(FAR_LARGE, ""), 201).json
+    if made.get("path") != FAR_LARGE_COPY or made.get("size") != FAR_LARGE_SIZE:
+        raise RuntimeError(f"the copy is {made.get('path')!r} of {made.get('size')} bytes")
+
+
+def _verify_large_copy(ctx: Context, deadline: float) -> None:
+    size, digest = _rig(ctx).main_digest(FAR_LARGE_COPY, deadline)
+    if size != FAR_LARGE_SIZE or digest != ctx.digests[FAR_LARGE]:
+        raise RuntimeError(f"{FAR_LARGE_COPY}: {size} bytes, content differs from the source")
+
+
+def _mounts_only(ctx: Context) -> str | None:
+    return None if ctx.mounts is not None else "mounts are JupyterS3's (c.JupyterS3.mounts)"
+
+
 #: Steps after which the run says how much more the bucket stores (measured
 #: outside the step's own figures).
 STORED_STEPS = frozenset({"checkpoint_medium", "restore_medium"})
@@ -434,4 +537,14 @@ STEPS: tuple[Step, ...] = (
          skip=_inlining_too_much(lambda s: s.large)),
     Step("steady", "steady state: 100 uploads, 15 gets, 2 folder renames", 1,
          _steady, needs=("notebook",), timeout=600.0),
+    # On a second Jupyter server with mounts; opt-in (--steps).
+    Step("mount_copy_folder", "copy 200-file folder to mount", 1,
+         _copy_folder_to_mount, needs=("folder200",), skip=_mounts_only, mounts=True,
+         opt_in=True, verify=_verify_folder_in_mount),
+    Step("far_copy_large", "copy 1 GB across endpoints", 1,
+         _copy_across_endpoints, needs=("far_large",), timeout=3600.0, skip=_mounts_only,
+         mounts=True, opt_in=True, verify=_verify_large_copy),
 )  # fmt: skip
+
+#: The steps that run on the server with mounts.
+MOUNT_STEPS = frozenset(s.name for s in STEPS if s.mounts)

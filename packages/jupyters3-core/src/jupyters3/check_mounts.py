@@ -32,7 +32,6 @@ __all__ = [
     "MountChecker",
     "check_mounts",
     "describe_mounts",
-    "explain_mount",
     "without_main_bucket",
 ]
 
@@ -49,53 +48,6 @@ def _own_credentials(spec: MountSpec) -> str:
     return f"its own credentials (authentication_class {name})"
 
 
-def explain_mount(settings: startup.Settings, spec: MountSpec, exc: errors.S3Error) -> str:
-    """One sentence, as :func:`startup.explain`, naming the mount's setting to change."""
-    setting = _setting(spec)
-    bucket, region = settings.aws_s3_bucket, settings.aws_region
-    where = settings.endpoint_url or f"AWS region {region}"
-    if isinstance(exc, errors.WrongRegion):
-        if exc.region:
-            return (
-                f"Bucket {bucket!r} is in {exc.region}, not {region}: "
-                f"set 'region': {exc.region!r} in {setting}."
-            )
-        return (
-            f"Bucket {bucket!r} is not in {region} ({exc.code}): "
-            f"set the 'region' of {setting} to the bucket's region."
-        )
-    if isinstance(exc, errors.NoSuchBucket):
-        return (
-            f"Bucket {bucket!r} does not exist at {where}: create it or fix the url of {setting}."
-        )
-    if isinstance(exc, errors.CredentialsRejected):
-        cls = settings.authentication_class.__name__
-        if spec.profile is not None:
-            return (
-                f"S3 rejected the credentials ({exc.code}): check the keys or role of AWS "
-                f"profile {spec.profile!r}, the 'profile' of {setting}."
-            )
-        if spec.own_credentials:
-            return (
-                f"S3 rejected the credentials ({exc.code}): check the keys or role that {cls} "
-                f"uses (the 'authentication_class' of {setting})."
-            )
-        return (
-            f"S3 rejected the credentials ({exc.code}) that {setting} inherits: check the keys "
-            f"or role that {cls} uses, or give the mount a 'profile' or 'authentication_class'."
-        )
-    if isinstance(exc, errors.NetworkError):
-        endpoint = (
-            f"the 'endpoint_url' of {setting}"
-            if spec.endpoint_url is not None
-            else f"c.JupyterS3.endpoint_url (which {setting} inherits)"
-        )
-        return f"Cannot reach S3 at {where} ({exc.message}): check {endpoint} and the network."
-    if isinstance(exc, (errors.AccessDenied, errors.BadConfiguration)):
-        return startup.explain(settings, exc)
-    return f"S3 check failed ({exc}): fix {setting}."
-
-
 class MountChecker(Checker):
     """The steps of one mount; ``clash``: the sentence saying that the mount
     hides a top-level name of the main bucket ("" when it does not)."""
@@ -110,7 +62,7 @@ class MountChecker(Checker):
         self.clash = clash
 
     def explain(self, error: errors.S3Error) -> str:
-        return explain_mount(self.settings, self.spec, error)
+        return startup.explain(self.settings, error)
 
     def explain_other(self, error: BaseException) -> str:
         return f"S3 check failed ({error}): fix {_setting(self.spec)}."

@@ -151,6 +151,7 @@ class MountSettings:
     def __init__(self, base: Settings, spec: MountSpec, auth: JupyterS3Authentication) -> None:
         self._base = base
         self.name = spec.name
+        self.spec = spec
         self.aws_s3_bucket = spec.bucket
         self.prefix = spec.prefix
         self.aws_region = spec.region or base.aws_region
@@ -304,7 +305,62 @@ def top_level_names(settings: Settings, log: logging.Logger) -> set[str]:
 
 
 def explain(settings: Settings, exc: errors.S3Error) -> str:
-    """One sentence: what is wrong and which setting fixes it."""
+    """One sentence: what is wrong and which setting fixes it (for a mount,
+    the setting of ``c.JupyterS3.mounts`` it is)."""
+    if isinstance(settings, MountSettings):
+        return _explain_mount(settings, exc)
+    return _explain_main(settings, exc)
+
+
+def _explain_mount(settings: MountSettings, exc: errors.S3Error) -> str:
+    """:func:`explain` for a mount: the setting to change is the mount's own."""
+    spec = settings.spec
+    setting = f"c.JupyterS3.mounts[{spec.name!r}]"
+    bucket, region = settings.aws_s3_bucket, settings.aws_region
+    where = settings.endpoint_url or f"AWS region {region}"
+    if isinstance(exc, errors.WrongRegion):
+        if exc.region:
+            return (
+                f"Bucket {bucket!r} is in {exc.region}, not {region}: "
+                f"set 'region': {exc.region!r} in {setting}."
+            )
+        return (
+            f"Bucket {bucket!r} is not in {region} ({exc.code}): "
+            f"set the 'region' of {setting} to the bucket's region."
+        )
+    if isinstance(exc, errors.NoSuchBucket):
+        return (
+            f"Bucket {bucket!r} does not exist at {where}: create it or fix the url of {setting}."
+        )
+    if isinstance(exc, errors.CredentialsRejected):
+        cls = settings.authentication_class.__name__
+        if spec.profile is not None:
+            return (
+                f"S3 rejected the credentials ({exc.code}): check the keys or role of AWS "
+                f"profile {spec.profile!r}, the 'profile' of {setting}."
+            )
+        if spec.own_credentials:
+            return (
+                f"S3 rejected the credentials ({exc.code}): check the keys or role that {cls} "
+                f"uses (the 'authentication_class' of {setting})."
+            )
+        return (
+            f"S3 rejected the credentials ({exc.code}) that {setting} inherits: check the keys "
+            f"or role that {cls} uses, or give the mount a 'profile' or 'authentication_class'."
+        )
+    if isinstance(exc, errors.NetworkError):
+        endpoint = (
+            f"the 'endpoint_url' of {setting}"
+            if spec.endpoint_url is not None
+            else f"c.JupyterS3.endpoint_url (which {setting} inherits)"
+        )
+        return f"Cannot reach S3 at {where} ({exc.message}): check {endpoint} and the network."
+    if isinstance(exc, (errors.AccessDenied, errors.BadConfiguration)):
+        return _explain_main(settings, exc)
+    return f"S3 check failed ({exc}): fix {setting}."
+
+
+def _explain_main(settings: Settings, exc: errors.S3Error) -> str:
     bucket, region = settings.aws_s3_bucket, settings.aws_region
     where = settings.endpoint_url or f"AWS region {region}"
     if isinstance(exc, errors.WrongRegion):

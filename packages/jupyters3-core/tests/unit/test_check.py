@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
-from jupyters3 import JupyterS3, errors
+from jupyters3 import JupyterS3, errors, startup
 from jupyters3.auth import JupyterS3DefaultAuthentication
 from jupyters3.check_config import CheckError, load_jupyter_config, manager_class, parse_overrides
-from jupyters3.check_mounts import explain_mount
 from jupyters3.check_report import (
     Report,
     conditional_write_verdict,
@@ -147,14 +146,9 @@ def test_mount_steps_follow_the_main_ones_and_name_their_mount() -> None:
 
 def _mount_settings(**mount: Any) -> tuple[Any, Any]:
     spec = parse_mount("team", {"url": "s3://team-bucket/ml/", **mount})
-    settings = SimpleNamespace(
-        aws_s3_bucket=spec.bucket,
-        prefix=spec.prefix,
-        aws_region=spec.region or "us-east-1",
-        endpoint_url=spec.endpoint_url or "",
-        authentication_class=JupyterS3DefaultAuthentication,
-    )
-    return settings, spec
+    main = SimpleNamespace(endpoint_url="", aws_region="us-east-1", addressing_style="auto")
+    auth = JupyterS3DefaultAuthentication()
+    return startup.MountSettings(main, spec, auth), spec  # type: ignore[arg-type]
 
 
 def _error(status: int, code: str, region: str = "") -> errors.S3Error:
@@ -162,33 +156,33 @@ def _error(status: int, code: str, region: str = "") -> errors.S3Error:
 
 
 def test_mount_fixes_name_the_mount_setting() -> None:
-    settings, spec = _mount_settings()
+    settings, _ = _mount_settings()
     setting = "c.JupyterS3.mounts['team']"
-    missing = explain_mount(settings, spec, _error(404, "NoSuchBucket"))
+    missing = startup.explain(settings, _error(404, "NoSuchBucket"))
     assert missing == (
         "Bucket 'team-bucket' does not exist at AWS region us-east-1: "
         f"create it or fix the url of {setting}."
     )
-    moved = explain_mount(settings, spec, _error(301, "PermanentRedirect", "eu-west-3"))
+    moved = startup.explain(settings, _error(301, "PermanentRedirect", "eu-west-3"))
     assert moved.endswith(f"set 'region': 'eu-west-3' in {setting}.")
-    rejected = explain_mount(settings, spec, _error(403, "InvalidAccessKeyId"))
+    rejected = startup.explain(settings, _error(403, "InvalidAccessKeyId"))
     assert f"that {setting} inherits" in rejected and "'profile'" in rejected
-    unreachable = explain_mount(settings, spec, errors.NetworkError("refused"))
+    unreachable = startup.explain(settings, errors.NetworkError("refused"))
     assert f"check c.JupyterS3.endpoint_url (which {setting} inherits)" in unreachable
-    assert explain_mount(settings, spec, _error(500, "InternalError")).endswith(f"fix {setting}.")
-    denied = explain_mount(settings, spec, _error(403, "AccessDenied"))
+    assert startup.explain(settings, _error(500, "InternalError")).endswith(f"fix {setting}.")
+    denied = startup.explain(settings, _error(403, "AccessDenied"))
     assert "may not list s3://team-bucket/ml/" in denied
 
 
 def test_mount_fixes_name_its_own_endpoint_and_profile() -> None:
-    settings, spec = _mount_settings(endpoint_url="https://minio.corp:9000", profile="minio")
+    settings, _ = _mount_settings(endpoint_url="https://minio.corp:9000", profile="minio")
     setting = "c.JupyterS3.mounts['team']"
-    unreachable = explain_mount(settings, spec, errors.NetworkError("refused"))
+    unreachable = startup.explain(settings, errors.NetworkError("refused"))
     assert unreachable == (
         "Cannot reach S3 at https://minio.corp:9000 (refused): "
         f"check the 'endpoint_url' of {setting} and the network."
     )
-    rejected = explain_mount(settings, spec, _error(403, "SignatureDoesNotMatch"))
+    rejected = startup.explain(settings, _error(403, "SignatureDoesNotMatch"))
     assert f"AWS profile 'minio', the 'profile' of {setting}" in rejected
 
 

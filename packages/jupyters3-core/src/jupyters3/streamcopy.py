@@ -22,7 +22,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 
 from jupyters3.errors import BodyTooLarge
-from jupyters3.s3.client import ObjectMeta, S3Client
+from jupyters3.s3.client import S3Client
 
 __all__ = ["STREAM_PARALLEL", "STREAM_PART_SIZE", "copy_object"]
 
@@ -35,15 +35,13 @@ STREAM_PARALLEL = 2
 
 async def _read(
     source: S3Client, key: str, first: int, last: int, etag: str, version_id: str | None
-) -> tuple[ObjectMeta, bytes]:
-    """Bytes ``first..last`` of version ``etag`` of ``key``."""
-    chunks: list[bytes] = []
-    meta = await source.get_object_stream(
-        key, chunks.append, byte_range=(first, last), if_match=etag, version_id=version_id
+) -> bytes:
+    """Bytes ``first..last`` of version ``etag`` of ``key``: one ranged GET,
+    on a kept-alive connection when the client has them."""
+    _, data = await source.get_object(
+        key, byte_range=(first, last), if_match=etag, version_id=version_id
     )
-    data = b"".join(chunks)
-    chunks.clear()
-    return meta, data
+    return data
 
 
 async def copy_object(
@@ -138,7 +136,7 @@ async def _multipart(
         async def copy() -> str:
             async with slots:  # the read and the write of a part hold one slot
                 last = min(first + part_size, size) - 1
-                _, data = await _read(source, source_key, first, last, etag, version_id)
+                data = await _read(source, source_key, first, last, etag, version_id)
                 return await target.upload_part(destination, upload_id, number, data)
 
         return copy

@@ -73,6 +73,7 @@ def buckets(
         "team": f"s3://{team}/{TEAM_PREFIX}",
         "lake": {"url": f"s3://{lake}/{LAKE_PREFIX}", "read_only": True},
     }
+    config["JupyterS3"].update(multipart_threshold=6 * MiB, multipart_part_size=5 * MiB)
     server = js3_jupyter_session_factory(config=config)
     return Buckets(ContentsClient(server.url, server.token), raw, main, team, lake, server)
 
@@ -133,6 +134,30 @@ def test_save_lands_in_the_mounts_bucket_under_its_prefix(buckets: Buckets) -> N
     made = buckets.api.new_untitled("team", ext=".txt").expect(201).json
     assert made["path"].startswith("team/untitled")
     assert buckets.raw.exists(buckets.team, TEAM_PREFIX + made["path"][len("team/") :])
+
+
+def test_a_multipart_upload_into_a_mount_is_byte_exact(buckets: Buckets) -> None:
+    data = os.urandom(12 * MiB + 321)
+    answers = buckets.api.upload_chunked("team/big.bin", data, chunk_size=MiB)
+    assert answers[-1].status in (200, 201), answers[-1].body[:300]
+    assert buckets.raw.get(buckets.team, TEAM_PREFIX + "big.bin") == data
+    assert buckets.raw.multipart_uploads(buckets.team) == []
+    assert not buckets.raw.exists(buckets.main, "team/big.bin")
+
+
+def test_the_write_rules_hold_inside_a_mount(buckets: Buckets) -> None:
+    api = buckets.api
+    assert api.save_text("team/.hidden.txt", "x").status == 400  # allow_hidden is off
+    api.save_text("team/shared.txt", "mine").expect(201)
+    buckets.raw.put(buckets.team, TEAM_PREFIX + "shared.txt", b"another server's")
+    stale = api.save_text("team/shared.txt", "mine, later")
+    assert stale.status == 409, stale.body[:300]
+    assert buckets.raw.get(buckets.team, TEAM_PREFIX + "shared.txt") == b"another server's"
+    api.mkdir("team/sub").expect(201)
+    assert api.save_text("team/sub", "a file over a folder").status == 409
+    assert api.rename("team/shared.txt", "team/sub/shared.txt").expect(200).json["path"] == (
+        "team/sub/shared.txt"
+    )
 
 
 def test_checkpoints_stay_in_their_mount(buckets: Buckets) -> None:

@@ -209,6 +209,14 @@ class S3Store:
         except errors.NotFound:
             return None
 
+    async def holds(self, key: str, etag: str) -> bool:
+        """Whether ``key`` is still the version ``etag`` (one HEAD with If-Match)."""
+        try:
+            await self.client.head_object(key, if_match=etag)
+        except (errors.PreconditionFailed, errors.NotFound):
+            return False
+        return True
+
     async def read(self, path: str, *, max_size: int | None = None) -> tuple[ObjectMeta, bytes]:
         """One GET of the object at ``path`` (:class:`errors.BodyTooLarge` over
         ``max_size``, with the size found by a HEAD when the answer did not say

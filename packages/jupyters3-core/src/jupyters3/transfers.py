@@ -294,10 +294,20 @@ class _Moves:
 
         def job(source: str) -> Callable[[], Awaitable[tuple[str, str | None]]]:
             async def again() -> tuple[str, str | None]:
-                meta = await self.source.head_key(source)
+                destination = self.destinations[source]
+                over = self.copied.get(destination)
+                # Beside the source's HEAD, one that checks the copy is still
+                # ours: some stores (moto) ignore If-Match on CopyObject, and
+                # a save made meanwhile at the new path must not be copied over.
+                checks: list[Awaitable[object]] = [self.source.head_key(source)]
+                if over is not None:
+                    checks.append(store.holds(destination, over))
+                meta, *ours = await asyncio.gather(*checks)
                 if meta is None:
                     return source, None  # deleted elsewhere meanwhile
-                destination = self.destinations[source]
+                assert isinstance(meta, ObjectMeta)
+                if ours and not ours[0]:
+                    return source, ""  # its copy changed: left behind after the rounds
                 metadata = None
                 if source == self.marked and self.mark is not None:
                     metadata = {**meta.metadata, RENAMED_FROM_META: self.mark[RENAMED_FROM_META]}
@@ -309,7 +319,7 @@ class _Moves:
                         meta,
                         metadata=metadata,
                         creating=False,
-                        over=self.copied.get(destination),
+                        over=over,
                         origin=self.source,
                     )
                 except WriteConflict:

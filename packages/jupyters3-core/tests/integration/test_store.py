@@ -12,17 +12,20 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from jupyters3 import errors, keys
+from jupyters3 import errors, keys, transfers
 from jupyters3.s3.client import S3Client
 from jupyters3.store import (
     MTIME_META,
     RENAMED_FROM_META,
     FolderInTheWay,
+    MoveIncomplete,
     S3Store,
     SourceMissing,
     saved_time,
 )
 from jupyters3.writes import WriteConflict
+from jupyters3_testing import FaultProxy
+from jupyters3_testing.faults import RequestInfo
 from jupyters3_testing.raw import RawS3
 
 PREFIX = "pre/"
@@ -164,3 +167,40 @@ async def test_without_conditional_deletes_a_head_checks_each_version_first(
     kept = await store.delete_versions({k: o.etag for k, o in listed.items()})
     assert kept == {"pre/d/c"}
     assert js3_raw.keys(js3_bucket, "pre/d/") == ["pre/d/c"]
+
+
+async def test_a_source_copied_again_never_replaces_a_save_made_at_its_new_path(
+    js3_make_client: Callable[..., S3Client],
+    js3_fault_proxy: FaultProxy,
+    js3_raw: RawS3,
+    js3_bucket: str,
+) -> None:
+    """Between a rename's copy and its delete, another server saves the source
+    (v2) and, at the new path, a file based on the copy (v3). The source is
+    copied again only over its own copy: here that copy changed, so v2 stays
+    at the old path (409) and v3 is kept. Moto ignores If-Match on CopyObject:
+    only the HEAD with If-Match beside the source's HEAD keeps v3."""
+    store = S3Store(
+        lambda **_: js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url),
+        keys.KeyMap(PREFIX),
+        conditional_writes="on",
+    )
+    await store.write("old/a.txt", b"v1", "text/plain")
+    saved: list[str] = []
+
+    def other_server(req: RequestInfo) -> None:
+        deleting = req.method == "DELETE" or (req.method == "POST" and "delete" in req.query)
+        if deleting and not saved:
+            js3_raw.put(js3_bucket, "pre/old/a.txt", b"v2, saved at the old path")
+            js3_raw.put(js3_bucket, "pre/new/a.txt", b"v3, saved at the new path")
+            saved.append(req.method)
+        return None
+
+    js3_fault_proxy.configure(rule=other_server)
+    src_tree = await store.tree("old")
+    with pytest.raises(MoveIncomplete) as left:
+        await transfers.move(store, store, "old", "new", None, src_tree, resuming=False)
+    js3_fault_proxy.configure()
+    assert saved and left.value.left == ["old/a.txt"]
+    assert js3_raw.get(js3_bucket, "pre/old/a.txt") == b"v2, saved at the old path"
+    assert js3_raw.get(js3_bucket, "pre/new/a.txt") == b"v3, saved at the new path"

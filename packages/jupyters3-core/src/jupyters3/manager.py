@@ -43,7 +43,15 @@ from jupyters3.checkpoints import S3Checkpoints
 from jupyters3.credentials.providers import profile_region
 from jupyters3.files import S3FilesHandler
 from jupyters3.http_errors import api_path, http_errors
-from jupyters3.mounts import BadMount, MountSpec, Stores, check_clashes, parse_mounts
+from jupyters3.mounts import (
+    BadMount,
+    MountSpec,
+    Stores,
+    View,
+    check_clashes,
+    check_overlaps,
+    parse_mounts,
+)
 from jupyters3.store import S3Store
 from jupyters3.uploads import ChunkedUploads, UploadLimits
 from jupyters3.writes import WriteConflict
@@ -313,7 +321,7 @@ class JupyterS3(AsyncContentsManager):
         self.mount_settings: dict[str, startup.MountSettings] = {}
         try:
             self._mount_specs: list[MountSpec] = parse_mounts(self.mounts)
-            self.stores  # noqa: B018 - made now: a bad mount stops the server at start
+            check_overlaps(self._views())  # the stores are made now: a bad mount stops here
         except BadMount as bad:
             self.log.critical("JupyterS3: %s", bad)
             raise SystemExit(1) from None
@@ -325,6 +333,20 @@ class JupyterS3(AsyncContentsManager):
             server_loop.add_callback(_freeze_gc_once, self.log)
         if self.abandoned_upload_age >= 0 and server_loop is not None:
             server_loop.add_callback(self._sweep_abandoned_uploads)
+
+    def _views(self) -> list[View]:
+        """What the main bucket and each mount show, for :func:`check_overlaps`."""
+        views = []
+        if self.store is not None:
+            label = "the main bucket (c.JupyterS3.aws_s3_bucket)"
+            endpoint = self.endpoint_url or "aws"
+            views.append(View(label, endpoint, self.aws_s3_bucket, self.store.keymap.prefix, False))
+        for name, store in self.stores.mounts.items():
+            settings = self.mount_settings[name]
+            label, endpoint = f"mount {name!r}", settings.endpoint_url or "aws"
+            bucket, prefix = settings.aws_s3_bucket, store.keymap.prefix
+            views.append(View(label, endpoint, bucket, prefix, store.read_only))
+        return views
 
     def _check_on_start(self) -> None:
         """List each bucket once (the main one, then every mount); stop the
@@ -502,6 +524,7 @@ class JupyterS3(AsyncContentsManager):
             self._refuse_hidden(path, message=f"Cannot create file or directory {path!r}")
             self._writable(path)
             return await self.uploads.save_chunk(model, path)
+        store = self._writable(path)  # before the hooks: a refused save runs none
         self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:
             raise HTTPError(400, "No file type provided")
@@ -509,7 +532,6 @@ class JupyterS3(AsyncContentsManager):
             raise HTTPError(400, "No file content provided")
         if not path:
             raise HTTPError(400, "Can't save over the root directory")
-        store = self._writable(path)
         if not isinstance(model.get("format"), (str, type(None))):
             raise HTTPError(400, "The model's format must be a string: 'text', 'base64' or 'json'")
         kind = model["type"]

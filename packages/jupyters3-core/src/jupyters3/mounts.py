@@ -37,7 +37,9 @@ __all__ = [
     "NoStore",
     "Stores",
     "TopLevelOnlyMounts",
+    "View",
     "check_clashes",
+    "check_overlaps",
     "parse_mounts",
 ]
 
@@ -133,7 +135,10 @@ def _parse_url(name: str, url: object) -> tuple[str, str]:
     """``s3://bucket/prefix`` -> ``(bucket, prefix)``."""
     if not isinstance(url, str):
         raise BadMount(f"{_where(name)}: the url must be a string like 's3://bucket/prefix/'.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise BadMount(f"{_where(name)}: {url!r} is not a URL ({error}).") from None
     if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
         raise BadMount(f"{_where(name)}: {url!r} is not an S3 URL; write 's3://<bucket>/<prefix>'.")
     try:
@@ -176,7 +181,11 @@ def parse_mount(name: object, value: object) -> MountSpec:
     if not isinstance(read_only, bool):
         raise BadMount(f"{_where(name)}['read_only'] must be True or False, not {read_only!r}.")
     endpoint = _text(name, value, "endpoint_url")
-    if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+    try:
+        scheme = urlsplit(endpoint).scheme if endpoint is not None else "https"
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
         raise BadMount(f"{_where(name)}['endpoint_url'] must be an http(s) URL, not {endpoint!r}.")
     auth = value.get("authentication_class")
     profile = _text(name, value, "profile")
@@ -209,6 +218,35 @@ def parse_mounts(value: Mapping[Any, Any]) -> list[MountSpec]:
                 "file systems would confuse them. Rename one."
             )
     return specs
+
+
+@dataclass(frozen=True)
+class View:
+    """What one store shows: ``label`` (for messages), the S3 service's
+    endpoint, the bucket and the (normalised) prefix, and whether it is read-only."""
+
+    label: str
+    endpoint: str
+    bucket: str
+    prefix: str
+    read_only: bool
+
+
+def check_overlaps(views: list[View]) -> None:
+    """:class:`BadMount` when a read-only mount's keys are also shown by a
+    writable store (the same bucket on the same endpoint, under a prefix that
+    holds the read-only one's): ``read_only`` would protect nothing."""
+    for guarded in (v for v in views if v.read_only):
+        for other in views:
+            same = (other.endpoint, other.bucket) == (guarded.endpoint, guarded.bucket)
+            if other.read_only or not same or not guarded.prefix.startswith(other.prefix):
+                continue
+            raise BadMount(
+                f"{guarded.label} is read-only, but {other.label} shows the same keys "
+                f"writable (s3://{other.bucket}/{other.prefix} holds "
+                f"s3://{guarded.bucket}/{guarded.prefix}): move one of the two prefixes, "
+                "or make both read-only."
+            )
 
 
 def check_clashes(specs: list[MountSpec], top_level: set[str]) -> None:

@@ -160,6 +160,9 @@ class MountSettings:
         self.authentication = auth
         self.authentication_class = type(auth)
         self.read_only = spec.read_only
+        # No checkpoint is ever made in a read-only mount: 'on' asks nothing of it.
+        mode = base.versioned_checkpoints
+        self.versioned_checkpoints = "auto" if spec.read_only and mode == "on" else mode
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._base, name)
@@ -233,7 +236,13 @@ def mount_authentication(
                     f"c.JupyterS3.mounts[{spec.name!r}]: authentication_class must be a "
                     "subclass of JupyterS3Authentication."
                 )
-            made[wanted] = cls(parent=parent, log=log)
+            try:
+                made[wanted] = cls(parent=parent, log=log)
+            except Exception as exc:
+                raise BadMount(
+                    f"c.JupyterS3.mounts[{spec.name!r}]: its authentication_class "
+                    f"{cls.__name__} could not be created ({exc})."
+                ) from None
     return made[wanted]
 
 

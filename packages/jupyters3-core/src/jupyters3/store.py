@@ -58,7 +58,8 @@ _PROBE_SECONDS = 5.0
 #: At most this many early folder probes are kept (unused ones are dropped).
 _PROBES_KEPT = 256
 _DIRECTORY = "application/x-directory"
-#: Objects streamed at once between two S3 services (each holds a few MiB).
+#: Objects streamed at once into one store from another S3 service (each holds
+#: at most 2 parts of 8 MiB).
 _STREAMS = 4
 
 
@@ -156,6 +157,8 @@ class S3Store:
         self._client: S3Client | None = None
         self._probes: dict[str, tuple[asyncio.Future[tuple[bool, bool]], float]] = {}
         self._versioned: bool | None = None if use_versioning else False
+        #: Streamed copies into this store in flight at once, whatever starts them.
+        self._stream_slots = asyncio.Semaphore(_STREAMS)
 
     @property
     def client(self) -> S3Client:
@@ -337,7 +340,12 @@ class S3Store:
             )
             return copy, limit
         streamed = functools.partial(streamcopy.copy_object, origin.client, self.client)
-        return streamed, min(limit, _STREAMS)
+
+        async def in_a_slot(*args: Any, **kwargs: Any) -> str:
+            async with self._stream_slots:
+                return await streamed(*args, **kwargs)
+
+        return in_a_slot, min(limit, _STREAMS)
 
     async def restore(
         self, path: str, source_key: str, source_version: str | None = None

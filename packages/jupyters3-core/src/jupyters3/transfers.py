@@ -147,14 +147,19 @@ async def move(
     if src_file is not None:
         versions[pairs[0][0]] = src_file.etag
     finish: list[Awaitable[object]] = []
-    if marker is not None and source.keymap.dir_marker(old) in src_tree:
+    implicit = marker is not None and source.keymap.dir_marker(old) not in src_tree
+    if marker is not None and not implicit:
         finish.append(store.mkdir(new))  # the rename is complete: the plain marker
-    elif marker is not None:
+    elif marker is not None and source is store:
         versions[marker] = None  # the source folder was implicit: so is the target
     moves = _Moves(source, store, dict(pairs), copied, pairs[0][0] if mark else None, mark)
     deleting = asyncio.ensure_future(moves.delete(versions))
     await asyncio.gather(deleting, *finish)
     left = deleting.result()
+    if implicit and marker is not None and source is not store:
+        # The target's marker is in the target's bucket: it goes once the
+        # sources are gone (a rename stopped before that finishes when repeated).
+        await store.delete_versions({marker: None})
     if any(f"/{keys.CHECKPOINTS}/" in key for key in src_tree):
         await source.purge_deleted_checkpoints(old)
     source.gone(old)

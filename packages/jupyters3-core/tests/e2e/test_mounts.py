@@ -281,6 +281,33 @@ def test_dotdot_never_leaves_a_mount(buckets: Buckets, url: str) -> None:
     assert b"the lake's readme" not in answer.body
 
 
+def _formatted(value: Any, **names: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _formatted(v, **names) for k, v in value.items()}
+    return value.format(**names) if isinstance(value, str) else value
+
+
+def test_an_implicit_folder_renamed_across_mounts_touches_nothing_outside_them(
+    buckets: Buckets,
+) -> None:
+    """A folder without a marker (written by another tool) renamed from a mount
+    into the main bucket: the marker the rename writes is the target's, in the
+    main bucket, and goes when the rename completes; nothing outside the
+    mount's prefix is touched, and a later rename onto the same name is a 409."""
+    raw, team, main = buckets.raw, buckets.team, buckets.main
+    raw.put(team, TEAM_PREFIX + "pipeline/x.txt", b"v1 from the pipeline\n")
+    raw.put(team, "pipeline/", b"")  # outside the mount's prefix: never touched
+    buckets.api.rename("team/pipeline", "pipeline").expect(200)
+    assert raw.get(main, "pipeline/x.txt") == b"v1 from the pipeline\n"
+    assert not raw.keys(team, TEAM_PREFIX + "pipeline")
+    assert raw.exists(team, "pipeline/")
+    assert not raw.exists(main, "pipeline/")  # implicit, as its source was
+    buckets.api.save_text("pipeline/x.txt", "edited by the user\n").expect(200)
+    raw.put(team, TEAM_PREFIX + "pipeline/x.txt", b"v2 from the pipeline\n")
+    assert buckets.api.rename("team/pipeline", "pipeline").status == 409
+    assert raw.get(main, "pipeline/x.txt") == b"edited by the user\n"
+
+
 def _rss_kib(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -394,6 +421,11 @@ def test_without_a_main_bucket_the_root_holds_only_the_mounts(
         ({"": "s3://{team}/"}, "non-empty string"),
         ({"x": "http://{team}/"}, "is not an S3 URL"),
         ({"x": "s3://no-such-bucket-js3-mounts/"}, "mount 'x': Bucket 'no-such-bucket-js3"),
+        ({"x": "s3://[bad/"}, "is not a URL"),
+        (
+            {"ro": {"url": "s3://{main}/shared/", "read_only": True}},
+            "mount 'ro' is read-only, but the main bucket",
+        ),
     ],
 )
 def test_a_mount_that_cannot_work_stops_the_server_at_start(
@@ -410,7 +442,9 @@ def test_a_mount_that_cannot_work_stops_the_server_at_start(
     config = jupyters3_config(
         bucket=main, endpoint_url=js3_moto_server.endpoint_url, region=js3_region
     )
-    config["JupyterS3"]["mounts"] = {k: v.format(team=team) for k, v in mounts.items()}
+    config["JupyterS3"]["mounts"] = {
+        name: _formatted(value, main=main, team=team) for name, value in mounts.items()
+    }
     with pytest.raises(JupyterServerError, match=r"exited with code 1") as info:
         js3_jupyter_factory(config=config, startup_timeout=60)
     log = str(info.value)

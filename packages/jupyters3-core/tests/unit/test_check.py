@@ -146,7 +146,12 @@ def test_mount_steps_follow_the_main_ones_and_name_their_mount() -> None:
 
 def _mount_settings(**mount: Any) -> tuple[Any, Any]:
     spec = parse_mount("team", {"url": "s3://team-bucket/ml/", **mount})
-    main = SimpleNamespace(endpoint_url="", aws_region="us-east-1", addressing_style="auto")
+    main = SimpleNamespace(
+        endpoint_url="",
+        aws_region="us-east-1",
+        addressing_style="auto",
+        versioned_checkpoints="auto",
+    )
     auth = JupyterS3DefaultAuthentication()
     return startup.MountSettings(main, spec, auth), spec  # type: ignore[arg-type]
 

@@ -6,9 +6,18 @@ from typing import Any
 
 import pytest
 
-from jupyters3 import keys
+from jupyters3 import keys, startup
 from jupyters3.auth import JupyterS3SecretAccessKeyAuthentication
-from jupyters3.mounts import BadMount, MountSpec, Stores, check_clashes, parse_mount, parse_mounts
+from jupyters3.mounts import (
+    BadMount,
+    MountSpec,
+    Stores,
+    View,
+    check_clashes,
+    check_overlaps,
+    parse_mount,
+    parse_mounts,
+)
 from jupyters3.store import S3Store
 
 
@@ -70,6 +79,8 @@ def test_a_dict_takes_every_setting() -> None:
         ("x", {"url": "s3://b/", "region": ""}, "non-empty string"),
         ("x", {"url": "s3://b/", "profile": "p", "authentication_class": "a.B"}, "not both"),
         ("x", {"url": "s3://b/", "authentication_class": 3}, "a class or its name"),
+        ("x", "s3://[bad/", "is not a URL"),
+        ("x", {"url": "s3://b/", "endpoint_url": "http://[::1"}, "http(s) URL"),
     ],
 )
 def test_a_mount_that_cannot_work_is_refused_with_a_sentence(
@@ -162,3 +173,32 @@ def test_stores_copy_server_side_only_on_one_service() -> None:
     c = S3Store(lambda **_: None, keys.KeyMap("", mount="c"), service=("http://minio", 1))  # type: ignore[arg-type,return-value]
     assert b.copies_from(a) and a.copies_from(b) and a.copies_from(a)
     assert not c.copies_from(a) and not a.copies_from(c)
+
+
+def test_a_read_only_mount_cannot_be_shown_writable_by_another_store() -> None:
+    lake = View("mount 'lake'", "aws", "data", "curated/", True)
+    check_overlaps([View("main", "aws", "notebooks", "", False), lake])
+    check_overlaps([View("main", "aws", "data", "raw/", False), lake])
+    check_overlaps([View("main", "http://minio", "data", "", False), lake])
+    check_overlaps([View("other", "aws", "data", "", True), lake])  # both read-only
+    check_overlaps([lake, View("scratch", "aws", "data", "curated/tmp/", False)])  # inside it
+    with pytest.raises(BadMount, match="mount 'lake' is read-only, but main shows"):
+        check_overlaps([View("main", "aws", "data", "", False), lake])
+    with pytest.raises(BadMount, match="s3://data/curated/ holds s3://data/curated/"):
+        check_overlaps([View("team", "aws", "data", "curated/", False), lake])
+
+
+def test_versioned_checkpoints_on_asks_nothing_of_a_read_only_mount() -> None:
+    from types import SimpleNamespace
+
+    from jupyters3.auth import JupyterS3DefaultAuthentication
+
+    main = SimpleNamespace(
+        endpoint_url="", aws_region="us-east-1", addressing_style="auto", versioned_checkpoints="on"
+    )
+    auth = JupyterS3DefaultAuthentication()
+    lake = startup.MountSettings(
+        main, parse_mount("lake", {"url": "s3://l/", "read_only": True}), auth
+    )  # type: ignore[arg-type]
+    team = startup.MountSettings(main, parse_mount("team", "s3://t/"), auth)  # type: ignore[arg-type]
+    assert (lake.versioned_checkpoints, team.versioned_checkpoints) == ("auto", "on")

@@ -118,42 +118,56 @@ def test_kill_during_a_chunked_upload_keeps_the_old_file_and_aborts_the_parts(
     assert raw.get(bucket, "big.bin") == data
 
 
-def test_kill_during_a_folder_rename_loses_nothing_and_repeating_finishes(
-    crashable: tuple[JupyterServer, str, RawS3], js3_fault_proxy: FaultProxy
+def _rename_killed_then_repeated(
+    server: JupyterServer,
+    proxy: FaultProxy,
+    raw: RawS3,
+    buckets: tuple[str, str],
+    target: str,
+    target_prefix: str,
 ) -> None:
-    server, bucket, raw = crashable
+    """Rename the folder ``src`` (24 files, in ``buckets[0]``) to API path
+    ``target`` (keys under ``target_prefix`` in ``buckets[1]``); the server is
+    killed at its 10th copy. After a restart every source is whole and what was
+    copied is exact; repeating the rename finishes it."""
+    source_bucket, target_bucket = buckets
     files = {f"src/f{i:02d}.txt": f"file {i} ".encode() * 50 for i in range(24)}
     for key, body in files.items():
-        raw.put(bucket, key, body)
+        raw.put(source_bucket, key, body)
     copies = {"n": 0}
 
     def tenth_copy(req: RequestInfo) -> bool:
-        if req.method == "PUT" and req.key.startswith("dst/f"):
+        if req.method == "PUT" and req.key.startswith(target_prefix + "f"):
             copies["n"] += 1
         return copies["n"] >= 10
 
     rule, killed = _kill_on(server, tenth_copy)
-    js3_fault_proxy.configure(rule=rule)
-
+    proxy.configure(rule=rule)
     with pytest.raises(Exception):  # noqa: B017 - the connection dies with the server
-        _api(server).rename("src", "dst")
-
+        _api(server).rename("src", target)
     assert killed.is_set()
-    js3_fault_proxy.configure()
+    proxy.configure()
     server.restart()
     # Every file is whole at its old place (the sources go only after all copies).
     for key, body in files.items():
-        assert raw.get(bucket, key) == body
-    copied = [k for k in raw.keys(bucket, "dst/") if k != "dst/"]
+        assert raw.get(source_bucket, key) == body
+    copied = [k for k in raw.keys(target_bucket, target_prefix) if k != target_prefix]
     assert 0 < len(copied) < len(files)
     for key in copied:
-        assert raw.get(bucket, key) == files[key.replace("dst/", "src/", 1)]
+        assert raw.get(target_bucket, key) == files["src/" + key[len(target_prefix) :]]
 
-    _api(server).rename("src", "dst").expect(200)
+    _api(server).rename("src", target).expect(200)
 
-    assert raw.keys(bucket, "src/") == []
+    assert raw.keys(source_bucket, "src/") == []
     for key, body in files.items():
-        assert raw.get(bucket, key.replace("src/", "dst/", 1)) == body
+        assert raw.get(target_bucket, target_prefix + key[len("src/") :]) == body
+
+
+def test_kill_during_a_folder_rename_loses_nothing_and_repeating_finishes(
+    crashable: tuple[JupyterServer, str, RawS3], js3_fault_proxy: FaultProxy
+) -> None:
+    server, bucket, raw = crashable
+    _rename_killed_then_repeated(server, js3_fault_proxy, raw, (bucket, bucket), "dst", "dst/")
 
 
 def test_kill_during_a_rename_across_mounts_loses_nothing_and_repeating_finishes(
@@ -172,30 +186,4 @@ def test_kill_during_a_rename_across_mounts_loses_nothing_and_repeating_finishes
     config["JupyterS3"].update({"max_concurrency": 2, "mounts": {"team": f"s3://{team}/p/"}})
     server = js3_jupyter_factory(config=config)
     raw = RawS3(js3_moto_server.endpoint_url, js3_region)
-    files = {f"src/f{i:02d}.txt": f"file {i} ".encode() * 50 for i in range(24)}
-    for key, body in files.items():
-        raw.put(main, key, body)
-    copies = {"n": 0}
-
-    def tenth_copy(req: RequestInfo) -> bool:
-        if req.method == "PUT" and req.key.startswith("p/dst/f"):
-            copies["n"] += 1
-        return copies["n"] >= 10
-
-    rule, killed = _kill_on(server, tenth_copy)
-    js3_fault_proxy.configure(rule=rule)
-    with pytest.raises(Exception):  # noqa: B017 - the connection dies with the server
-        _api(server).rename("src", "team/dst")
-    assert killed.is_set()
-    js3_fault_proxy.configure()
-    server.restart()
-    for key, body in files.items():
-        assert raw.get(main, key) == body
-    copied = [k for k in raw.keys(team, "p/dst/") if k != "p/dst/"]
-    assert 0 < len(copied) < len(files)
-
-    _api(server).rename("src", "team/dst").expect(200)
-
-    assert raw.keys(main, "src/") == []
-    for key, body in files.items():
-        assert raw.get(team, "p/" + key.replace("src/", "dst/", 1)) == body
+    _rename_killed_then_repeated(server, js3_fault_proxy, raw, (main, team), "team/dst", "p/dst/")

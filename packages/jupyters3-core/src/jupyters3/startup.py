@@ -15,7 +15,6 @@ import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol, cast
 
@@ -314,81 +313,85 @@ def top_level_names(settings: Settings, log: logging.Logger) -> set[str]:
     return found
 
 
-@dataclass(frozen=True)
-class _Fixes:
-    """What :func:`explain` tells a user to change, for the main bucket or a mount."""
-
-    region_is: Callable[[str], str]  # the bucket is in region r: "set ... r"
-    region: str  # the bucket's region is unknown
-    bucket: str  # the bucket does not exist
-    credentials: Callable[[str], str]  # S3 rejected the credentials (code): the sentence
-    endpoint: str  # S3 cannot be reached
-    other: str
-
-
-def _main_fixes(settings: Settings) -> _Fixes:
-    cls = settings.authentication_class.__name__
-    return _Fixes(
-        region_is=lambda region: f"set c.JupyterS3.aws_region = {region!r}",
-        region="set c.JupyterS3.aws_region to the bucket's region",
-        bucket="create it or fix c.JupyterS3.aws_s3_bucket",
-        credentials=lambda code: (
-            f"S3 rejected the credentials ({code}): check the keys or role that {cls} uses."
-        ),
-        endpoint="c.JupyterS3.endpoint_url",
-        other="the c.JupyterS3 settings",
-    )
-
-
-def _mount_fixes(settings: MountSettings) -> _Fixes:
-    spec, cls = settings.spec, settings.authentication_class.__name__
-    setting = f"c.JupyterS3.mounts[{spec.name!r}]"
-
-    def credentials(code: str) -> str:
-        if spec.profile is not None:
-            return (
-                f"S3 rejected the credentials ({code}): check the keys or role of AWS "
-                f"profile {spec.profile!r}, the 'profile' of {setting}."
-            )
-        if spec.own_credentials:
-            return (
-                f"S3 rejected the credentials ({code}): check the keys or role that {cls} "
-                f"uses (the 'authentication_class' of {setting})."
-            )
-        return (
-            f"S3 rejected the credentials ({code}) that {setting} inherits: check the keys "
-            f"or role that {cls} uses, or give the mount a 'profile' or 'authentication_class'."
-        )
-
-    return _Fixes(
-        region_is=lambda region: f"set 'region': {region!r} in {setting}",
-        region=f"set the 'region' of {setting} to the bucket's region",
-        bucket=f"create it or fix the url of {setting}",
-        credentials=credentials,
-        endpoint=(
-            f"the 'endpoint_url' of {setting}"
-            if spec.endpoint_url is not None
-            else f"c.JupyterS3.endpoint_url (which {setting} inherits)"
-        ),
-        other=setting,
-    )
-
-
 def explain(settings: Settings, exc: errors.S3Error) -> str:
     """One sentence: what is wrong and which setting fixes it (for a mount,
     the setting of ``c.JupyterS3.mounts`` it is)."""
-    fixes = _mount_fixes(settings) if isinstance(settings, MountSettings) else _main_fixes(settings)
+    if isinstance(settings, MountSettings):
+        return _explain_mount(settings, exc)
+    return _explain_main(settings, exc)
+
+
+def _explain_mount(settings: MountSettings, exc: errors.S3Error) -> str:
+    """:func:`explain` for a mount: the setting to change is the mount's own."""
+    spec = settings.spec
+    setting = f"c.JupyterS3.mounts[{spec.name!r}]"
     bucket, region = settings.aws_s3_bucket, settings.aws_region
     where = settings.endpoint_url or f"AWS region {region}"
     if isinstance(exc, errors.WrongRegion):
         if exc.region:
-            fix = fixes.region_is(exc.region)
-            return f"Bucket {bucket!r} is in {exc.region}, not {region}: {fix}."
-        return f"Bucket {bucket!r} is not in {region} ({exc.code}): {fixes.region}."
+            return (
+                f"Bucket {bucket!r} is in {exc.region}, not {region}: "
+                f"set 'region': {exc.region!r} in {setting}."
+            )
+        return (
+            f"Bucket {bucket!r} is not in {region} ({exc.code}): "
+            f"set the 'region' of {setting} to the bucket's region."
+        )
     if isinstance(exc, errors.NoSuchBucket):
-        return f"Bucket {bucket!r} does not exist at {where}: {fixes.bucket}."
+        return (
+            f"Bucket {bucket!r} does not exist at {where}: create it or fix the url of {setting}."
+        )
     if isinstance(exc, errors.CredentialsRejected):
-        return fixes.credentials(exc.code)
+        cls = settings.authentication_class.__name__
+        if spec.profile is not None:
+            return (
+                f"S3 rejected the credentials ({exc.code}): check the keys or role of AWS "
+                f"profile {spec.profile!r}, the 'profile' of {setting}."
+            )
+        if spec.own_credentials:
+            return (
+                f"S3 rejected the credentials ({exc.code}): check the keys or role that {cls} "
+                f"uses (the 'authentication_class' of {setting})."
+            )
+        return (
+            f"S3 rejected the credentials ({exc.code}) that {setting} inherits: check the keys "
+            f"or role that {cls} uses, or give the mount a 'profile' or 'authentication_class'."
+        )
+    if isinstance(exc, errors.NetworkError):
+        endpoint = (
+            f"the 'endpoint_url' of {setting}"
+            if spec.endpoint_url is not None
+            else f"c.JupyterS3.endpoint_url (which {setting} inherits)"
+        )
+        return f"Cannot reach S3 at {where} ({exc.message}): check {endpoint} and the network."
+    if isinstance(exc, (errors.AccessDenied, errors.BadConfiguration)):
+        return _explain_main(settings, exc)
+    return f"S3 check failed ({exc}): fix {setting}."
+
+
+def _explain_main(settings: Settings, exc: errors.S3Error) -> str:
+    bucket, region = settings.aws_s3_bucket, settings.aws_region
+    where = settings.endpoint_url or f"AWS region {region}"
+    if isinstance(exc, errors.WrongRegion):
+        if exc.region:
+            return (
+                f"Bucket {bucket!r} is in {exc.region}, not {region}: "
+                f"set c.JupyterS3.aws_region = {exc.region!r}."
+            )
+        return (
+            f"Bucket {bucket!r} is not in {region} ({exc.code}): "
+            "set c.JupyterS3.aws_region to the bucket's region."
+        )
+    if isinstance(exc, errors.NoSuchBucket):
+        return (
+            f"Bucket {bucket!r} does not exist at {where}: "
+            "create it or fix c.JupyterS3.aws_s3_bucket."
+        )
+    if isinstance(exc, errors.CredentialsRejected):
+        return (
+            f"S3 rejected the credentials ({exc.code}): check the keys or role that "
+            f"{settings.authentication_class.__name__} uses."
+        )
     if isinstance(exc, errors.AccessDenied):
         return (
             f"The credentials may not list s3://{bucket}/{settings.prefix} ({exc.code}): "
@@ -396,11 +399,12 @@ def explain(settings: Settings, exc: errors.S3Error) -> str:
         )
     if isinstance(exc, errors.NetworkError):
         return (
-            f"Cannot reach S3 at {where} ({exc.message}): check {fixes.endpoint} and the network."
+            f"Cannot reach S3 at {where} ({exc.message}): "
+            "check c.JupyterS3.endpoint_url and the network."
         )
     if isinstance(exc, errors.BadConfiguration):
         return exc.message
-    return f"S3 check failed ({exc}): fix {fixes.other}."
+    return f"S3 check failed ({exc}): fix the c.JupyterS3 settings."
 
 
 async def abort_abandoned_uploads(

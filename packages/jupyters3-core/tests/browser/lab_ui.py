@@ -114,9 +114,16 @@ class Lab:
     # -- documents ---------------------------------------------------------
 
     def new_notebook_here(self) -> None:
-        """The Launcher's Python notebook card: a new notebook in the browsed folder."""
+        """The Launcher's Python notebook card: a new notebook in the browsed
+        folder, then wait until its kernel is idle (the toolbar's execution
+        indicator), as a user waits for the kernel before typing. (JupyterLab
+        may still change a new notebook's metadata after a first save: see
+        :meth:`save`.)"""
         self.page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
         self.notebook_cells().first.wait_for()
+        self.page.locator(
+            '.jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status="idle"]'
+        ).wait_for(timeout=90_000)
 
     def notebook_cells(self) -> Any:
         return self.page.locator(".jp-NotebookPanel:visible .jp-Cell")

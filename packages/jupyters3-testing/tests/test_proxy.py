@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import io
@@ -283,6 +284,71 @@ def test_rule_permanent_access_denied_and_drops(
     assert (status, error_code(body)) == (500, "ProxyRuleError")
     assert js3_fault_proxy.count(fault="AccessDenied") == 4
     assert js3_fault_proxy.count(fault="drop") == 1
+
+
+class _DenyDeletesOf:
+    """A hook that reads DeleteObjects bodies and refuses any batch naming ``key``."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.seen: list[tuple[str, bytes | None]] = []
+
+    def wants_body(self, info: RequestInfo) -> bool:
+        return info.method == "POST" and "delete" in info.query
+
+    def decide(self, info: RequestInfo) -> Fault | None:
+        self.seen.append((info.method, info.body))
+        if info.body is not None and f"<Key>{self.key}</Key>".encode() in info.body:
+            return Fault.access_denied("hook said no")
+        return None
+
+
+def _delete_body(*keys: str) -> bytes:
+    objects = "".join(f"<Object><Key>{k}</Key></Object>" for k in keys)
+    return f"<Delete><Quiet>true</Quiet>{objects}</Delete>".encode()
+
+
+def test_a_hook_sees_the_body_it_asks_for_and_the_body_is_still_forwarded(
+    js3_fault_proxy: FaultProxy, js3_bucket: str, js3_raw: RawS3
+) -> None:
+    port = js3_fault_proxy.port
+    for key in ("a", "b", "guarded"):
+        assert request(port, "PUT", f"/{js3_bucket}/{key}", b"x")[0] == 200
+    hook = _DenyDeletesOf("guarded")
+    js3_fault_proxy.add_hook(hook)
+    md5 = {"Content-Type": "application/xml"}
+    body = _delete_body("a", "guarded")
+    headers = {**md5, "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+    status, _, answer = request(port, "POST", f"/{js3_bucket}?delete", body, headers)
+    assert (status, error_code(answer)) == (403, "AccessDenied")
+    assert js3_raw.keys(js3_bucket) == ["a", "b", "guarded"]  # nothing was forwarded
+    body = _delete_body("a")
+    headers = {**md5, "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+    assert request(port, "POST", f"/{js3_bucket}?delete", body, headers)[0] == 200
+    assert js3_raw.keys(js3_bucket) == ["b", "guarded"]  # the held body reached S3 whole
+    # A request the hook does not want the body of is decided on its headers.
+    assert request(port, "GET", f"/{js3_bucket}/b")[0] == 200
+    assert [body is None for _, body in hook.seen] == [False, False, True]
+    js3_fault_proxy.remove_hook(hook)
+    body = _delete_body("guarded")
+    headers = {**md5, "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+    assert request(port, "POST", f"/{js3_bucket}?delete", body, headers)[0] == 200
+    assert js3_raw.keys(js3_bucket) == ["b"]
+
+
+def test_a_hook_is_asked_before_the_rule(js3_fault_proxy: FaultProxy, js3_bucket: str) -> None:
+    class Refuse:
+        def wants_body(self, info: RequestInfo) -> bool:
+            return False
+
+        def decide(self, info: RequestInfo) -> Fault | None:
+            return Fault.access_denied() if info.key == "x" else None
+
+    js3_fault_proxy.configure(rule=lambda i: Fault.slow_down())
+    js3_fault_proxy.add_hook(Refuse())
+    port = js3_fault_proxy.port
+    assert request(port, "GET", f"/{js3_bucket}/x")[0] == 403
+    assert request(port, "GET", f"/{js3_bucket}/y")[0] == 503
 
 
 def test_configure_validates() -> None:

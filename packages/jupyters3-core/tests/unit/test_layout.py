@@ -1,25 +1,30 @@
-"""The package's shape: no import cycles (type-only imports included), and
-JupyterS3 inherits only jupyter_server's classes (it holds a store instead)."""
+"""The packages' shape: no import cycles (type-only imports included) in
+jupyters3 or jupyters3_testing, and JupyterS3 inherits only jupyter_server's
+classes (it holds a store instead)."""
 
 from __future__ import annotations
 
 import ast
 import pathlib
 
+import jupyters3_testing
+import pytest
+
 import jupyters3
 from jupyters3 import JupyterS3
 
 PACKAGE = pathlib.Path(jupyters3.__file__).parent
+TESTING = pathlib.Path(jupyters3_testing.__file__).parent
 
 
-def _module_name(path: pathlib.Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def _module_name(path: pathlib.Path, package: pathlib.Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the jupyters3 modules it imports, anywhere in its source."""
-    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+def import_graph(root: pathlib.Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the modules of package ``root`` it imports, anywhere in its source."""
+    modules = {_module_name(p, root): p for p in root.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets: set[str] = set()
@@ -75,14 +80,22 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-def test_no_module_of_jupyters3_imports_itself_back() -> None:
-    graph = import_graph()
-    assert "jupyters3.manager" in graph and "jupyters3.store" in graph["jupyters3.manager"]
+@pytest.mark.parametrize(
+    ("root", "edge"),
+    [
+        (PACKAGE, ("jupyters3.manager", "jupyters3.store")),
+        (TESTING, ("jupyters3_testing.proxy", "jupyters3_testing._relay")),
+    ],
+    ids=["jupyters3", "jupyters3_testing"],
+)
+def test_no_module_imports_itself_back(root: pathlib.Path, edge: tuple[str, str]) -> None:
+    graph = import_graph(root)
+    assert edge[1] in graph[edge[0]]  # the graph is read at all
     # The package root re-exports the public names: leave it out (nothing imports it back).
     inner = {
-        m: {t for t in targets if t != "jupyters3"}
+        m: {t for t in targets if t != root.name}
         for m, targets in graph.items()
-        if m != "jupyters3"
+        if m != root.name
     }
     assert cycles(inner) == []
 

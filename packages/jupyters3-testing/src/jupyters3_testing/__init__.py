@@ -1,7 +1,7 @@
 """pytest fixtures for jupyters3: moto S3 server, fault proxy, S3 inspector, live Jupyter server."""
 
 from jupyters3_testing._version import __version__
-from jupyters3_testing.faults import Fault, ProxyRecord, RequestInfo
+from jupyters3_testing.faults import Fault, ProxyHook, ProxyRecord, RequestInfo
 from jupyters3_testing.jupyter import JupyterServer, JupyterServerError, merge_config
 from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
 from jupyters3_testing.leaks import SecretLeakError
@@ -20,6 +20,7 @@ __all__ = [
     "JupyterServerError",
     "MotoServer",
     "MotoServerError",
+    "ProxyHook",
     "ProxyRecord",
     "RawS3",
     "RequestInfo",

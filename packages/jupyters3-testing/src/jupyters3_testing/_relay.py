@@ -9,13 +9,14 @@ never held in memory as a whole.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import http
 import logging
 import time
 import uuid
 import weakref
 from email.utils import formatdate
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
@@ -26,8 +27,7 @@ from tornado.tcpclient import TCPClient
 
 from jupyters3_testing.faults import Fault, ProxyRecord, RequestInfo, access_key_id, split_path
 
-if TYPE_CHECKING:
-    from jupyters3_testing.proxy import FaultProxy
+__all__ = ["RelayHost", "make_server"]
 
 log = logging.getLogger("jupyters3_testing.proxy")
 
@@ -52,7 +52,32 @@ _HOP_BY_HOP = frozenset(
 _SECRET_HEADERS = frozenset({"authorization", "x-amz-security-token", "cookie"})
 
 
-def make_server(proxy: FaultProxy) -> HTTPServer:
+class RelayHost(Protocol):
+    """What the relay asks of the proxy that owns it (``FaultProxy`` is one)."""
+
+    @property
+    def upstream_address(self) -> tuple[str, int]:
+        """The S3 server's host and port."""
+        ...
+
+    def connection_accepted(self) -> int:
+        """Count a new client connection; its id (unique for the proxy's lifetime)."""
+        ...
+
+    def wants_body(self, info: RequestInfo) -> bool:
+        """Whether the request body must be read before :meth:`decide`."""
+        ...
+
+    def decide(self, info: RequestInfo) -> tuple[float, Fault | None]:
+        """The latency to add and the fault to inject (None: forward)."""
+        ...
+
+    def add_record(self, record: ProxyRecord) -> None:
+        """Log one finished request."""
+        ...
+
+
+def make_server(proxy: RelayHost) -> HTTPServer:
     """A Tornado HTTPServer (not yet listening) that proxies for ``proxy``."""
     core = _Core(proxy)
     server = _ProxyHTTPServer(
@@ -66,12 +91,12 @@ class _ProxyHTTPServer(HTTPServer):
     core: _Core
 
     def handle_stream(self, stream: iostream.IOStream, address: tuple[object, ...]) -> None:
-        self.core.connection_ids[stream] = self.core.proxy._connection_accepted()
+        self.core.connection_ids[stream] = self.core.proxy.connection_accepted()
         super().handle_stream(stream, address)
 
 
 class _Core(httputil.HTTPServerConnectionDelegate):
-    def __init__(self, proxy: FaultProxy) -> None:
+    def __init__(self, proxy: RelayHost) -> None:
         self.proxy = proxy
         self.connection_ids: weakref.WeakKeyDictionary[iostream.IOStream, int] = (
             weakref.WeakKeyDictionary()
@@ -136,6 +161,11 @@ class _Exchange(httputil.HTTPMessageDelegate):
         self.headers_sent = False
         self.expected_out: int | None = None
         self.recorded = False
+        self.start_line: httputil.RequestStartLine | None = None
+        self.headers: httputil.HTTPHeaders | None = None
+        self.info: RequestInfo | None = None
+        #: The request body, read whole before deciding (a hook wants it).
+        self.held: bytearray | None = None
 
     # -- client side (HTTPMessageDelegate) ---------------------------------
 
@@ -146,6 +176,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
     ) -> None:
         assert isinstance(start_line, httputil.RequestStartLine)
         self.started, self.t0 = time.time(), time.monotonic()
+        self.start_line, self.headers = start_line, headers
         self.method = start_line.method.upper()
         parts = urlsplit(start_line.path)
         self.bucket, self.key = split_path(parts.path)
@@ -154,35 +185,58 @@ class _Exchange(httputil.HTTPMessageDelegate):
         safe_headers = {
             k: ("<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.get_all()
         }
+        self.info = RequestInfo(
+            method=self.method,
+            path=parts.path,
+            bucket=self.bucket,
+            key=self.key,
+            query=dict(self.query),
+            headers=safe_headers,
+            connection_id=self.connection_id,
+            sequence=-1,
+            access_key_id=self.access_key_id,
+        )
         try:
-            info = RequestInfo(
-                method=self.method,
-                path=parts.path,
-                bucket=self.bucket,
-                key=self.key,
-                query=dict(self.query),
-                headers=safe_headers,
-                connection_id=self.connection_id,
-                sequence=-1,
-                access_key_id=self.access_key_id,
-            )
-            latency, self.fault = self.core.proxy._decide(info)
+            wants_body = self.core.proxy.wants_body(self.info)
+        except Exception:  # a broken hook must not hang the client
+            log.exception("FaultProxy: a hook's wants_body raised")
+            wants_body = False
+        if wants_body:
+            self.held = bytearray()  # decided in finish(), once the body is in
+            return
+        await self._decide_and_open()
+
+    async def _decide_and_open(self) -> None:
+        """Ask the host, wait the latency, and open the S3 leg unless a fault
+        answers without it."""
+        assert self.info is not None and self.start_line is not None and self.headers is not None
+        info = self.info
+        if self.held is not None:
+            info = dataclasses.replace(info, body=bytes(self.held))
+        try:
+            latency, self.fault = self.core.proxy.decide(info)
         except Exception as exc:  # a broken rule must not hang the client
             log.exception("FaultProxy: rule raised")
             latency, self.fault = 0.0, Fault.error(500, "ProxyRuleError", repr(exc))
         if latency > 0:
             await asyncio.sleep(latency)
         if self.fault is None or self.fault.kind == "drop_after_forward":
-            await self._open_upstream(start_line, headers)
+            await self._open_upstream(self.start_line, self.headers)
+            if self.held is not None and self.upstream is not None and not self.upstream_failed:
+                try:
+                    await self.upstream.write(bytes(self.held))
+                except (iostream.StreamClosedError, httputil.HTTPOutputError):
+                    self.upstream_failed = True
 
     async def _open_upstream(
         self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders
     ) -> None:
         proxy = self.core.proxy
         try:
-            stream = await self.core.tcp_client.connect(proxy._up_host, proxy._up_port)
+            host, port = proxy.upstream_address
+            stream = await self.core.tcp_client.connect(host, port)
         except OSError:
-            log.warning("FaultProxy: cannot connect to %s", proxy.upstream_url)
+            log.warning("FaultProxy: cannot connect to %s:%d", host, port)
             self.upstream_failed = True
             return
         stream.set_nodelay(True)
@@ -201,6 +255,9 @@ class _Exchange(httputil.HTTPMessageDelegate):
 
     async def data_received(self, chunk: bytes) -> None:
         self.bytes_in += len(chunk)
+        if self.held is not None:
+            self.held += chunk
+            return
         if self.upstream is not None and not self.upstream_failed:
             try:
                 await self.upstream.write(chunk)
@@ -224,6 +281,8 @@ class _Exchange(httputil.HTTPMessageDelegate):
 
     async def _respond(self) -> None:
         try:
+            if self.held is not None:
+                await self._decide_and_open()
             await self._respond_inner()
         except Exception:
             log.exception("FaultProxy: error while answering %s %s", self.method, self.key)
@@ -344,7 +403,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
             fault == "client_closed" and self.headers_sent
         )
         status = self.status if received else None
-        self.core.proxy._add_record(
+        self.core.proxy.add_record(
             ProxyRecord(
                 method=self.method,
                 bucket=self.bucket,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import unquote
 
 __all__ = [
     "Fault",
     "FaultKind",
+    "ProxyHook",
     "ProxyRecord",
     "RequestInfo",
     "Rule",
@@ -116,9 +117,31 @@ class RequestInfo:
     #: The access key id the request was signed with ("" if unsigned): an
     #: identifier, not a secret, so rules can tell rotated credentials apart.
     access_key_id: str = ""
+    #: The whole request body, for a :class:`ProxyHook` whose ``wants_body``
+    #: asked for it (the proxy then reads it before deciding); else None.
+    body: bytes | None = None
 
 
 Rule = Callable[[RequestInfo], "Fault | None"]
+
+
+class ProxyHook(Protocol):
+    """A plug-in of :class:`~jupyters3_testing.proxy.FaultProxy` that sees every
+    request before the proxy's own rule and random faults, and may answer it.
+
+    ``wants_body(info)`` is asked once the request's headers are in (``info.body``
+    is None then). When it returns True the proxy reads the whole request body
+    first (it must fit in memory: a DeleteObjects batch, a policy document, not
+    an upload) and passes it as ``info.body`` to ``decide``; the body is then
+    forwarded as received. ``decide(info)`` returns a :class:`Fault` to answer
+    the request with, or None to let it through (on to the rule and the random
+    faults). Both are called on the proxy's thread: keep them quick, and guard
+    any state they share with the test.
+    """
+
+    def wants_body(self, info: RequestInfo) -> bool: ...
+
+    def decide(self, info: RequestInfo) -> Fault | None: ...
 
 
 @dataclasses.dataclass(frozen=True)

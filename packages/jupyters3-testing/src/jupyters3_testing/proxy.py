@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 from tornado.netutil import bind_sockets
 
 from jupyters3_testing._relay import make_server
-from jupyters3_testing.faults import Fault, ProxyRecord, RequestInfo, Rule, split_path
+from jupyters3_testing.faults import Fault, ProxyHook, ProxyRecord, RequestInfo, Rule, split_path
 
-__all__ = ["Fault", "FaultProxy", "ProxyRecord", "RequestInfo", "Rule", "split_path"]
+__all__ = ["Fault", "FaultProxy", "ProxyHook", "ProxyRecord", "RequestInfo", "Rule", "split_path"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class FaultProxy:
         self._stop_event: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._hooks: tuple[ProxyHook, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -177,9 +178,22 @@ class FaultProxy:
                 latency, error_503_rate, error_500_rate, drop_rate, drop_after_forward_rate, rule
             )
 
-    def reset(self, *, seed: int | None = None) -> None:
-        """Clear the log and counters, remove all faults and re-seed the random source."""
+    def add_hook(self, hook: ProxyHook) -> None:
+        """Ask ``hook`` about every request from now on, before the rule and the
+        random faults (hooks are asked in the order added; the first fault wins)."""
         with self._lock:
+            self._hooks = (*self._hooks, hook)
+
+    def remove_hook(self, hook: ProxyHook) -> None:
+        """Stop asking ``hook`` (:meth:`reset` removes every hook)."""
+        with self._lock:
+            self._hooks = tuple(h for h in self._hooks if h is not hook)
+
+    def reset(self, *, seed: int | None = None) -> None:
+        """Clear the log and counters, remove all faults and hooks, and re-seed the
+        random source."""
+        with self._lock:
+            self._hooks = ()
             if seed is not None:
                 self._seed = seed
             self._rng = random.Random(self._seed)  # noqa: S311
@@ -224,20 +238,39 @@ class FaultProxy:
             and (key is None or r.key == key)
         )
 
-    # -- called on the proxy's loop ----------------------------------------
+    # -- the relay's side (jupyters3_testing._relay.RelayHost), on the proxy's loop
 
-    def _connection_accepted(self) -> int:
+    @property
+    def upstream_address(self) -> tuple[str, int]:
+        """The S3 server's host and port."""
+        return self._up_host, self._up_port
+
+    def connection_accepted(self) -> int:
+        """Count a new client connection; returns its id."""
         with self._lock:
             self._state.connections_opened += 1
             return next(self._connection_ids)
 
-    def _decide(self, info: RequestInfo) -> tuple[float, Fault | None]:
+    def wants_body(self, info: RequestInfo) -> bool:
+        """Whether a hook needs the request body before :meth:`decide`."""
+        with self._lock:
+            hooks = self._hooks
+        return any(hook.wants_body(info) for hook in hooks)
+
+    def decide(self, info: RequestInfo) -> tuple[float, Fault | None]:
+        """The latency and the fault (None: forward) for one request: the hooks
+        first, then the rule, then one seeded random draw among the rates."""
         with self._lock:
             config = self._config
+            hooks = self._hooks
             sequence = self._state.sequence
             self._state.sequence += 1
             draw = self._rng.random()
         info = dataclasses.replace(info, sequence=sequence)
+        for hook in hooks:
+            fault = hook.decide(info)
+            if fault is not None:
+                return config.latency, fault
         if config.rule is not None:
             fault = config.rule(info)
             if fault is not None:
@@ -253,6 +286,7 @@ class FaultProxy:
             draw -= rate
         return config.latency, None
 
-    def _add_record(self, record: ProxyRecord) -> None:
+    def add_record(self, record: ProxyRecord) -> None:
+        """Log one finished request."""
         with self._lock:
             self._state.records.append(record)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import ast
 import pathlib
 
-import jupyters3_testing
 import pytest
 
 import jupyters3
+import jupyters3_testing
 from jupyters3 import JupyterS3
 
 PACKAGE = pathlib.Path(jupyters3.__file__).parent
@@ -93,9 +93,7 @@ def test_no_module_imports_itself_back(root: pathlib.Path, edge: tuple[str, str]
     assert edge[1] in graph[edge[0]]  # the graph is read at all
     # The package root re-exports the public names: leave it out (nothing imports it back).
     inner = {
-        m: {t for t in targets if t != root.name}
-        for m, targets in graph.items()
-        if m != root.name
+        m: {t for t in targets if t != root.name} for m, targets in graph.items() if m != root.name
     }
     assert cycles(inner) == []
 

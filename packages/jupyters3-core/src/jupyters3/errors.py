@@ -20,6 +20,7 @@ the only place that turns these into ``tornado.web.HTTPError`` answers.
     ├── NetworkError             no HTTP answer: refused, reset, timed out (retried when safe)
     ├── BodyTooLarge             an answer larger than the caller's limit, refused unread
     ├── MalformedResponse        a 2xx answer whose body cannot be read (retried when safe)
+    │   └── RangeNotHonoured     a ranged read answered with other bytes than asked (not retried)
     └── BadConfiguration         a setting that cannot work (wrong region, bad endpoint, ...)
         └── WrongRegion          the bucket lives in another region
 
@@ -48,6 +49,7 @@ __all__ = [
     "NotFound",
     "NotSupported",
     "PreconditionFailed",
+    "RangeNotHonoured",
     "S3Error",
     "ServerError",
     "Throttled",
@@ -215,6 +217,15 @@ class MalformedResponse(S3Error):
     sent again when that is safe (the client does so)."""
 
     retryable = True
+
+
+class RangeNotHonoured(MalformedResponse):
+    """A ranged GET answered with other bytes than those asked for: a 200 with
+    the whole object, another Content-Range, or another length. The endpoint
+    (or a proxy in front of it) ignores ``Range``; asking again would get the
+    same, so it is not retried, and nothing is built from such an answer."""
+
+    retryable = False
 
 
 class BadConfiguration(S3Error):

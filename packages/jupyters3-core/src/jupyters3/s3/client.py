@@ -25,7 +25,6 @@ from typing import TypeVar
 
 from jupyters3 import errors
 from jupyters3.credentials import AwsCreds
-from jupyters3.errors import S3Error
 from jupyters3.s3 import endpoint as ep
 from jupyters3.s3 import xml
 from jupyters3.s3.config import ClientConfig
@@ -70,10 +69,6 @@ __all__ = [
 ListPage = xml.ListPage
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-#: XML bodies larger than this are parsed in a worker thread.
-_PARSE_OFF_LOOP = 64 * 1024
-
 
 class S3Client:
     """Async client for one S3 bucket. Create it on the event loop that uses it.
@@ -134,33 +129,12 @@ class S3Client:
     async def _send(self, request: Request) -> Response:
         return await self._transport.send(request)
 
-    async def _send_parsed(
-        self, request: Request, parse: Callable[[bytes], T]
-    ) -> tuple[Response, T]:
-        """Send ``request`` and read its answer's XML with ``parse``. An answer
-        whose body cannot be read is sent again (when the request is
-        idempotent) up to the retry policy's attempts, then raised as
-        :class:`MalformedResponse`."""
-        attempts = self._transport.retry.max_attempts if request.idempotent else 1
-        for attempt in range(1, attempts + 1):
-            response = await self._send(request)
-            try:
-                if len(response.body) > _PARSE_OFF_LOOP:  # a full listing is ~300 KB
-                    return response, await asyncio.to_thread(parse, response.body)
-                return response, parse(response.body)
-            except ValueError as exc:  # xml.XMLError, or a value it could not convert
-                if attempt < attempts:
-                    log.info("%s: unreadable answer (%s); sending it again", request.operation, exc)
-                    continue
-                raise errors.MalformedResponse(
-                    f"S3 answered with a body that could not be read ({exc})",
-                    status=response.status,
-                    request_id=response.headers.get("x-amz-request-id", ""),
-                    bucket=self.bucket,
-                    key=request.key,
-                    operation=request.operation,
-                ) from None
-        raise AssertionError("unreachable")
+    async def _parsed(self, request: Request, parse: Callable[[bytes], T]) -> tuple[Response, T]:
+        """Send ``request``; its answer's body read with ``parse`` inside each
+        attempt (an unreadable one is retried by the transport like a 503)."""
+        request.parse = parse
+        response = await self._send(request)
+        return response, response.parsed
 
     # -- bucket ---------------------------------------------------------------
 
@@ -187,7 +161,7 @@ class S3Client:
     async def get_bucket_versioning(self) -> str:
         """GetBucketVersioning: ``"Enabled"``, ``"Suspended"`` or ``""`` (never enabled)."""
         request = Request("GetBucketVersioning", "GET", None, query=[("versioning", "")])
-        _, status = await self._send_parsed(request, xml.parse_versioning)
+        _, status = await self._parsed(request, xml.parse_versioning)
         return status
 
     async def list_object_versions(self, prefix: str) -> list[xml.ObjectVersion]:
@@ -202,7 +176,7 @@ class S3Client:
             if version_marker:
                 query.append(("version-id-marker", version_marker))
             request = Request("ListObjectVersions", "GET", None, query=query)
-            _, (page, truncated, key_marker, version_marker) = await self._send_parsed(
+            _, (page, truncated, key_marker, version_marker) = await self._parsed(
                 request, xml.parse_list_versions
             )
             found.extend(page)
@@ -231,7 +205,7 @@ class S3Client:
                 query.append(("max-keys", str(max_keys)))
             if token is not None:
                 query.append(("continuation-token", token))
-            _, page = await self._send_parsed(
+            _, page = await self._parsed(
                 Request("ListObjectsV2", "GET", None, query=query), xml.parse_list_objects_v2
             )
             yield page
@@ -288,25 +262,12 @@ class S3Client:
             response = await self._send(request)
             return meta_from_headers(key, response.headers), response.body
         # Tornado's own client: the body goes through a sink, which sees the
-        # size before the first chunk is kept. A sink's request is not retried
-        # once part of the body arrived: start it over here, as a buffered
-        # request would be.
+        # size before the first chunk is kept; an attempt that breaks off
+        # midway starts the body over.
         body = bytearray()
-        request.sink = body.extend
-        for attempt in range(1, self._transport.retry.max_attempts + 1):
-            body.clear()
-            try:
-                response = await self._send(request)
-            except S3Error as error:
-                partial = bool(body)  # else the transport has retried it already
-                if (
-                    not (error.retryable and partial)
-                    or attempt == self._transport.retry.max_attempts
-                ):
-                    raise
-                continue
-            return meta_from_headers(key, response.headers), bytes(body)
-        raise AssertionError("unreachable")
+        request.sink, request.restart_sink = body.extend, body.clear
+        response = await self._send(request)
+        return meta_from_headers(key, response.headers), bytes(body)
 
     async def get_object_stream(
         self,
@@ -315,61 +276,34 @@ class S3Client:
         *,
         byte_range: tuple[int, int | None] | None = None,
         if_match: str | None = None,
-        on_meta: Callable[[ObjectMeta], Awaitable[None] | None] | None = None,
         version_id: str | None = None,
     ) -> ObjectMeta:
         """GetObject streamed to ``sink`` chunk by chunk (an awaitable result is
         awaited: that is the backpressure).
 
-        If the connection breaks midway, the rest is fetched with a Range
-        request pinned to the same ETag, so ``sink`` sees each byte once, in
-        order, of one single version of the object. ``if_match`` pins the
-        version from the start (:class:`PreconditionFailed` if it changed).
+        If the connection breaks midway, the transport fetches the rest with a
+        Range request pinned to the first answer's ETag (``Request.resume``),
+        so ``sink`` sees each byte once, in order, of one single version of
+        the object. ``if_match`` pins the version from the start
+        (:class:`PreconditionFailed` if it changed).
         """
-        first, last = byte_range if byte_range is not None else (0, None)
-        received = 0
-        etag: str | None = if_match
-        meta: ObjectMeta | None = None
-        resumes = 0
-
-        def counting_sink(chunk: bytes) -> Awaitable[None] | None:
-            nonlocal received
-            received += len(chunk)
-            return sink(chunk)
-
-        while True:
-            headers = {}
-            start = first + received
-            if byte_range is not None or received:
-                headers["range"] = range_header(start, last)
-            if etag is not None:
-                headers["if-match"] = quote_etag(etag)
-            before = received
-            try:
-                response = await self._send(
-                    Request(
-                        "GetObject",
-                        "GET",
-                        key,
-                        headers=headers,
-                        query=[("versionId", version_id)] if version_id else [],
-                        sink=counting_sink,
-                    )
-                )
-            except S3Error as error:
-                if received == before or not error.retryable or resumes >= 10:
-                    raise
-                resumes += 1
-                continue
-            current = meta_from_headers(key, response.headers)
-            if meta is None:
-                meta = current
-                etag = current.etag
-                if on_meta is not None:
-                    result = on_meta(meta)
-                    if result is not None:
-                        await result
-            return meta
+        headers = {}
+        if byte_range is not None:
+            headers["range"] = range_header(*byte_range)
+        if if_match:
+            headers["if-match"] = quote_etag(if_match)
+        response = await self._send(
+            Request(
+                "GetObject",
+                "GET",
+                key,
+                headers=headers,
+                query=[("versionId", version_id)] if version_id else [],
+                sink=sink,
+                resume=True,
+            )
+        )
+        return meta_from_headers(key, response.headers)
 
     async def put_object(
         self,
@@ -465,7 +399,7 @@ class S3Client:
             headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
         request = Request("CopyObject", "PUT", key, headers=headers, may_fail_with_200=True)
         try:
-            _, result = await self._send_parsed(request, xml.parse_copy_result)
+            _, result = await self._parsed(request, xml.parse_copy_result)
         except errors.PreconditionFailed:
             if not if_none_match:
                 raise
@@ -527,14 +461,14 @@ class S3Client:
                 body=xml.build_delete((), quiet=True, versions=batch),
                 content_md5=True,
             )
-            _, result = await self._send_parsed(request, xml.parse_delete_result)
+            _, result = await self._parsed(request, xml.parse_delete_result)
             errors.extend(result.errors)
         return xml.DeleteResult(deleted=[], errors=errors)
 
     async def _delete_batch(
         self, keys: Sequence[str], etags: Mapping[str, str | None] | None = None
     ) -> xml.DeleteResult:
-        _, result = await self._send_parsed(
+        _, result = await self._parsed(
             Request(
                 "DeleteObjects",
                 "POST",
@@ -563,7 +497,7 @@ class S3Client:
     ) -> str:
         """CreateMultipartUpload; returns the upload id."""
         headers = put_headers(content_type or "application/octet-stream", metadata, None, False)
-        _, upload_id = await self._send_parsed(
+        _, upload_id = await self._parsed(
             Request("CreateMultipartUpload", "POST", key, query=[("uploads", "")], headers=headers),
             xml.parse_initiate_multipart,
         )
@@ -609,7 +543,7 @@ class S3Client:
             headers["x-amz-copy-source-range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
         if source_if_match:
             headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
-        _, result = await self._send_parsed(
+        _, result = await self._parsed(
             Request(
                 "UploadPartCopy",
                 "PUT",
@@ -646,7 +580,7 @@ class S3Client:
             may_fail_with_200=True,
         )
         try:
-            response, completed = await self._send_parsed(request, xml.parse_complete_multipart)
+            response, completed = await self._parsed(request, xml.parse_complete_multipart)
         except (errors.PreconditionFailed, errors.NotFound) as error:
             # A retry after an attempt that completed the upload finds the
             # upload gone or the key taken: the object's ETag tells.
@@ -678,7 +612,7 @@ class S3Client:
             query = [("uploads", ""), ("prefix", prefix), ("encoding-type", "url")]
             if key_marker:
                 query += [("key-marker", key_marker), ("upload-id-marker", upload_marker)]
-            _, parsed = await self._send_parsed(
+            _, parsed = await self._parsed(
                 Request("ListMultipartUploads", "GET", None, query=query),
                 xml.parse_list_multipart_uploads,
             )

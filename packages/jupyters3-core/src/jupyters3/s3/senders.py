@@ -16,7 +16,10 @@ carry the session token). Its contract:
   before reading the body (the transport checks the exact size afterwards);
 * a request with a ``sink`` gets a successful answer's body delivered to it
   chunk by chunk (``RawResponse.body`` is then empty), an error answer's
-  body in ``RawResponse.body``.
+  body in ``RawResponse.body``; its ``on_answer`` is called with the status
+  and headers before the first byte reaches the sink, and an
+  :class:`~jupyters3.errors.S3Error` it raises ends the exchange (raised by
+  :meth:`HttpSender.send`) with nothing delivered.
 
 Implementations: :class:`SimpleSender` (Tornado's own client: a connection per
 request, async body producers and sinks with backpressure) and
@@ -41,7 +44,7 @@ from tornado.iostream import StreamClosedError
 from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPTimeoutError
 
-from jupyters3.errors import BadConfiguration, BodyTooLarge, NetworkError
+from jupyters3.errors import BadConfiguration, BodyTooLarge, NetworkError, S3Error
 from jupyters3.s3.bodies import Body
 from jupyters3.s3.config import ClientConfig, HttpClientChoice
 
@@ -92,6 +95,9 @@ class SignedRequest:
     max_body: int | None = None
     bucket: str = ""
     key: str | None = None
+    #: With a sink: sees a successful answer's status and headers before its
+    #: first byte reaches the sink; may refuse it by raising an S3Error.
+    on_answer: Callable[[int, httputil.HTTPHeaders], None] | None = None
 
 
 @dataclass
@@ -132,15 +138,23 @@ class _Exchange:
     """Collects the status and headers of one exchange; routes body chunks
     (refusing, at the first, a body over ``max_body``: :class:`BodyTooLarge`)."""
 
-    def __init__(self, sink: Sink, max_body: int | None) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        max_body: int | None,
+        on_answer: Callable[[int, httputil.HTTPHeaders], None] | None = None,
+    ) -> None:
         self.status: int | None = None
         self.headers = httputil.HTTPHeaders()
         self.error_body = bytearray()
         self.delivered = 0
         self._sink = sink
         self._max_body = max_body
+        self._on_answer = on_answer
         #: Set when the body was refused as too large: ``(size or None, limit)``.
         self.too_large: tuple[int | None, int] | None = None
+        #: Set when ``on_answer`` refused the answer.
+        self.refused: S3Error | None = None
 
     def on_header(self, line: str) -> None:
         if line.startswith("HTTP/"):
@@ -158,19 +172,27 @@ class _Exchange:
             size = _content_length(self.headers)
             if (size or 0) > self._max_body or self.delivered + len(chunk) > self._max_body:
                 self.too_large = (size, self._max_body)
-                raise _TooLarge()
+                raise _Stop()
+        if self._on_answer is not None and self.status is not None:
+            on_answer, self._on_answer = self._on_answer, None
+            try:
+                on_answer(self.status, self.headers)
+            except S3Error as refused:
+                self.refused = refused
+                raise _Stop() from None
         self.delivered += len(chunk)
         return self._sink(chunk)
 
 
-class _TooLarge(httputil.HTTPInputError):
+class _Stop(httputil.HTTPInputError):
     """Raised by :meth:`_Exchange.on_chunk` to stop Tornado's client reading a
-    body that is too large: Tornado closes the connection quietly for an
-    ``HTTPInputError`` (any other exception is logged as uncaught), and the
-    fetch fails as a closed connection; ``_Exchange.too_large`` says why."""
+    body (too large, or refused by ``on_answer``): Tornado closes the
+    connection quietly for an ``HTTPInputError`` (any other exception is
+    logged as uncaught), and the fetch fails as a closed connection;
+    ``_Exchange.too_large`` or ``_Exchange.refused`` says why."""
 
     def __init__(self) -> None:
-        super().__init__("body over the request's max_body")
+        super().__init__("answer body refused")
 
 
 def _is_curl_error(exc: BaseException, errno: int) -> bool:
@@ -289,7 +311,9 @@ class SimpleSender:
         self._http.close()
 
     async def send(self, request: SignedRequest) -> RawResponse:
-        exchange = _Exchange(request.sink, request.max_body) if request.sink else None
+        exchange = (
+            _Exchange(request.sink, request.max_body, request.on_answer) if request.sink else None
+        )
         producer = _producer(request.stream) if request.stream is not None else None
         http_request = _http_request(
             self._config,
@@ -305,6 +329,8 @@ class SimpleSender:
             if exchange is not None and exchange.too_large is not None:
                 size, limit = exchange.too_large
                 raise BodyTooLarge(size, limit, bucket=request.bucket, key=request.key) from None
+            if exchange is not None and exchange.refused is not None:
+                raise exchange.refused from None
             raise network_error(exc, request, self._netloc) from None
         if exchange is not None:
             body = bytes(exchange.error_body) if response.code >= 300 else b""

@@ -70,6 +70,7 @@ ListPage = xml.ListPage
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+
 class S3Client:
     """Async client for one S3 bucket. Create it on the event loop that uses it.
 

@@ -19,6 +19,9 @@ HTTP (Tornado's client, libcurl, or a test's fake). Around the attempts:
   ``Request.resume``), as well as 5xx and lost connections. A request whose
   body cannot be sent again (one-shot), or whose answer body partly reached a
   sink that can neither restart nor resume, is never retried;
+* every attempt carries the SDKs' ``amz-sdk-invocation-id`` (one per
+  request, whatever its attempts) and ``amz-sdk-request: attempt=N; max=M``
+  headers, so that a proxy or a log can tell attempts from requests;
 * an answer saying the credentials expired or were rotated makes it await
   ``on_credentials_rejected`` with the refused credentials and send once
   more with fresh ones (not counted as an attempt).
@@ -31,6 +34,7 @@ import base64
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -303,6 +307,7 @@ class Transport:
         replayable = isinstance(request.body, (bytes, type(None))) or request.body.replayable
         safe_to_repeat = request.idempotent and replayable
         resumption = _Resumption(request) if request.resume and request.sink else None
+        invocation = str(uuid.uuid4())
         cost: int | None = None
         attempt = 0
         refreshed = False
@@ -313,8 +318,12 @@ class Transport:
             delivered = _Delivered(sent.sink)
             signed_with: list[AwsCreds] = []
             try:
+                sdk = {
+                    "amz-sdk-invocation-id": invocation,
+                    "amz-sdk-request": f"attempt={attempt}; max={self.retry.max_attempts}",
+                }
                 response = await self._attempt(
-                    sent, delivered, signed_with, resumption.on_answer if resumption else None
+                    sent, delivered, signed_with, sdk, resumption.on_answer if resumption else None
                 )
             except S3Error as error:
                 if delivered.count and request.restart_sink is not None:
@@ -385,6 +394,7 @@ class Transport:
         request: Request,
         delivered: _Delivered,
         signed_with: list[AwsCreds],
+        sdk: dict[str, str],
         on_answer: Callable[[int, httputil.HTTPHeaders], None] | None = None,
     ) -> Response:
         creds = await self._credentials()
@@ -394,7 +404,11 @@ class Transport:
         target = ep.target(
             config.endpoint, config.bucket, request.key, style=config.addressing_style, query=query
         )
-        headers = {"user-agent": _USER_AGENT, **{k.lower(): v for k, v in request.headers.items()}}
+        headers = {
+            "user-agent": _USER_AGENT,
+            **sdk,
+            **{k.lower(): v for k, v in request.headers.items()},
+        }
         body = request.body
         if (
             isinstance(body, FileBody)

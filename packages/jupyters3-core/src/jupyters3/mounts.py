@@ -28,15 +28,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jupyters3 import keys
+from jupyters3.contents_errors import (
+    BadMount,
+    InvalidPath,
+    MountPoint,
+    NoStore,
+    TopLevelOnlyMounts,
+)
 from jupyters3.store import S3Store
 
 __all__ = [
-    "BadMount",
-    "MountPoint",
     "MountSpec",
-    "NoStore",
     "Stores",
-    "TopLevelOnlyMounts",
     "View",
     "check_clashes",
     "check_overlaps",
@@ -53,39 +56,6 @@ _KEYS = {
     "profile",
 }
 _STYLES = ("auto", "path", "virtual")
-
-
-class BadMount(ValueError):
-    """A mount that cannot work; the message says which and why."""
-
-
-class NoStore(Exception):
-    """Nothing can be at ``path``: a name at the top level when only mounts
-    are configured (read: 404)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        super().__init__(f"No such file or directory: {path}")
-
-
-class TopLevelOnlyMounts(Exception):
-    """A write at the top level when only mounts are configured (403)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The top level holds only the mounts (no c.JupyterS3.aws_s3_bucket is set): "
-            "nothing can be created, renamed or deleted there. Open one of the mounts."
-        )
-
-
-class MountPoint(Exception):
-    """A write that would replace, rename or delete the mount ``name`` itself (403)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"{name} is a mount (c.JupyterS3.mounts): it cannot be replaced, renamed "
-            "or deleted from here; what is inside it can."
-        )
 
 
 @dataclass(frozen=True)
@@ -125,8 +95,8 @@ def _check_name(name: object) -> str:
         raise BadMount(f"Mount name {name!r}: a mount cannot be hidden (start with '.').")
     try:
         if keys.normalize_path(name) != name:
-            raise keys.InvalidPath(f"{name!r} is not a folder name")
-    except keys.InvalidPath as error:
+            raise InvalidPath(f"{name!r} is not a folder name")
+    except InvalidPath as error:
         raise BadMount(f"Mount name {name!r}: {error}.") from None
     return name
 
@@ -143,7 +113,7 @@ def _parse_url(name: str, url: object) -> tuple[str, str]:
         raise BadMount(f"{_where(name)}: {url!r} is not an S3 URL; write 's3://<bucket>/<prefix>'.")
     try:
         prefix = keys.normalize_prefix(parts.path)
-    except keys.InvalidPath as error:
+    except InvalidPath as error:
         raise BadMount(f"{_where(name)}: {error}.") from None
     return parts.netloc, prefix
 
@@ -300,7 +270,7 @@ class Stores:
         """The store of ``path`` for a write at ``path`` (``inside``: into the
         folder ``path``), refused before any request:
         :class:`TopLevelOnlyMounts`, :class:`MountPoint` (unless ``inside``),
-        :class:`~jupyters3.store.ReadOnly`."""
+        :class:`~jupyters3.contents_errors.ReadOnly`."""
         store = self.at(path)
         if store is None:
             raise TopLevelOnlyMounts

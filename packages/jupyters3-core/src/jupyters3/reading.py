@@ -17,9 +17,10 @@ from tornado.web import HTTPError
 
 from jupyters3 import errors, models
 from jupyters3.content import mark_trusted, off_loop
+from jupyters3.marks import saved_time
 from jupyters3.mounts import Stores
 from jupyters3.names import human_size
-from jupyters3.store import S3Store, saved_time
+from jupyters3.store import S3Store
 
 __all__ = ["dir_model", "get", "object_model", "too_large_to_inline", "top_level"]
 

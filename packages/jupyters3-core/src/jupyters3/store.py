@@ -14,9 +14,9 @@ policies that must hold for all of them:
   the checkpoints of a file of the same name (``<key>/.checkpoints/``):
   :func:`is_folder` decides it for every listing.
 
-The store raises domain errors (:mod:`jupyters3.errors`, :class:`FolderInTheWay`,
-:class:`~jupyters3.writes.WriteConflict`); the manager turns them into HTTP
-answers (:mod:`jupyters3.http_errors`).
+The store raises domain errors only: the S3 errors of :mod:`jupyters3.errors`
+and the contents errors of :mod:`jupyters3.contents_errors`; the contents
+layer turns them into HTTP answers in one place (:mod:`jupyters3.http_errors`).
 """
 
 from __future__ import annotations
@@ -28,30 +28,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
 from jupyters3 import errors, keys, streamcopy, tree
-from jupyters3.marks import MTIME_META, RENAMED_FROM_META, is_folder, now_stamp, saved_time
+from jupyters3.contents_errors import FolderInTheWay, ReadOnly, SourceMissing
+from jupyters3.marks import RENAMED_FROM_META, is_folder, now_stamp, saved_time
 from jupyters3.s3.client import FileBody, ObjectMeta, S3Client
-from jupyters3.s3.xml import ListedObject
+from jupyters3.s3.xml import ListedObject, ObjectVersion
 from jupyters3.versions import FREE, Conditions, VersionMemo
 from jupyters3.writes import ConditionalWrites
 
-__all__ = [
-    "MTIME_META",
-    "RENAMED_FROM_META",
-    "FolderInTheWay",
-    "MoveIncomplete",
-    "ReadOnly",
-    "S3Store",
-    "SourceMissing",
-    "StoreLimits",
-    "is_folder",
-    "now_stamp",
-    "saved_time",
-]
+__all__ = ["S3Store", "StoreLimits"]
 
 #: A folder probe started by :meth:`S3Store.probe_folder` serves a write this soon after.
 _PROBE_SECONDS = 5.0
@@ -61,52 +50,6 @@ _DIRECTORY = "application/x-directory"
 #: Objects streamed at once into one store from another S3 service (each holds
 #: at most 2 parts of 8 MiB).
 _STREAMS = 4
-
-
-class SourceMissing(Exception):
-    """The object a copy or restore reads from does not exist."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(f"no object {key!r}")
-
-
-class ReadOnly(Exception):
-    """A write into ``where`` (a read-only mount, or the root when no main
-    bucket is configured)."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        super().__init__(
-            f"{where} is read-only: nothing can be saved, created, renamed, moved or "
-            "deleted there. Copy what you need into a writable folder."
-        )
-
-
-class FolderInTheWay(Exception):
-    """An object cannot be written at ``path``: a folder of that name exists."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        super().__init__(
-            f"Cannot save {path!r}: a folder of that name exists. "
-            "Choose another name, or rename or delete the folder."
-        )
-
-
-class MoveIncomplete(Exception):
-    """A rename moved everything but ``left``: API paths that another server kept
-    changing at the source while they were moved, left there with their newest
-    version (what was moved stays moved)."""
-
-    def __init__(self, old: str, new: str, left: list[str]) -> None:
-        self.left = left
-        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-        super().__init__(
-            f"Renamed {old} to {new}, except what another server (or user) kept changing "
-            f"at {old} meanwhile, left there with its newest version: {shown}. Rename "
-            "or move those again once they are no longer being saved."
-        )
 
 
 @dataclass(frozen=True)
@@ -167,9 +110,20 @@ class S3Store:
             self._client = self._connect()
         return self._client
 
-    def new_client(self, *, blocking_dns: bool = False) -> S3Client:
-        """A client of its own (for a private event loop: ``blocking_dns``)."""
-        return self._connect(blocking_dns=blocking_dns)
+    def detached(self) -> S3Store:
+        """A store of the same bucket, prefix and policies over a client of its
+        own that resolves names without a thread pool, for a private event
+        loop (at start, or while the interpreter exits)."""
+        return S3Store(
+            functools.partial(self._connect, blocking_dns=True),
+            self.keymap,
+            conditional_writes=self.writes.mode,
+            limits=self.limits,
+            log=self.log,
+            use_versioning=self._versioned is not False,
+            read_only=self.read_only,
+            service=self.service,
+        )
 
     def close(self) -> None:
         """Close the S3 client (a later use makes a new one)."""
@@ -205,10 +159,11 @@ class S3Store:
             self.versions.absent(path)  # a write there next is a creation
             return None
 
-    async def head_key(self, key: str) -> ObjectMeta | None:
-        """One HEAD of ``key`` (a folder marker, a checkpoint); None if there is none."""
+    async def head_key(self, key: str, *, version_id: str | None = None) -> ObjectMeta | None:
+        """One HEAD of ``key`` (a folder marker, a checkpoint; one S3 version of
+        it with ``version_id``); None if there is none."""
         try:
-            return await self.client.head_object(key)
+            return await self.client.head_object(key, version_id=version_id)
         except errors.NotFound:
             return None
 
@@ -413,6 +368,11 @@ class S3Store:
         if self._versioned is None:
             self._versioned = enabled
 
+    async def versioning_status(self) -> str:
+        """GetBucketVersioning: ``"Enabled"``, ``"Suspended"`` or ``""`` (S3
+        errors are raised: at start they say what is wrong)."""
+        return await self.client.get_bucket_versioning()
+
     async def versioned(self) -> bool:
         """Whether the bucket has versioning Enabled and it is used
         (``use_versioning``): one GetBucketVersioning, the first time only. A
@@ -466,6 +426,29 @@ class S3Store:
         else:
             await self.writes.run(path + "/", put, creating=True)
 
+    async def delete_key(self, key: str) -> None:
+        """One DeleteObject of ``key`` (a checkpoint), whatever it holds."""
+        self.check_writable()
+        await self.client.delete_object(key)
+
+    async def delete_version(self, key: str, version_id: str) -> None:
+        """Remove one S3 version of ``key`` for good (no delete marker is left)."""
+        self.check_writable()
+        result = await self.client.delete_object_versions([(key, version_id)])
+        if result.errors:
+            raise tree.delete_error(self.client, result.errors, 1)
+
+    async def checkpoint_objects(self, path: str) -> list[ListedObject]:
+        """Every object under the checkpoints' holder of ``path``, all pages."""
+        objects, _ = await self.client.list_all(self.keymap.checkpoint_prefix(path))
+        return objects
+
+    async def file_versions(self, path: str) -> list[ObjectVersion]:
+        """One ListObjectVersions of the file key of ``path`` (all pages): the
+        file's versions and, after them, those of the keys under it (its
+        checkpoints), newest first per key."""
+        return await self.client.list_object_versions(self.keymap.file_key(path))
+
     # -- multipart uploads ----------------------------------------------------
 
     async def begin_upload(self, path: str, content_type: str) -> tuple[str, datetime]:
@@ -504,6 +487,34 @@ class S3Store:
         """Abort a multipart upload (its parts are dropped)."""
         await self.client.abort_multipart_upload(key, upload_id)
 
+    async def abort_abandoned_uploads(self, age: float) -> int:
+        """Abort the multipart uploads under the prefix begun ``age`` seconds
+        ago or more: what a crashed server left (one ListMultipartUploads per
+        1,000, then the aborts); returns how many. Best effort: a policy
+        without s3:ListBucketMultipartUploads only costs a debug line."""
+        prefix = self.keymap.prefix
+        try:
+            uploads = await self.client.list_multipart_uploads(prefix)
+        except errors.S3Error as exc:
+            self.log.debug("JupyterS3: not looking for abandoned uploads: %s", exc.code)
+            return 0
+        now = datetime.now(timezone.utc)
+        stale = [
+            u
+            for u in uploads
+            if u.initiated is not None and (now - u.initiated).total_seconds() >= age
+        ]
+        for upload in stale:
+            try:
+                await self.client.abort_multipart_upload(upload.key, upload.upload_id)
+            except errors.S3Error as exc:
+                self.log.debug("JupyterS3: could not abort %s: %s", upload.key, exc.code)
+        if stale:
+            self.log.info(
+                "JupyterS3: aborted %d abandoned multipart upload(s) under %r", len(stale), prefix
+            )
+        return len(stale)
+
     # -- folders -------------------------------------------------------------
 
     async def folder_listing(self, path: str) -> tuple[bool, bool]:
@@ -515,6 +526,13 @@ class S3Store:
                 return True, False
             return False, bool(page.common_prefixes)  # only the checkpoints' holder
         return False, False
+
+    async def is_empty(self) -> bool:
+        """One LIST of at most one entry under the prefix: whether nothing is
+        there (what the check at start asks: it fails as S3 would refuse)."""
+        async for page in self.client.list_pages(self.keymap.prefix, max_keys=1):
+            return not page.objects and not page.common_prefixes
+        return True
 
     async def is_dir(self, path: str) -> bool:
         """One short LIST (none for the root, which always exists)."""

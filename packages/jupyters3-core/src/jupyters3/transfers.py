@@ -27,17 +27,17 @@ from urllib.parse import quote
 
 from jupyters3 import errors, keys, models, tree
 from jupyters3.checkpoints import version_of
+from jupyters3.contents_errors import MoveIncomplete, WriteConflict
+from jupyters3.marks import MTIME_META, RENAMED_FROM_META, now_stamp
 from jupyters3.s3.client import ObjectMeta
 from jupyters3.s3.xml import ListedObject
-from jupyters3.store import MTIME_META, RENAMED_FROM_META, MoveIncomplete, S3Store, now_stamp
-from jupyters3.writes import WriteConflict
+from jupyters3.store import S3Store
 
 if TYPE_CHECKING:
     from jupyters3.checkpoints import S3Checkpoints
 
 __all__ = [
     "RECOPY_ROUNDS",
-    "MoveIncomplete",
     "copy_file",
     "copy_folder",
     "move",
@@ -240,7 +240,9 @@ async def _copy_version(
                 source_version=version,
             )
         except errors.InvalidRequest:  # larger than one CopyObject takes
-            meta = await source.client.head_object(owner, version_id=version)
+            meta = await source.head_key(owner, version_id=version)
+            if meta is None:
+                raise errors.NotFound("the version is gone", key=owner) from None
             etag = await store.copy(
                 path,
                 owner,

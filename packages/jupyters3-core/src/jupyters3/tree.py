@@ -28,9 +28,9 @@ __all__ = [
     "copy_keys",
     "copy_object",
     "delete_after_checking",
+    "delete_error",
     "delete_if_unchanged",
     "delete_keys",
-    "list_tree",
 ]
 
 #: S3's limit for one CopyObject: larger objects are copied part by part.
@@ -83,12 +83,6 @@ async def bounded_gather(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-async def list_tree(client: S3Client, prefix: str) -> dict[str, int]:
-    """Every key under ``prefix`` (which ends with ``/``) with its size, all pages."""
-    objects, _ = await client.list_all(prefix)
-    return {o.key: o.size for o in objects}
 
 
 class Copier(Protocol):
@@ -212,7 +206,8 @@ async def copy_keys(
     return {d: etag for (_, d), etag in zip(pairs, etags, strict=True)}
 
 
-def _delete_error(client: S3Client, failed: Sequence[DeleteError], count: int) -> S3Error:
+def delete_error(client: S3Client, failed: Sequence[DeleteError], count: int) -> S3Error:
+    """The error for per-key failures of a DeleteObjects of ``count`` keys."""
     first = failed[0]
     # Per-key errors carry S3's codes (AccessDenied, ...): same table as whole requests.
     return error_class(first.code, None)(
@@ -233,7 +228,7 @@ async def delete_keys(client: S3Client, keys: Sequence[str]) -> None:
         return
     result = await client.delete_objects(keys)
     if result.errors:
-        raise _delete_error(client, result.errors, len(keys))
+        raise delete_error(client, result.errors, len(keys))
 
 
 async def delete_if_unchanged(client: S3Client, versions: Mapping[str, str | None]) -> set[str]:
@@ -264,7 +259,7 @@ async def delete_if_unchanged(client: S3Client, versions: Mapping[str, str | Non
         elif not issubclass(kind, NotFound):
             failed.append(failure)
     if failed:
-        raise _delete_error(client, failed, len(versions))
+        raise delete_error(client, failed, len(versions))
     return changed
 
 

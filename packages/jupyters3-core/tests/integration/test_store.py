@@ -13,17 +13,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from jupyters3 import errors, keys, transfers
+from jupyters3.contents_errors import FolderInTheWay, MoveIncomplete, SourceMissing, WriteConflict
+from jupyters3.marks import MTIME_META, RENAMED_FROM_META, saved_time
 from jupyters3.s3.client import S3Client
-from jupyters3.store import (
-    MTIME_META,
-    RENAMED_FROM_META,
-    FolderInTheWay,
-    MoveIncomplete,
-    S3Store,
-    SourceMissing,
-    saved_time,
-)
-from jupyters3.writes import WriteConflict
+from jupyters3.store import S3Store
 from jupyters3_testing import FaultProxy
 from jupyters3_testing.faults import RequestInfo
 from jupyters3_testing.raw import RawS3

@@ -1,7 +1,8 @@
-"""The one error tree of jupyters3, and the one table from S3 error codes to it.
+"""The S3 layer's error tree, and the one table from S3 error codes to it.
 
-Everything the S3 layer raises is a :class:`S3Error`. The contents manager is
-the only place that turns these into ``tornado.web.HTTPError`` answers.
+Everything the S3 layer raises is a :class:`S3Error` (the contents layer's
+own refusals are :mod:`jupyters3.contents_errors`). :mod:`jupyters3.http_errors`
+is the only place that turns either into ``tornado.web.HTTPError`` answers.
 
 ::
 

@@ -35,7 +35,7 @@ from urllib.parse import quote
 from jupyters3 import errors, keys, streamcopy, tree
 from jupyters3.contents_errors import FolderInTheWay, ReadOnly, SourceMissing
 from jupyters3.marks import RENAMED_FROM_META, is_folder, now_stamp, saved_time
-from jupyters3.s3.client import FileBody, ObjectMeta, S3Client
+from jupyters3.s3.client import CopySource, FileBody, ObjectMeta, S3Client
 from jupyters3.s3.xml import ListedObject, ObjectVersion
 from jupyters3.versions import FREE, Conditions, VersionMemo
 from jupyters3.writes import ConditionalWrites
@@ -264,15 +264,16 @@ class S3Store:
         meta = None if isinstance(source, int) else source
         copy, _ = self._copier(origin or self)
 
+        copied = CopySource(
+            source_key, size, meta.etag if meta else None, version_id=source_version
+        )
+
         async def run(conditions: Conditions) -> str:
             return await copy(
-                source_key,
+                copied,
                 destination_key,
-                size,
                 content_type=(meta.content_type or None) if meta else None,
                 metadata=metadata,
-                source_if_match=meta.etag if meta else None,
-                source_version_id=source_version,
                 if_match=conditions.if_match,
                 if_none_match=conditions.if_none_match,
             )
@@ -296,9 +297,9 @@ class S3Store:
             return copy, limit
         streamed = functools.partial(streamcopy.copy_object, origin.client, self.client)
 
-        async def in_a_slot(*args: Any, **kwargs: Any) -> str:
+        async def in_a_slot(source: CopySource, destination: str, **kwargs: Any) -> str:
             async with self._stream_slots:
-                return await streamed(*args, **kwargs)
+                return await streamed(source, destination, **kwargs)
 
         return in_a_slot, min(limit, _STREAMS)
 
@@ -330,14 +331,11 @@ class S3Store:
             meta = (await asyncio.gather(*checks))[0]
             etag = await tree.copy_object(
                 self.client,
-                source_key,
+                CopySource(source_key, meta.size, meta.etag, version_id=source_version),
                 key,
-                meta.size,
                 sizes=self.limits.copy_sizes,
                 content_type=meta.content_type or None,
                 metadata=metadata,
-                source_if_match=meta.etag,
-                source_version_id=source_version,
                 if_match=conditions.if_match,
                 if_none_match=conditions.if_none_match,
             )

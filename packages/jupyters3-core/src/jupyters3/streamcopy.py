@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 
 from jupyters3.errors import BodyTooLarge
-from jupyters3.s3.client import S3Client
+from jupyters3.s3.client import CopySource, S3Client
 
 __all__ = ["STREAM_PARALLEL", "STREAM_PART_SIZE", "copy_object"]
 
@@ -33,13 +34,11 @@ _MAX_PARTS = 10_000
 STREAM_PARALLEL = 2
 
 
-async def _read(
-    source: S3Client, key: str, first: int, last: int, etag: str, version_id: str | None
-) -> bytes:
-    """Bytes ``first..last`` of version ``etag`` of ``key``: one ranged GET,
-    on a kept-alive connection when the client has them."""
+async def _read(source: S3Client, copied: CopySource, first: int, last: int) -> bytes:
+    """Bytes ``first..last`` of the version of ``copied`` its ETag names: one
+    ranged GET, on a kept-alive connection when the client has them."""
     _, data = await source.get_object(
-        key, byte_range=(first, last), if_match=etag, version_id=version_id
+        copied.key, byte_range=(first, last), if_match=copied.etag, version_id=copied.version_id
     )
     return data
 
@@ -47,32 +46,27 @@ async def _read(
 async def copy_object(
     source: S3Client,
     target: S3Client,
-    source_key: str,
+    copied: CopySource,
     destination: str,
-    size: int,
     *,
     part_size: int = STREAM_PART_SIZE,
     parallel: int = STREAM_PARALLEL,
     content_type: str | None = None,
     metadata: Mapping[str, str] | None = None,
-    source_if_match: str | None = None,
-    source_version_id: str | None = None,
     if_match: str | None = None,
     if_none_match: bool = False,
 ) -> str:
-    """Copy ``source_key`` of ``source`` (``size`` bytes, or 0 when unknown) to
-    ``destination`` of ``target``; returns the copy's ETag. ``metadata`` (with
-    ``content_type``) replaces the source's; without it, the source's are kept.
-    ``source_if_match`` pins the source's version (PreconditionFailed if it
-    changed), ``source_version_id`` names one S3 version of it; ``if_match`` /
+    """Copy ``copied`` (a key of ``source``'s bucket) to ``destination`` of
+    ``target``; returns the copy's ETag. ``metadata`` (with ``content_type``)
+    replaces the source's; without it, the source's are kept. ``if_match`` /
     ``if_none_match`` condition the write."""
-    if size <= part_size:
+    if copied.size <= part_size:
         try:
             meta, data = await source.get_object(
-                source_key,
+                copied.key,
                 max_size=part_size,
-                if_match=source_if_match,
-                version_id=source_version_id,
+                if_match=copied.etag,
+                version_id=copied.version_id,
             )
         except BodyTooLarge:  # larger than it was listed: part by part, below
             pass
@@ -86,25 +80,22 @@ async def copy_object(
                 if_none_match=if_none_match,
             )
             return result.etag
-    if metadata is None or source_if_match is None:
+    if metadata is None or copied.etag is None:
         meta = await source.head_object(
-            source_key, if_match=source_if_match, version_id=source_version_id
+            copied.key, if_match=copied.etag, version_id=copied.version_id
         )
-        size, source_if_match = meta.size, meta.etag
+        copied = replace(copied, size=meta.size, etag=meta.etag)
         if metadata is None:
             metadata, content_type = meta.metadata, meta.content_type or None
     return await _multipart(
         source,
         target,
-        source_key,
+        copied,
         destination,
-        size,
         part_size=part_size,
         parallel=parallel,
         content_type=content_type,
         metadata=metadata,
-        etag=source_if_match,
-        version_id=source_version_id,
         if_match=if_match,
         if_none_match=if_none_match,
     )
@@ -113,19 +104,17 @@ async def copy_object(
 async def _multipart(
     source: S3Client,
     target: S3Client,
-    source_key: str,
+    copied: CopySource,
     destination: str,
-    size: int,
     *,
     part_size: int,
     parallel: int,
     content_type: str | None,
     metadata: Mapping[str, str],
-    etag: str,
-    version_id: str | None,
     if_match: str | None,
     if_none_match: bool,
 ) -> str:
+    size = copied.size
     part_size = max(part_size, -(-size // _MAX_PARTS))
     upload_id = await target.create_multipart_upload(
         destination, content_type=content_type, metadata=metadata
@@ -136,7 +125,7 @@ async def _multipart(
         async def copy() -> str:
             async with slots:  # the read and the write of a part hold one slot
                 last = min(first + part_size, size) - 1
-                data = await _read(source, source_key, first, last, etag, version_id)
+                data = await _read(source, copied, first, last)
                 return await target.upload_part(destination, upload_id, number, data)
 
         return copy

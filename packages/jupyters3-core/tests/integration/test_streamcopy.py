@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from jupyters3 import errors, streamcopy
-from jupyters3.s3.client import S3Client
+from jupyters3.s3.client import CopySource, S3Client
 from jupyters3_testing import MotoServer
 from jupyters3_testing.raw import RawS3
 
@@ -39,7 +39,7 @@ async def test_a_small_object_is_one_get_and_one_put_with_its_metadata(
 ) -> None:
     source, target = js3_make_client(), js3_make_client(bucket=target_bucket)
     await source.put_object("a.txt", b"small", content_type="text/x-a", metadata={"k": "v"})
-    etag = await streamcopy.copy_object(source, target, "a.txt", "b/a.txt", 5)
+    etag = await streamcopy.copy_object(source, target, CopySource("a.txt", 5), "b/a.txt")
     head = js3_raw.head(target_bucket, "b/a.txt")
     assert js3_raw.get(target_bucket, "b/a.txt") == b"small"
     assert head["ContentType"] == "text/x-a" and head["Metadata"] == {"k": "v"}
@@ -57,7 +57,9 @@ async def test_a_large_object_goes_part_by_part_byte_exact(
     data = _data(2 * PART + 12345)
     await source.put_object("big.bin", data, metadata={"k": "v"})
     size = len(data) if listed_size == "exact" else 0  # 0: a GET refused unread, then parts
-    await streamcopy.copy_object(source, target, "big.bin", "big.bin", size, part_size=PART)
+    await streamcopy.copy_object(
+        source, target, CopySource("big.bin", size), "big.bin", part_size=PART
+    )
     assert js3_raw.get(target_bucket, "big.bin") == data
     assert js3_raw.head(target_bucket, "big.bin")["Metadata"] == {"k": "v"}
     assert js3_raw.multipart_uploads(target_bucket) == []
@@ -70,7 +72,9 @@ async def test_the_target_takes_the_write_conditions(
     await source.put_object("a.txt", b"new")
     js3_raw.put(target_bucket, "a.txt", b"there already")
     with pytest.raises(errors.PreconditionFailed):
-        await streamcopy.copy_object(source, target, "a.txt", "a.txt", 3, if_none_match=True)
+        await streamcopy.copy_object(
+            source, target, CopySource("a.txt", 3), "a.txt", if_none_match=True
+        )
     assert js3_raw.get(target_bucket, "a.txt") == b"there already"
 
 
@@ -85,11 +89,9 @@ async def test_a_source_that_changed_is_not_copied_and_leaves_no_upload(
         await streamcopy.copy_object(
             source,
             target,
+            CopySource("big.bin", len(data), listed.etag),
             "big.bin",
-            "big.bin",
-            len(data),
             part_size=PART,
-            source_if_match=listed.etag,
             metadata={},
         )
     assert not js3_raw.exists(target_bucket, "big.bin")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from jupyters3 import keys
 from jupyters3.contents_errors import InvalidPath, OutsideRoot
-from jupyters3.keys import InvalidPath, KeyMap
+from jupyters3.keys import KeyMap
 
 AWKWARD_OK = "a b+=&%?#~:,'!*$@;()ü日本😀"
 

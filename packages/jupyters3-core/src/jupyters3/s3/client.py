@@ -30,6 +30,7 @@ from jupyters3.s3 import xml
 from jupyters3.s3.config import ClientConfig
 from jupyters3.s3.objects import (
     DELETE_BATCH,
+    CopySource,
     ObjectMeta,
     PutResult,
     check_part_number,
@@ -57,6 +58,7 @@ __all__ = [
     "DELETE_BATCH",
     "Body",
     "ClientConfig",
+    "CopySource",
     "FileBody",
     "IterBody",
     "ListPage",
@@ -370,22 +372,21 @@ class S3Client:
 
     async def copy_object(
         self,
-        source_key: str,
+        source: CopySource | str,
         key: str,
         *,
-        source_bucket: str | None = None,
         metadata_directive: str = "COPY",
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
-        source_if_match: str | None = None,
-        source_version_id: str | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> xml.CopyResult:
-        """CopyObject (server side, sources up to 5 GB). ``if_match`` writes only
-        over that version of ``key``, ``if_none_match`` only creates (412
+        """CopyObject of ``source`` (a :class:`CopySource`, or a key of this
+        bucket) to ``key``: server side, sources up to 5 GB. ``if_match`` writes
+        only over that version of ``key``, ``if_none_match`` only creates (412
         :class:`PreconditionFailed` otherwise; AWS enforces both since 2025,
         some stores ignore them)."""
+        source = source if isinstance(source, CopySource) else CopySource(source)
         headers = put_headers(
             content_type if metadata_directive == "REPLACE" else None,
             metadata if metadata_directive == "REPLACE" else None,
@@ -393,11 +394,11 @@ class S3Client:
             if_none_match,
         )
         headers["x-amz-copy-source"] = copy_source(
-            source_bucket or self.bucket, source_key, source_version_id
+            source.bucket or self.bucket, source.key, source.version_id
         )
         headers["x-amz-metadata-directive"] = metadata_directive
-        if source_if_match:
-            headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
+        if source.etag:
+            headers["x-amz-copy-source-if-match"] = quote_etag(source.etag)
         request = Request("CopyObject", "PUT", key, headers=headers, may_fail_with_200=True)
         try:
             _, result = await self._parsed(request, xml.parse_copy_result)
@@ -407,15 +408,15 @@ class S3Client:
             # A resent create (ours, or libcurl's): did an earlier attempt land?
             # Same ETag and size as the source (in another bucket: the ETag
             # the copy was pinned to).
-            if source_bucket not in (None, self.bucket):
+            if source.bucket not in (None, self.bucket):
                 target = await self.head_object(key)
-                if not source_if_match or target.etag != unquote_etag(source_if_match):
+                if not source.etag or target.etag != unquote_etag(source.etag):
                     raise
                 return xml.CopyResult(etag=target.etag, last_modified=target.last_modified)
-            target, source = await asyncio.gather(
-                self.head_object(key), self.head_object(source_key)
+            target, found = await asyncio.gather(
+                self.head_object(key), self.head_object(source.key)
             )
-            if (target.etag, target.size) != (source.etag, source.size):
+            if (target.etag, target.size) != (found.etag, found.size):
                 raise
             return xml.CopyResult(etag=target.etag, last_modified=target.last_modified)
         return xml.CopyResult(etag=unquote_etag(result.etag), last_modified=result.last_modified)
@@ -526,24 +527,23 @@ class S3Client:
         key: str,
         upload_id: str,
         part_number: int,
-        source_key: str,
+        source: CopySource | str,
         *,
         byte_range: tuple[int, int] | None = None,
-        source_bucket: str | None = None,
-        source_if_match: str | None = None,
-        source_version_id: str | None = None,
     ) -> str:
-        """UploadPartCopy from ``source_key`` (``byte_range`` inclusive); returns the ETag."""
+        """UploadPartCopy from ``source`` (a :class:`CopySource`, or a key of
+        this bucket; ``byte_range`` inclusive); returns the ETag."""
         check_part_number(part_number)
+        source = source if isinstance(source, CopySource) else CopySource(source)
         headers = {
             "x-amz-copy-source": copy_source(
-                source_bucket or self.bucket, source_key, source_version_id
+                source.bucket or self.bucket, source.key, source.version_id
             )
         }
         if byte_range is not None:
             headers["x-amz-copy-source-range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
-        if source_if_match:
-            headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
+        if source.etag:
+            headers["x-amz-copy-source-if-match"] = quote_etag(source.etag)
         _, result = await self._parsed(
             Request(
                 "UploadPartCopy",

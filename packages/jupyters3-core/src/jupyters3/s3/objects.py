@@ -14,6 +14,7 @@ from tornado import httputil
 
 __all__ = [
     "DELETE_BATCH",
+    "CopySource",
     "ObjectMeta",
     "PutResult",
     "check_part_number",
@@ -42,6 +43,20 @@ class ObjectMeta:
     content_type: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
     version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CopySource:
+    """What a copy reads, for every copy function (server-side or streamed):
+    ``key`` of ``bucket`` (None: the target's bucket), ``size`` bytes (0 when
+    not known), only while it is the version with ETag ``etag`` (None: any),
+    or the S3 version ``version_id`` of it."""
+
+    key: str
+    size: int = 0
+    etag: str | None = None
+    version_id: str | None = None
+    bucket: str | None = None
 
 
 @dataclass(frozen=True)

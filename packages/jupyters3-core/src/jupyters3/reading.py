@@ -41,8 +41,8 @@ async def get(
     """The model of ``path`` (``ContentsManager.get``). Without ``type``, a name
     without a dot is tried as a folder first and anything else as a file
     first, so the common case costs one request and the other two; without
-    content, a path not known here as a file is tried both ways at once (one
-    round trip, also when nothing is there). A wrong
+    content, a file's name not known here as a file is tried both ways at
+    once (one round trip, also when nothing is there). A wrong
     ``type`` is 400, nothing at all 404. ``is_file``: the manager's existence
     check (an upload in progress counts)."""
 
@@ -78,12 +78,14 @@ async def get(
                 raise HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
             raise HTTPError(404, f"No such file or directory: {path}")
         return model
-    if not content and not isinstance(store.versions.basis(path), str):
-        # Not a file this server knows (JupyterLab asks this before an upload or
-        # a "Save As", mostly of a path that is free): HEAD and LIST at once.
+    file_like = "." in path.rsplit("/", 1)[-1]
+    if not content and file_like and not isinstance(store.versions.basis(path), str):
+        # A file's name this server does not know as a file: what JupyterLab
+        # asks before an upload or a "Save As", mostly of a free path. HEAD and
+        # LIST at once: one round trip, found or not.
         found, listed = await asyncio.gather(file(None), folder())
         model = found or listed
-    elif "." not in path.rsplit("/", 1)[-1]:
+    elif not file_like:
         model = await folder() or await file(None)
     else:
         model = await file(None) or await folder()

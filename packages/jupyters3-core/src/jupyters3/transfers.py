@@ -28,7 +28,7 @@ from urllib.parse import quote
 from jupyters3 import errors, keys, models, tree
 from jupyters3.checkpoints import version_of
 from jupyters3.contents_errors import MoveIncomplete, WriteConflict
-from jupyters3.marks import MTIME_META, RENAMED_FROM_META, now_stamp
+from jupyters3.marks import MTIME_META, RENAMED_FROM_META, now_stamp, saved_time
 from jupyters3.s3.client import ObjectMeta
 from jupyters3.s3.xml import ListedObject
 from jupyters3.store import S3Store
@@ -164,6 +164,10 @@ async def move(
         await source.purge_deleted_checkpoints(old)
     source.gone(old)
     store.forget(new)
+    if src_file is not None and not left:
+        # The renamed file is the copy this rename made: a later save of it is
+        # based on that version, and the model asked right after costs a HEAD.
+        store.versions.served(new, copied[pairs[0][1]], saved_time(src_file))
     if left:
         old_prefix = source.keymap.file_key(old)
         paths = sorted(old + k[len(old_prefix) :] for k in left)

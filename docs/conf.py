@@ -31,7 +31,7 @@ templates_path: list[str] = []
 # checked like every other reference; ```mermaid fences are diagrams (GitHub
 # draws the same fences when it shows a page).
 myst_heading_anchors = 4
-myst_enable_extensions = ["colon_fence", "deflist"]
+myst_enable_extensions = ["deflist"]  # index.md's sections
 myst_fence_as_directive = ["mermaid"]
 
 # Every internal reference must resolve (-n on the command line); nothing is

@@ -232,7 +232,7 @@ def test_no_request_is_sent_more_than_max_attempts_times(
             response = call(env.api)
             answered[response.status] += 1
             if response.status >= 500 and response.status not in (502, 503):
-                failures.append(f"{name}: HTTP {response.status} {response.text[:300]}")
+                failures.append(f"{name}: HTTP {response.status} {response.body[:300]!r}")
             found, most, resent = sends.problems(name)
             failures += found
             most_attempts, resends = max(most_attempts, most), resends + resent

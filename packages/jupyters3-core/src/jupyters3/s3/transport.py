@@ -57,7 +57,7 @@ from jupyters3.s3.config import ClientConfig, HttpClientChoice
 from jupyters3.s3.retry import RetryPolicy, RetryQuota
 from jupyters3.s3.senders import HttpSender, SignedRequest, default_sender
 from jupyters3.s3.signing import UNSIGNED_PAYLOAD, encode_query, sign_request
-from jupyters3.s3.xml import parse_error
+from jupyters3.s3.xml import DoctypeRefused, parse_error
 
 __all__ = [
     "ROTATED_CREDENTIALS",
@@ -492,14 +492,17 @@ class Transport:
                 return await asyncio.to_thread(request.parse, body)
             return request.parse(body)
         except ValueError as exc:  # xml.XMLError, or a value it could not convert
-            raise MalformedResponse(
-                f"S3 answered with a body that could not be read ({exc})",
+            error = MalformedResponse(
+                f"{self.endpoint.netloc} answered with a body that could not be read ({exc})",
                 status=status,
                 request_id=headers.get("x-amz-request-id", ""),
                 bucket=self.bucket,
                 key=request.key,
                 operation=request.operation,
-            ) from None
+            )
+            if isinstance(exc, DoctypeRefused):
+                error.retryable = False  # a hostile answer: asking again gets the same
+            raise error from None
 
     def _s3_error(
         self, status: int, headers: httputil.HTTPHeaders, body: bytes, request: Request

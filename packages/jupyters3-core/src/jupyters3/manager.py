@@ -488,10 +488,15 @@ class JupyterS3(AsyncContentsManager):
         require_hash: bool = False,
     ) -> dict[str, Any]:
         """One GET (content) or one HEAD (no content) for a file or notebook; one
-        LIST per 1,000 entries for a folder. Without ``type``, a name without a
+        LIST per 1,000 entries for a folder; none for a hidden path (404 unless
+        ``allow_hidden``, as the reference answers). Without ``type``, a name without a
         dot is tried as a folder first and anything else as a file first, so
         the common case costs one request and the other case two."""
         path = api_path(path)
+        if not self.allow_hidden and keys.is_hidden_path(path):
+            # As the reference: a hidden path is served to no caller (the REST
+            # API, nbconvert, /files/), and answers as if it did not exist.
+            raise HTTPError(404, f"file or directory does not exist: {path!r}")
         if not path and self.stores.mounts:
             with http_errors(path):
                 model = await reading.top_level(

@@ -253,6 +253,22 @@ def test_paths_leaving_the_prefix_are_refused(s3: Live, path: str) -> None:
 
 
 @pytest.mark.js3_no_chaos
+def test_a_hidden_notebook_is_served_to_no_caller(s3: Live) -> None:
+    """As the reference's get: with allow_hidden off, a hidden path is served
+    neither by /api/contents nor by nbconvert (which reads through the
+    manager's get), and the answer reveals nothing."""
+    folder = s3.folder()
+    body = json.dumps(notebook("secret = 42")).encode()
+    for path in (f"{folder}/.private/x.ipynb", f"{folder}/.x.ipynb"):
+        s3.raw.put(s3.bucket, path, body)
+        assert s3.api.get(path).status == 404
+        converted = s3.api.request("GET", f"nbconvert/html/{path}")
+        assert converted.status == 404 and b"secret = 42" not in converted.body
+    s3.raw.put(s3.bucket, f"{folder}/shown.ipynb", body)
+    converted = s3.api.request("GET", f"nbconvert/html/{folder}/shown.ipynb")
+    assert converted.status == 200 and b"secret" in converted.body  # nbconvert works here
+
+
 def test_checkpoints_several_listed_restored_deleted_and_hidden(s3: Live) -> None:
     d = s3.folder()
     path = f"{d}/work.ipynb"

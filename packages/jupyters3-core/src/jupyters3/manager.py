@@ -44,7 +44,16 @@ from jupyters3.contents_errors import InvalidPath, StartupRefused, WriteConflict
 from jupyters3.credentials.providers import profile_region
 from jupyters3.files import S3FilesHandler
 from jupyters3.http_errors import api_path, http_errors
-from jupyters3.mounts import MountSpec, Stores, View, check_clashes, check_overlaps, parse_mounts
+from jupyters3.mounts import (
+    MountSpec,
+    Stores,
+    View,
+    check_clashes,
+    check_credentials,
+    check_overlaps,
+    parse_mounts,
+)
+from jupyters3.s3.endpoint import same_service_key
 from jupyters3.settings import BucketSettings
 from jupyters3.store import S3Store
 from jupyters3.uploads import ChunkedUploads, UploadLimits
@@ -335,6 +344,7 @@ class JupyterS3(AsyncContentsManager):
         self._uploads: ChunkedUploads | None = None
         try:
             self._mount_specs: list[MountSpec] = parse_mounts(self.mounts)
+            check_credentials(self._mount_specs, self.endpoint_url)
             #: Each mount's settings, by name (its credentials are made now).
             self.mount_settings = startup.mount_settings(self.bucket_settings, self._mount_specs)
             check_overlaps(self._views())
@@ -355,7 +365,8 @@ class JupyterS3(AsyncContentsManager):
         shown = [] if self.store is None else [self.bucket_settings]
         shown += self.mount_settings.values()
         return [
-            View(s.label, s.endpoint_url or "aws", s.bucket, s.prefix, s.read_only) for s in shown
+            View(s.label, same_service_key(s.endpoint_url), s.bucket, s.prefix, s.read_only)
+            for s in shown
         ]
 
     def _check_on_start(self) -> None:

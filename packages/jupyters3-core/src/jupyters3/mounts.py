@@ -13,7 +13,10 @@ A dict takes ``url`` (required), ``endpoint_url``, ``region``,
 ``addressing_style``, ``read_only`` (default False) and its own credentials:
 ``authentication_class`` (a JupyterS3Authentication subclass, or its dotted
 name) or ``profile`` (a named AWS profile). What a mount does not set it
-inherits from the main bucket's settings.
+inherits from the main bucket's settings, with one exception: a mount on an
+endpoint of its own must name its own credentials, or say with
+``share_main_credentials: True`` that the main ones may be sent there
+(:func:`check_credentials`): they are not sent to a third party unasked.
 
 Each mount is one :class:`~jupyters3.store.S3Store` whose API paths start with
 the mount's name; :class:`Stores` says which store holds a path. Parsing is
@@ -35,6 +38,7 @@ from jupyters3.contents_errors import (
     NoStore,
     TopLevelOnlyMounts,
 )
+from jupyters3.s3.endpoint import same_service_key
 from jupyters3.store import S3Store
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "Stores",
     "View",
     "check_clashes",
+    "check_credentials",
     "check_overlaps",
     "parse_mounts",
 ]
@@ -54,6 +59,7 @@ _KEYS = {
     "read_only",
     "authentication_class",
     "profile",
+    "share_main_credentials",
 }
 _STYLES = ("auto", "path", "virtual")
 
@@ -71,6 +77,8 @@ class MountSpec:
     read_only: bool = False
     authentication_class: object = None  # a class, or its dotted name
     profile: str | None = None
+    #: The main credentials may go to this mount's own endpoint.
+    share_main_credentials: bool = False
 
     @property
     def own_credentials(self) -> bool:
@@ -161,6 +169,16 @@ def parse_mount(name: object, value: object) -> MountSpec:
     profile = _text(name, value, "profile")
     if auth is not None and profile is not None:
         raise BadMount(f"{_where(name)}: set authentication_class or profile, not both.")
+    share = value.get("share_main_credentials", False)
+    if not isinstance(share, bool):
+        raise BadMount(
+            f"{_where(name)}['share_main_credentials'] must be True or False, not {share!r}."
+        )
+    if share and (auth is not None or profile is not None):
+        raise BadMount(
+            f"{_where(name)}: share_main_credentials and credentials of its own "
+            "(authentication_class or profile) exclude each other."
+        )
     if auth is not None and not isinstance(auth, (str, type)):
         raise BadMount(f"{_where(name)}['authentication_class'] must be a class or its name.")
     return MountSpec(
@@ -173,7 +191,28 @@ def parse_mount(name: object, value: object) -> MountSpec:
         read_only=read_only,
         authentication_class=auth,
         profile=profile,
+        share_main_credentials=share,
     )
+
+
+def check_credentials(specs: list[MountSpec], main_endpoint: str) -> None:
+    """:class:`BadMount` for a mount on an endpoint other than the main
+    bucket's (``main_endpoint``, compared normalised) that would sign with the
+    main credentials without saying so: their access key ID and session token
+    would go to a third party."""
+    main = same_service_key(main_endpoint)
+    for spec in specs:
+        if spec.endpoint_url is None or spec.own_credentials or spec.share_main_credentials:
+            continue
+        if same_service_key(spec.endpoint_url) == main:
+            continue
+        raise BadMount(
+            f"{_where(spec.name)} has an endpoint_url of its own ({spec.endpoint_url}) but no "
+            "credentials of its own, so the main credentials (their access key ID and session "
+            "token) would be sent to it: give the mount a 'profile' or an "
+            "'authentication_class', or set 'share_main_credentials': True if that endpoint "
+            "may see them."
+        )
 
 
 def parse_mounts(value: Mapping[Any, Any]) -> list[MountSpec]:

@@ -27,7 +27,7 @@ from jupyters3.credentials import AwsCreds
 from jupyters3.mounts import MountSpec
 from jupyters3.s3.client import S3Client
 from jupyters3.s3.config import ClientConfig, HttpClientChoice
-from jupyters3.s3.endpoint import AddressingStyle
+from jupyters3.s3.endpoint import AddressingStyle, same_service_key
 from jupyters3.s3.retry import RetryPolicy
 from jupyters3.settings import BucketSettings
 from jupyters3.store import S3Store, StoreLimits
@@ -143,7 +143,7 @@ def new_store(settings: BucketSettings, log: logging.Logger) -> S3Store:
         log=log,
         use_versioning=settings.versioned_checkpoints != "off",
         read_only=settings.read_only,
-        service=(settings.endpoint_url or "aws", id(settings.authentication)),
+        service=(same_service_key(settings.endpoint_url), id(settings.authentication)),
     )
 
 

@@ -14,6 +14,7 @@ from jupyters3.mounts import (
     Stores,
     View,
     check_clashes,
+    check_credentials,
     check_overlaps,
     parse_mount,
     parse_mounts,
@@ -217,3 +218,37 @@ def test_a_mount_inherits_what_it_does_not_set_and_nothing_else() -> None:
     assert team.setting == "c.JupyterS3.mounts['team']" and main.setting == "c.JupyterS3"
     other = main.for_mount(parse_mount("o", {"url": "s3://o/", "endpoint_url": "https://m"}), auth)
     assert other.endpoint_url == "https://m" and other.own_endpoint and not other.own_credentials
+
+
+@pytest.mark.parametrize(
+    ("mount", "main_endpoint", "refused"),
+    [
+        ({"endpoint_url": "https://minio.corp:9000"}, "", True),
+        ({"endpoint_url": "https://minio.corp:9000", "share_main_credentials": True}, "", False),
+        ({"endpoint_url": "https://minio.corp:9000", "profile": "minio"}, "", False),
+        ({"endpoint_url": "https://minio.corp:9000", "authentication_class": "m.A"}, "", False),
+        ({"endpoint_url": "http://minio:9000/"}, "http://minio:9000", False),  # the main one
+        ({"endpoint_url": "https://s3.us-east-1.amazonaws.com"}, "", False),  # AWS is AWS
+        ({"endpoint_url": "https://s3.example.com"}, "https://s3.us-east-1.amazonaws.com", True),
+        ({}, "https://minio.corp", False),  # inherits the main endpoint
+    ],
+)
+def test_a_mount_on_an_endpoint_of_its_own_names_its_credentials(
+    mount: dict[str, Any], main_endpoint: str, refused: bool
+) -> None:
+    spec = parse_mount("x", {"url": "s3://b/", **mount})
+    if refused:
+        with pytest.raises(BadMount, match="would be sent to it") as info:
+            check_credentials([spec], main_endpoint)
+        assert "share_main_credentials" in str(info.value) and "c.JupyterS3.mounts['x']" in str(
+            info.value
+        )
+    else:
+        check_credentials([spec], main_endpoint)
+
+
+def test_share_main_credentials_is_a_boolean_and_excludes_own_credentials() -> None:
+    with pytest.raises(BadMount, match="must be True or False"):
+        parse_mount("x", {"url": "s3://b/", "share_main_credentials": "yes"})
+    with pytest.raises(BadMount, match="exclude each other"):
+        parse_mount("x", {"url": "s3://b/", "share_main_credentials": True, "profile": "p"})

@@ -443,7 +443,10 @@ async def test_a_resumed_range_keeps_the_requested_end() -> None:
 
     def first(request: SignedRequest) -> BaseException:
         assert request.sink is not None and request.on_answer is not None
-        request.on_answer(206, FakeSender.answer(206, headers={"ETag": '"v1"'}).headers)
+        answer = FakeSender.answer(
+            206, headers={"ETag": '"v1"', "Content-Range": "bytes 10-13/100"}
+        )
+        request.on_answer(206, answer.headers)
         request.sink(b"ab")
         return FakeSender.dropped()
 
@@ -474,3 +477,17 @@ async def test_a_resume_answered_with_the_whole_object_delivers_nothing_more() -
     with pytest.raises(errors.RangeNotHonoured):
         await transport.send(Request("GetObject", "GET", "k", sink=got.append, resume=True))
     assert got == [b"0123"] and len(sender.requests) == 2
+
+
+async def test_a_range_answered_with_the_whole_object_delivers_nothing() -> None:
+    """A streamed ranged GET (a browser's Range download) answered 200 with
+    the whole object: RangeNotHonoured before any byte reaches the sink."""
+    got: list[bytes] = []
+    sender = FakeSender([ok(200, b"0123456789", headers={"ETag": '"v1"'})])
+    transport, _ = make(sender)
+    request = Request(
+        "GetObject", "GET", "k", headers={"Range": "bytes=2-5"}, sink=got.append, resume=True
+    )
+    with pytest.raises(errors.RangeNotHonoured, match="127.0.0.1:9 answered a ranged GET"):
+        await transport.send(request)
+    assert got == [] and len(sender.requests) == 1

@@ -41,6 +41,7 @@ from jupyters3.s3.objects import (
     put_headers,
     quote_etag,
     range_header,
+    range_problem,
     unquote_etag,
 )
 from jupyters3.s3.senders import HttpSender
@@ -261,16 +262,44 @@ class S3Client:
             headers["if-match"] = quote_etag(if_match)
         query = [("versionId", version_id)] if version_id else []
         request = Request("GetObject", "GET", key, headers=headers, query=query, max_body=max_size)
-        if max_size is None or self.keeps_alive:
-            response = await self._send(request)
-            return meta_from_headers(key, response.headers), response.body
-        # Tornado's own client: the body goes through a sink, which sees the
-        # size before the first chunk is kept; an attempt that breaks off
-        # midway starts the body over.
-        body = bytearray()
-        request.sink, request.restart_sink = body.extend, body.clear
-        response = await self._send(request)
-        return meta_from_headers(key, response.headers), bytes(body)
+        if byte_range is not None and byte_range[1] is not None and max_size is None:
+            request.max_body = byte_range[1] - byte_range[0] + 1  # more is not the range
+        try:
+            if max_size is None or self.keeps_alive:
+                response = await self._send(request)
+                body = response.body
+            else:
+                # Tornado's own client: the body goes through a sink, which sees
+                # the size before the first chunk is kept; an attempt that breaks
+                # off midway starts the body over.
+                buffer = bytearray()
+                request.sink, request.restart_sink = buffer.extend, buffer.clear
+                response = await self._send(request)
+                body = bytes(buffer)
+        except errors.BodyTooLarge as too_large:
+            if byte_range is None or max_size is not None:
+                raise
+            raise self._range_ignored(
+                key, byte_range, f"{too_large.size or 'more'} bytes"
+            ) from None
+        if byte_range is not None:
+            problem = range_problem(response.status, response.headers, *byte_range, len(body))
+            if problem is not None:
+                raise self._range_ignored(key, byte_range, problem)
+        return meta_from_headers(key, response.headers), body
+
+    def _range_ignored(
+        self, key: str, byte_range: tuple[int, int | None], answered: str
+    ) -> errors.RangeNotHonoured:
+        first, last = byte_range
+        asked = f"bytes {first:,}-{'' if last is None else f'{last:,}'}"
+        return errors.RangeNotHonoured(
+            f"{self.endpoint.netloc} answered a ranged GET ({asked}) with {answered}: it (or a "
+            "proxy in front of it) does not honour Range, so nothing is built from that answer",
+            bucket=self.bucket,
+            key=key,
+            operation="GetObject",
+        )
 
     async def get_object_stream(
         self,

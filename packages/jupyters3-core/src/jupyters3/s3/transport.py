@@ -54,6 +54,7 @@ from jupyters3.errors import (
 from jupyters3.s3 import endpoint as ep
 from jupyters3.s3.bodies import Body, FileBody, IterBody
 from jupyters3.s3.config import ClientConfig, HttpClientChoice
+from jupyters3.s3.objects import range_problem
 from jupyters3.s3.retry import RetryPolicy, RetryQuota
 from jupyters3.s3.senders import HttpSender, SignedRequest, default_sender
 from jupyters3.s3.signing import UNSIGNED_PAYLOAD, encode_query, sign_request
@@ -203,26 +204,30 @@ class _Resumption:
     """Where a resumable streamed GET stands across its attempts: the bytes
     delivered so far and the ETag of the version they came from."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, netloc: str) -> None:
         self.request = request
+        self.netloc = netloc
         headers = {k.lower(): v for k, v in request.headers.items()}
-        self.first, self.last = _parse_range(headers["range"]) if "range" in headers else (0, None)
+        self.ranged = "range" in headers
+        self.first, self.last = _parse_range(headers["range"]) if self.ranged else (0, None)
         self.etag: str | None = headers.get("if-match")
         self.offset = 0  # bytes delivered by earlier attempts
 
     def on_answer(self, status: int, headers: httputil.HTTPHeaders) -> None:
-        """Check a successful answer before its first byte reaches the sink."""
+        """Check a successful answer before its first byte reaches the sink:
+        a range asked for (the caller's, or the rest after a break) must be
+        answered with exactly that range."""
         if self.etag is None:
             self.etag = headers.get("ETag") or None
-        if not self.offset:
+        if not self.offset and not self.ranged:
             return
         start = self.first + self.offset
-        expected = f"bytes {start}-"
-        content_range = headers.get("Content-Range", "")
-        if status != 206 or not content_range.startswith(expected):
+        problem = range_problem(status, headers, start, self.last, None)
+        if problem is not None:
             raise RangeNotHonoured(
-                f"asked for the rest of the object from byte {start:,} and got HTTP {status} "
-                f"with Content-Range {content_range or '(none)'}",
+                f"{self.netloc} answered a ranged GET (from byte {start:,}) with {problem}: it "
+                "(or a proxy in front of it) does not honour Range, so nothing more is taken "
+                "from that answer",
                 key=self.request.key,
                 operation=self.request.operation,
             )
@@ -306,7 +311,9 @@ class Transport:
         """
         replayable = isinstance(request.body, (bytes, type(None))) or request.body.replayable
         safe_to_repeat = request.idempotent and replayable
-        resumption = _Resumption(request) if request.resume and request.sink else None
+        resumption = (
+            _Resumption(request, self.endpoint.netloc) if request.resume and request.sink else None
+        )
         invocation = str(uuid.uuid4())
         cost: int | None = None
         attempt = 0

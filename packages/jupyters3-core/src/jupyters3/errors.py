@@ -21,7 +21,8 @@ is the only place that turns either into ``tornado.web.HTTPError`` answers.
     ├── NetworkError             no HTTP answer: refused, reset, timed out (retried when safe)
     ├── BodyTooLarge             an answer larger than the caller's limit, refused unread
     ├── MalformedResponse        a 2xx answer whose body cannot be read (retried when safe)
-    │   └── RangeNotHonoured     a ranged read answered with other bytes than asked (not retried)
+    │   ├── RangeNotHonoured     a ranged read answered with other bytes than asked (not retried)
+    │   └── AnswerTooLarge       an answer larger than S3 ever sends for its kind (not retried)
     └── BadConfiguration         a setting that cannot work (wrong region, bad endpoint, ...)
         └── WrongRegion          the bucket lives in another region
 
@@ -38,6 +39,7 @@ from typing import Literal
 __all__ = [
     "S3_ERROR_CODES",
     "AccessDenied",
+    "AnswerTooLarge",
     "BadConfiguration",
     "BodyTooLarge",
     "ConcurrentWrite",
@@ -225,6 +227,14 @@ class RangeNotHonoured(MalformedResponse):
     the whole object, another Content-Range, or another length. The endpoint
     (or a proxy in front of it) ignores ``Range``; asking again would get the
     same, so it is not retried, and nothing is built from such an answer."""
+
+    retryable = False
+
+
+class AnswerTooLarge(MalformedResponse):
+    """An answer (a listing page, an error document, any body the client
+    buffers) larger than S3 ever sends for its kind: refused as soon as its
+    size shows, without reading the rest, and not asked again."""
 
     retryable = False
 

@@ -12,8 +12,11 @@ carry the session token). Its contract:
   when the request certainly never left, and ``timeout`` set to
   ``"connect"`` or ``"read"`` for a timeout (see :func:`network_error`);
 * a successful answer whose body is larger than ``SignedRequest.max_body``
-  raises :class:`~jupyters3.errors.BodyTooLarge`, when the sender can tell
-  before reading the body (the transport checks the exact size afterwards);
+  raises :class:`~jupyters3.errors.BodyTooLarge`, as soon as the sender can
+  tell (the transport checks the exact size afterwards); an error answer's
+  body is kept up to :data:`ERROR_BODY_KEPT` bytes, and one larger than
+  :data:`ERROR_BODY_LIMIT` raises :class:`~jupyters3.errors.AnswerTooLarge`
+  (S3's error documents are a few hundred bytes);
 * a request with a ``sink`` gets a successful answer's body delivered to it
   chunk by chunk (``RawResponse.body`` is then empty), an error answer's
   body in ``RawResponse.body``; its ``on_answer`` is called with the status
@@ -44,11 +47,13 @@ from tornado.iostream import StreamClosedError
 from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPTimeoutError
 
-from jupyters3.errors import BadConfiguration, BodyTooLarge, NetworkError, S3Error
+from jupyters3.errors import AnswerTooLarge, BadConfiguration, BodyTooLarge, NetworkError, S3Error
 from jupyters3.s3.bodies import Body
 from jupyters3.s3.config import ClientConfig, HttpClientChoice
 
 __all__ = [
+    "ERROR_BODY_KEPT",
+    "ERROR_BODY_LIMIT",
     "MAX_OBJECT_SIZE",
     "CurlSender",
     "HttpSender",
@@ -62,6 +67,10 @@ __all__ = [
 
 #: S3's largest object (5 TiB): no answer body is refused for its size alone.
 MAX_OBJECT_SIZE = 5 * 1024**4
+#: Bytes of an error answer's body kept (an S3 error document is far smaller).
+ERROR_BODY_KEPT = 64 * 1024
+#: An error answer's body past this is refused (AnswerTooLarge) without reading more.
+ERROR_BODY_LIMIT = 1024 * 1024
 #: libcurl: could not resolve the host (6), could not connect (7).
 _CURL_NOT_SENT = (6, 7)
 #: libcurl's CURLE_OPERATION_TIMEDOUT (connect and transfer alike).
@@ -147,6 +156,7 @@ class _Exchange:
         self.status: int | None = None
         self.headers = httputil.HTTPHeaders()
         self.error_body = bytearray()
+        self.error_bytes = 0
         self.delivered = 0
         self._sink = sink
         self._max_body = max_body
@@ -165,8 +175,12 @@ class _Exchange:
 
     def on_chunk(self, chunk: bytes) -> Awaitable[None] | None:
         if self.status is not None and self.status >= 300:
-            if len(self.error_body) < 64 * 1024:
-                self.error_body += chunk
+            self.error_bytes += len(chunk)
+            if self.error_bytes > ERROR_BODY_LIMIT:
+                self.too_large = (_content_length(self.headers), ERROR_BODY_LIMIT)
+                raise _Stop()
+            if len(self.error_body) < ERROR_BODY_KEPT:
+                self.error_body += chunk[: ERROR_BODY_KEPT - len(self.error_body)]
             return None
         if self._max_body is not None:
             size = _content_length(self.headers)
@@ -311,32 +325,45 @@ class SimpleSender:
         self._http.close()
 
     async def send(self, request: SignedRequest) -> RawResponse:
-        exchange = (
-            _Exchange(request.sink, request.max_body, request.on_answer) if request.sink else None
-        )
+        # Every body goes through an exchange, so no answer is buffered past
+        # its limit: the request's own sink, or a buffer of the exchange's.
+        buffered = bytearray()
+        sink: Sink = request.sink if request.sink is not None else buffered.extend
+        exchange = _Exchange(sink, request.max_body, request.on_answer)
         producer = _producer(request.stream) if request.stream is not None else None
         http_request = _http_request(
             self._config,
             request,
             # Tornado annotates body_producer too narrowly: it awaits any awaitable.
             body_producer=cast(Any, producer),
-            header_callback=exchange.on_header if exchange else None,
-            streaming_callback=exchange.on_chunk if exchange else None,
+            header_callback=exchange.on_header,
+            streaming_callback=exchange.on_chunk,
         )
         try:
             response = await self._http.fetch(http_request, raise_error=False)
         except Exception as exc:
-            if exchange is not None and exchange.too_large is not None:
-                size, limit = exchange.too_large
-                raise BodyTooLarge(size, limit, bucket=request.bucket, key=request.key) from None
-            if exchange is not None and exchange.refused is not None:
+            if exchange.too_large is not None:
+                raise _too_large(exchange, request) from None
+            if exchange.refused is not None:
                 raise exchange.refused from None
             raise network_error(exc, request, self._netloc) from None
-        if exchange is not None:
-            body = bytes(exchange.error_body) if response.code >= 300 else b""
-        else:
-            body = response.body or b""
+        body = bytes(exchange.error_body) if response.code >= 300 else bytes(buffered)
         return RawResponse(response.code, response.headers, body)
+
+
+def _too_large(exchange: _Exchange, request: SignedRequest) -> S3Error:
+    """The error for an answer refused for its size (``exchange.too_large``)."""
+    assert exchange.too_large is not None
+    size, limit = exchange.too_large
+    if exchange.status is not None and exchange.status >= 300:
+        return AnswerTooLarge(
+            f"answered HTTP {exchange.status} with an error body of more than {limit:,} "
+            "bytes (an S3 error document is a few hundred): refused unread",
+            bucket=request.bucket,
+            key=request.key,
+            operation=request.operation,
+        )
+    return BodyTooLarge(size, limit, bucket=request.bucket, key=request.key)
 
 
 def _curl_options(curl: Any, max_filesize: int = 0) -> None:

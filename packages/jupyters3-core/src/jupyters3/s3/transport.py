@@ -45,6 +45,7 @@ from tornado import httputil
 from jupyters3._version import __version__
 from jupyters3.credentials import AwsCreds
 from jupyters3.errors import (
+    AnswerTooLarge,
     BodyTooLarge,
     MalformedResponse,
     RangeNotHonoured,
@@ -61,6 +62,8 @@ from jupyters3.s3.signing import UNSIGNED_PAYLOAD, encode_query, sign_request
 from jupyters3.s3.xml import DoctypeRefused, parse_error
 
 __all__ = [
+    "ANSWER_LIMITS",
+    "OTHER_ANSWERS",
     "ROTATED_CREDENTIALS",
     "Body",
     "CredentialsSource",
@@ -70,6 +73,7 @@ __all__ = [
     "Request",
     "Response",
     "Transport",
+    "answer_limit",
 ]
 
 log = logging.getLogger("jupyters3.s3")
@@ -126,6 +130,32 @@ class Request:
     #: exactly that range is required, else :class:`RangeNotHonoured`), so the
     #: sink sees each byte once, in order, of one version of the object.
     resume: bool = False
+
+
+#: The most an answer of each kind may hold: a page of 1,000 entries with the
+#: longest keys (1,024 bytes, URL-encoded: up to 3 KiB each) fits in 8 MiB.
+_LISTINGS = 8 * 1024 * 1024
+ANSWER_LIMITS: dict[str, int] = {
+    "ListObjectsV2": _LISTINGS,
+    "ListObjectVersions": _LISTINGS,
+    "ListMultipartUploads": _LISTINGS,
+    "DeleteObjects": _LISTINGS,
+    "DeleteObjectVersions": _LISTINGS,
+}
+#: Any other answer but GetObject's (an XML result, or no body at all).
+OTHER_ANSWERS = 1024 * 1024
+
+
+def answer_limit(request: Request) -> int | None:
+    """The most bytes the answer to ``request`` may have: the request's own
+    ``max_body``, else what fits its kind (none for a GetObject: the object;
+    none for a HEAD, which has no body and whose Content-Length is the
+    object's size)."""
+    if request.max_body is not None:
+        return request.max_body
+    if request.operation == "GetObject" or request.method == "HEAD":
+        return None
+    return ANSWER_LIMITS.get(request.operation, OTHER_ANSWERS)
 
 
 @dataclass
@@ -466,9 +496,15 @@ class Transport:
             key=request.key,
             on_answer=on_answer,
         )
+        limit = prepared.max_body = answer_limit(request)
         started = self._monotonic()
-        async with self._limit:
-            raw = await self._sender.send(prepared)
+        try:
+            async with self._limit:
+                raw = await self._sender.send(prepared)
+        except BodyTooLarge as too_large:
+            if request.max_body is not None:
+                raise  # the caller's own limit (an object too large to read here)
+            raise self._too_large(request, too_large.size) from None
         log.debug(
             "%s %s %r -> %d in %.3fs",
             request.operation,
@@ -479,14 +515,25 @@ class Transport:
         )
         if raw.status >= 300 or (request.may_fail_with_200 and b"<Error" in raw.body[:512]):
             raise self._s3_error(raw.status, raw.headers, raw.body, request)
-        if request.max_body is not None and len(raw.body) > request.max_body:
-            raise BodyTooLarge(
-                len(raw.body), request.max_body, bucket=config.bucket, key=request.key
-            )
+        if limit is not None and len(raw.body) > limit:
+            if request.max_body is None:
+                raise self._too_large(request, len(raw.body))
+            raise BodyTooLarge(len(raw.body), limit, bucket=config.bucket, key=request.key)
         parsed = None
         if request.parse is not None:
             parsed = await self._parse(request, raw.status, raw.headers, raw.body)
         return Response(status=raw.status, headers=raw.headers, body=raw.body, parsed=parsed)
+
+    def _too_large(self, request: Request, size: int | None) -> AnswerTooLarge:
+        limit = answer_limit(request)
+        told = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
+        return AnswerTooLarge(
+            f"{self.endpoint.netloc} answered {request.operation} with {told}, more than S3 "
+            f"ever sends for it (at most {limit:,}): refused unread",
+            bucket=self.bucket,
+            key=request.key,
+            operation=request.operation,
+        )
 
     async def _parse(
         self, request: Request, status: int, headers: httputil.HTTPHeaders, body: bytes

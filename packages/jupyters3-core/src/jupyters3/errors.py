@@ -22,7 +22,8 @@ is the only place that turns either into ``tornado.web.HTTPError`` answers.
     ├── BodyTooLarge             an answer larger than the caller's limit, refused unread
     ├── MalformedResponse        a 2xx answer whose body cannot be read (retried when safe)
     │   ├── RangeNotHonoured     a ranged read answered with other bytes than asked (not retried)
-    │   └── AnswerTooLarge       an answer larger than S3 ever sends for its kind (not retried)
+    │   ├── AnswerTooLarge       an answer larger than S3 ever sends for its kind (not retried)
+    │   └── RepeatedPage         a listing that names a page it already gave (not retried)
     └── BadConfiguration         a setting that cannot work (wrong region, bad endpoint, ...)
         └── WrongRegion          the bucket lives in another region
 
@@ -53,6 +54,7 @@ __all__ = [
     "NotSupported",
     "PreconditionFailed",
     "RangeNotHonoured",
+    "RepeatedPage",
     "S3Error",
     "ServerError",
     "Throttled",
@@ -235,6 +237,13 @@ class AnswerTooLarge(MalformedResponse):
     """An answer (a listing page, an error document, any body the client
     buffers) larger than S3 ever sends for its kind: refused as soon as its
     size shows, without reading the rest, and not asked again."""
+
+    retryable = False
+
+
+class RepeatedPage(MalformedResponse):
+    """A paginated listing whose next page is one it already gave (the same
+    continuation token or markers): following it would never end."""
 
     retryable = False
 

@@ -3,12 +3,19 @@ through this server with bounded memory.
 
 One S3 service cannot copy server-side from a bucket another endpoint holds,
 or that its credentials cannot read. :func:`copy_object` then reads the
-source in ranges of ``part_size`` bytes (each GET pinned to the source's
-ETag, so every byte comes from one version; an object of one part is one
-GET, refused unread if it is larger than a part) and writes them to the target:
-one PutObject for an object of one part, else a multipart upload with
-``parallel`` parts in flight. At most ``parallel`` parts are in memory,
-whatever the object's size (2 x 8 MiB by default).
+source in ranges (each GET pinned to the source's ETag, so every byte comes
+from one version, and checked to be exactly the range asked for; an object of
+one part is one GET, refused unread if it is larger than a part) and writes
+them to the target: one PutObject for an object of one part, else a
+multipart upload with ``parallel`` parts in flight.
+
+**Memory is bounded whatever the object's size.** Parts are ``part_size``
+bytes (8 MiB) while that keeps them within S3's 10,000 parts, objects up to
+80 GB: such a part is read into memory, so a copy holds at most ``parallel``
+x 8 MiB (16 MiB by default). A larger object needs larger parts (up to 550 MB
+for S3's largest, 5 TiB): each of those is streamed to a temporary file, then
+uploaded from it (a chunk at a time in memory), so memory stays at a few
+chunks per part and the disk holds at most ``parallel`` parts per copy.
 
 The target write takes the same conditions as a server-side copy
 (``if_match``, ``if_none_match``), so the write policy of the target store
@@ -19,19 +26,53 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
 from jupyters3.errors import BodyTooLarge
-from jupyters3.s3.client import CopySource, S3Client
+from jupyters3.s3.client import CopySource, FileBody, S3Client
 
 __all__ = ["STREAM_PARALLEL", "STREAM_PART_SIZE", "copy_object"]
 
 #: Bytes per part of a streamed copy (S3's minimum part size is 5 MiB).
 STREAM_PART_SIZE = 8 * 1024**2
 _MAX_PARTS = 10_000
-#: Parts of one streamed copy in flight (and in memory) at once.
+#: Parts of one streamed copy in flight at once (in memory, or, for objects
+#: over 10,000 x STREAM_PART_SIZE, in temporary files).
 STREAM_PARALLEL = 2
+
+
+async def _spool(source: S3Client, copied: CopySource, first: int, last: int) -> FileBody:
+    """Bytes ``first..last`` of ``copied`` streamed to a temporary file (the
+    transport resumes a GET that breaks off), as a replayable body; the
+    caller removes the file."""
+    handle = tempfile.NamedTemporaryFile(prefix="jupyters3-copy-", delete=False)  # noqa: SIM115
+
+    async def write(chunk: bytes) -> None:
+        await asyncio.to_thread(handle.write, chunk)
+
+    try:
+        await source.get_object_stream(
+            copied.key,
+            write,
+            byte_range=(first, last),
+            if_match=copied.etag,
+            version_id=copied.version_id,
+        )
+        await asyncio.to_thread(handle.flush)
+    except BaseException:
+        _remove(handle.name)
+        raise
+    finally:
+        handle.close()
+    return FileBody(handle.name, 0, last - first + 1)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 async def _read(source: S3Client, copied: CopySource, first: int, last: int) -> bytes:
@@ -51,15 +92,18 @@ async def copy_object(
     *,
     part_size: int = STREAM_PART_SIZE,
     parallel: int = STREAM_PARALLEL,
+    max_parts: int = _MAX_PARTS,
     content_type: str | None = None,
     metadata: Mapping[str, str] | None = None,
     if_match: str | None = None,
     if_none_match: bool = False,
 ) -> str:
     """Copy ``copied`` (a key of ``source``'s bucket) to ``destination`` of
-    ``target``; returns the copy's ETag. ``metadata`` (with ``content_type``)
-    replaces the source's; without it, the source's are kept. ``if_match`` /
-    ``if_none_match`` condition the write."""
+    ``target``; returns the copy's ETag. Parts are ``part_size`` bytes, in
+    memory, unless the object needs more than ``max_parts`` of them: then
+    larger parts go through temporary files (see the module docstring).
+    ``metadata`` (with ``content_type``) replaces the source's; without it,
+    the source's are kept. ``if_match`` / ``if_none_match`` condition the write."""
     if copied.size <= part_size:
         try:
             meta, data = await source.get_object(
@@ -93,6 +137,7 @@ async def copy_object(
         copied,
         destination,
         part_size=part_size,
+        max_parts=max_parts,
         parallel=parallel,
         content_type=content_type,
         metadata=metadata,
@@ -108,6 +153,7 @@ async def _multipart(
     destination: str,
     *,
     part_size: int,
+    max_parts: int,
     parallel: int,
     content_type: str | None,
     metadata: Mapping[str, str],
@@ -115,7 +161,8 @@ async def _multipart(
     if_none_match: bool,
 ) -> str:
     size = copied.size
-    part_size = max(part_size, -(-size // _MAX_PARTS))
+    in_memory = part_size
+    part_size = max(part_size, -(-size // max_parts))
     upload_id = await target.create_multipart_upload(
         destination, content_type=content_type, metadata=metadata
     )
@@ -125,8 +172,14 @@ async def _multipart(
         async def copy() -> str:
             async with slots:  # the read and the write of a part hold one slot
                 last = min(first + part_size, size) - 1
-                data = await _read(source, copied, first, last)
-                return await target.upload_part(destination, upload_id, number, data)
+                if part_size <= in_memory:
+                    data = await _read(source, copied, first, last)
+                    return await target.upload_part(destination, upload_id, number, data)
+                spooled = await _spool(source, copied, first, last)
+                try:
+                    return await target.upload_part(destination, upload_id, number, spooled)
+                finally:
+                    _remove(spooled.path)
 
         return copy
 

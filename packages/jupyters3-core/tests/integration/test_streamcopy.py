@@ -8,8 +8,12 @@ to the other. The target bucket is read back with boto3 (``js3_raw``).
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +100,36 @@ async def test_a_source_that_changed_is_not_copied_and_leaves_no_upload(
         )
     assert not js3_raw.exists(target_bucket, "big.bin")
     assert js3_raw.multipart_uploads(target_bucket) == []
+
+
+async def test_an_object_too_large_for_10000_parts_in_memory_goes_through_files(
+    js3_make_client: Callable[..., S3Client],
+    target_bucket: str,
+    js3_raw: RawS3,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With at most 2 parts allowed, a 3-part object needs parts over part_size:
+    each is streamed to a temporary file, then uploaded from it; the copy is
+    byte-exact and no temporary file is left."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    source, target = js3_make_client(), js3_make_client(bucket=target_bucket)
+    data = _data(2 * PART + 777)
+    await source.put_object("huge.bin", data)
+    seen: list[str] = []
+    real_spool = streamcopy._spool
+
+    async def spool(*args: Any) -> Any:  # the file parts, counted as they are made
+        body = await real_spool(*args)
+        seen.append(body.path)
+        return body
+
+    monkeypatch.setattr(streamcopy, "_spool", spool)
+    await streamcopy.copy_object(
+        source, target, CopySource("huge.bin", len(data)), "huge.bin", part_size=PART, max_parts=2
+    )
+    assert js3_raw.get(target_bucket, "huge.bin") == data
+    assert js3_raw.head(target_bucket, "huge.bin")["ETag"].strip('"').endswith("-2")
+    assert len(seen) == 2 and all(path.startswith(str(tmp_path)) for path in seen)
+    assert js3_raw.multipart_uploads(target_bucket) == []
+    assert os.listdir(tmp_path) == []

@@ -140,6 +140,21 @@ class S3Client:
         response = await self._send(request)
         return response, response.parsed
 
+    def _next_page(
+        self, seen: set[tuple[str, str]], marks: tuple[str, str], operation: str, prefix: str
+    ) -> None:
+        """Remember the marks of the next page; :class:`RepeatedPage` if a
+        page with the same marks came before (the listing would never end)."""
+        if marks in seen:
+            raise errors.RepeatedPage(
+                f"{self.endpoint.netloc} gave the same next page twice (continuation "
+                f"{marks[0]!r}) while listing {prefix!r}: the listing would never end, so it "
+                "stops here",
+                bucket=self.bucket,
+                operation=operation,
+            )
+        seen.add(marks)
+
     # -- bucket ---------------------------------------------------------------
 
     async def head_bucket(self) -> str:
@@ -173,6 +188,7 @@ class S3Client:
         markers by key, newest first."""
         found: list[xml.ObjectVersion] = []
         key_marker = version_marker = ""
+        seen: set[tuple[str, str]] = set()
         while True:
             query = [("encoding-type", "url"), ("prefix", prefix), ("versions", "")]
             if key_marker:
@@ -186,6 +202,7 @@ class S3Client:
             found.extend(page)
             if not truncated or not key_marker:
                 return found
+            self._next_page(seen, (key_marker, version_marker), "ListObjectVersions", prefix)
 
     # -- listing --------------------------------------------------------------
 
@@ -197,8 +214,10 @@ class S3Client:
         start_after: str | None = None,
         max_keys: int | None = None,
     ) -> AsyncIterator[xml.ListPage]:
-        """ListObjectsV2, one page (up to 1,000 entries) at a time, every page."""
+        """ListObjectsV2, one page (up to 1,000 entries) at a time, every page
+        (:class:`RepeatedPage` if a continuation token comes back)."""
         token: str | None = None
+        seen: set[tuple[str, str]] = set()
         while True:
             query = [("list-type", "2"), ("encoding-type", "url"), ("prefix", prefix)]
             if delimiter is not None:
@@ -216,6 +235,7 @@ class S3Client:
             if not page.is_truncated or not page.next_continuation_token:
                 return
             token = page.next_continuation_token
+            self._next_page(seen, (token, ""), "ListObjectsV2", prefix)
 
     async def list_all(
         self, prefix: str = "", *, delimiter: str | None = None
@@ -638,6 +658,7 @@ class S3Client:
         """Every in-progress multipart upload under ``prefix``."""
         uploads: list[xml.MultipartUploadInfo] = []
         key_marker = upload_marker = ""
+        seen: set[tuple[str, str]] = set()
         while True:
             query = [("uploads", ""), ("prefix", prefix), ("encoding-type", "url")]
             if key_marker:
@@ -650,3 +671,4 @@ class S3Client:
             uploads.extend(page)
             if not truncated or not key_marker:
                 return uploads
+            self._next_page(seen, (key_marker, upload_marker), "ListMultipartUploads", prefix)

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from jupyters3 import errors, keys, models, tree
 from jupyters3.checkpoints import version_of
-from jupyters3.contents_errors import MoveIncomplete, WriteConflict
+from jupyters3.contents_errors import InvalidPath, MoveIncomplete, WriteConflict
 from jupyters3.marks import MTIME_META, RENAMED_FROM_META, now_stamp, saved_time
 from jupyters3.s3.client import ObjectMeta
 from jupyters3.s3.xml import ListedObject
@@ -355,8 +355,9 @@ async def copy_folder(
     src_tree: Mapping[str, ListedObject],
 ) -> None:
     """Copy every key under folder ``path`` of ``origin`` but checkpoints to
-    ``destination`` of ``store`` (each a creation), and make sure the
-    destination has its marker."""
+    ``destination`` of ``store`` (each a creation). Folder markers are not
+    copied but written anew, plain: a copy never carries the mark of a rename
+    (which a later rename onto the copy would take for its own, interrupted)."""
     old, new = origin.keymap.dir_prefix(path), store.keymap.dir_prefix(destination)
     pairs = [
         (k, new + k[len(old) :])
@@ -365,12 +366,22 @@ async def copy_folder(
     ]
     for _, key in pairs:
         keys.check_key_length(key)
+    markers: list[str] = []
+    files = []
+    for source, target in pairs:
+        try:
+            markers.append(store.keymap.path_of(target) if source.endswith("/") else "")
+        except InvalidPath:  # a marker key no API path names: copied as it is
+            markers.append("")
+        if not markers[-1]:
+            files.append((source, target))
+    markers = [m for m in markers if m and m != destination]
+    if store.keymap.dir_marker(destination) is not None:
+        markers.append(destination)
     jobs: list[Awaitable[object]] = [
-        store.copy_tree(destination, pairs, src_tree, label=f"copy {path}", origin=origin)
+        store.copy_tree(destination, files, src_tree, label=f"copy {path}", origin=origin)
     ]
-    marker = store.keymap.dir_marker(destination)
-    if marker and marker not in {d for _, d in pairs}:
-        jobs.append(store.mkdir(destination))
+    jobs += [store.mkdir(folder) for folder in markers]
     await asyncio.gather(*jobs)
 
 

@@ -470,14 +470,18 @@ class S3Client:
             return xml.CopyResult(etag=target.etag, last_modified=target.last_modified)
         return xml.CopyResult(etag=unquote_etag(result.etag), last_modified=result.last_modified)
 
-    async def delete_object(self, key: str, *, if_match: str | None = None) -> None:
+    async def delete_object(
+        self, key: str, *, if_match: str | None = None, version_id: str | None = None
+    ) -> None:
         """DeleteObject (S3 answers success for a missing key too). With
         ``if_match``, only while the key has that ETag: 412
         :class:`PreconditionFailed` otherwise, 404 :class:`NotFound` when the
         key is gone, which is also what a repeat of a delete that landed
-        answers (so it is sent again after a lost answer, like any delete)."""
+        answers (so it is sent again after a lost answer, like any delete).
+        With ``version_id``: that version, for good."""
         headers = {"if-match": quote_etag(if_match)} if if_match else {}
-        await self._send(Request("DeleteObject", "DELETE", key, headers=headers))
+        query = [("versionId", version_id)] if version_id else []
+        await self._send(Request("DeleteObject", "DELETE", key, headers=headers, query=query))
 
     async def delete_objects(
         self, keys: Iterable[str] | Mapping[str, str | None]
@@ -485,11 +489,26 @@ class S3Client:
         """DeleteObjects in batches of at most 1,000 keys, batches sent concurrently
         (bounded by the client's concurrency). Per-key failures are returned in
         ``errors``, not raised. Given a mapping of keys to ETags, each key with
-        an ETag is deleted only while it has it (AWS since September 2025)."""
+        an ETag is deleted only while it has it (AWS since September 2025).
+
+        A key that XML cannot carry (a control character, written by another
+        tool) cannot be named in a DeleteObjects body: it is deleted with a
+        DeleteObject of its own (with its ETag as If-Match), and named in the log."""
         etags = keys if isinstance(keys, Mapping) else None
         unique = list(dict.fromkeys(keys))
-        batches = [unique[i : i + DELETE_BATCH] for i in range(0, len(unique), DELETE_BATCH)]
-        results = await asyncio.gather(*(self._delete_batch(batch, etags) for batch in batches))
+        safe = [k for k in unique if xml.xml_safe(k)]
+        batches = [safe[i : i + DELETE_BATCH] for i in range(0, len(safe), DELETE_BATCH)]
+        alone = [k for k in unique if not xml.xml_safe(k)]
+        if alone:
+            log.info(
+                "DeleteObjects: %d key(s) XML cannot carry, deleted one by one: %s",
+                len(alone),
+                ", ".join(repr(k) for k in alone[:10]),
+            )
+        results = await asyncio.gather(
+            *(self._delete_batch(batch, etags) for batch in batches),
+            *(self._delete_alone(key, (etags or {}).get(key)) for key in alone),
+        )
         deleted: list[str] = []
         errors: list[xml.DeleteError] = []
         for result in results:
@@ -497,11 +516,25 @@ class S3Client:
             errors.extend(result.errors)
         return xml.DeleteResult(deleted=deleted, errors=errors)
 
+    async def _delete_alone(
+        self, key: str, etag: str | None, version_id: str | None = None
+    ) -> xml.DeleteResult:
+        """One key of a batch delete, by DeleteObject; a failure is a per-key error."""
+        try:
+            await self.delete_object(key, if_match=etag, version_id=version_id)
+        except errors.S3Error as error:
+            if isinstance(error, errors.NoSuchBucket) or error.status is None:
+                raise
+            return xml.DeleteResult(errors=[xml.DeleteError(key, error.code, error.message)])
+        return xml.DeleteResult(deleted=[key])
+
     async def delete_object_versions(self, items: Sequence[tuple[str, str]]) -> xml.DeleteResult:
         """Delete these ``(key, version_id)`` versions for good (DeleteObjects,
-        1,000 per request): no delete marker is left."""
-        batches = [items[i : i + DELETE_BATCH] for i in range(0, len(items), DELETE_BATCH)]
-        errors: list[xml.DeleteError] = []
+        1,000 per request; a key XML cannot carry by a DeleteObject of its
+        own): no delete marker is left."""
+        safe = [(k, v) for k, v in items if xml.xml_safe(k) and xml.xml_safe(v)]
+        batches = [safe[i : i + DELETE_BATCH] for i in range(0, len(safe), DELETE_BATCH)]
+        found: list[xml.DeleteError] = []
         for batch in batches:
             request = Request(
                 "DeleteObjectVersions",  # DeleteObjects of versions: s3:DeleteObjectVersion
@@ -513,8 +546,11 @@ class S3Client:
                 content_md5=True,
             )
             _, result = await self._parsed(request, xml.parse_delete_result)
-            errors.extend(result.errors)
-        return xml.DeleteResult(deleted=[], errors=errors)
+            found.extend(result.errors)
+        for key, version_id in items:
+            if not (xml.xml_safe(key) and xml.xml_safe(version_id)):
+                found.extend((await self._delete_alone(key, None, version_id)).errors)
+        return xml.DeleteResult(deleted=[], errors=found)
 
     async def _delete_batch(
         self, keys: Sequence[str], etags: Mapping[str, str | None] | None = None

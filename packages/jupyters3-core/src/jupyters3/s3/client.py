@@ -299,9 +299,9 @@ class S3Client:
         except errors.BodyTooLarge as too_large:
             if byte_range is None or max_size is not None:
                 raise
-            raise self._range_ignored(
-                key, byte_range, f"{too_large.size or 'more'} bytes"
-            ) from None
+            told = f"{too_large.size:,} bytes" if too_large.size is not None else "more bytes"
+            answered = f"{told} than the {too_large.limit:,} asked for"
+            raise self._range_ignored(key, byte_range, answered) from None
         if byte_range is not None:
             problem = range_problem(response.status, response.headers, *byte_range, len(body))
             if problem is not None:

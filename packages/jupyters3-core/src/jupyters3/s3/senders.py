@@ -36,6 +36,7 @@ The tests' fake sender is :class:`jupyters3_testing.senders.FakeSender`.
 from __future__ import annotations
 
 import functools
+import re
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -83,6 +84,8 @@ _CURL_TOO_LARGE = 63
 _CURL_MIN_MAX_FILESIZE = 64 * 1024
 
 Sink = Callable[[bytes], Awaitable[None] | None]
+#: A status line, HTTP/1.x (with a reason) or HTTP/2 (without).
+_STATUS_LINE = re.compile(r"^HTTP/\S+\s+(\d{3})(?:\s+(.*))?$")
 
 
 @dataclass
@@ -366,19 +369,67 @@ def _too_large(exchange: _Exchange, request: SignedRequest) -> S3Error:
     return BodyTooLarge(size, limit, bucket=request.bucket, key=request.key)
 
 
-def _curl_options(curl: Any, max_filesize: int = 0) -> None:
+class _CurlBody:
+    """libcurl's body writer for one exchange: into Tornado's buffer, up to
+    the limits (``max_body`` for a successful answer, :data:`ERROR_BODY_LIMIT`
+    for an error answer). Past one, the transfer stops (libcurl's write
+    error) and ``refused`` says which limit it was."""
+
+    def __init__(self, max_body: int | None) -> None:
+        self.max_body = max_body
+        self.received = 0
+        self.refused: tuple[int, int] | None = None  # (status, limit)
+
+    def install(self, curl: Any) -> None:
+        """Take over libcurl's header and body writers for this exchange (the
+        status is not readable while libcurl runs: the header writer keeps it)."""
+        import pycurl  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        buffer, headers = curl.info["buffer"], curl.info["headers"]  # Tornado's, for the answer
+        status = [0]
+
+        def header(line_bytes: bytes) -> None:
+            # As Tornado's own header writer (curl_httpclient), keeping the status.
+            line = line_bytes.decode("latin1").rstrip()
+            if line.startswith("HTTP/"):
+                headers.clear()
+                found = _STATUS_LINE.match(line)
+                if found is None:
+                    return
+                status[0] = int(found.group(1))
+                line = f"X-Http-Reason: {found.group(2)}" if found.group(2) else ""
+            if line:
+                headers.parse_line(line)
+
+        def write(chunk: bytes) -> int:
+            self.received += len(chunk)
+            limit = ERROR_BODY_LIMIT if status[0] >= 300 else self.max_body
+            if limit is not None and self.received > limit:
+                self.refused = (status[0], limit)
+                return 0  # libcurl stops the transfer: CURLE_WRITE_ERROR
+            buffer.write(chunk)
+            return len(chunk)
+
+        curl.setopt(pycurl.HEADERFUNCTION, header)
+        curl.setopt(pycurl.WRITEFUNCTION, write)
+
+
+def _curl_options(curl: Any, max_filesize: int = 0, body: _CurlBody | None = None) -> None:
     """S3 keys may hold ``.`` and ``..`` segments: libcurl must not squash them.
 
     And no verbose trace: Tornado turns it on whenever its logger is at DEBUG,
     and it logs every request header, the session token (x-amz-security-token)
     included. ``max_filesize``: refuse a larger body from its Content-Length
-    (0: no limit; set on every request, since libcurl handles are reused).
+    (0: no limit; set on every request, since libcurl handles are reused);
+    ``body``: the writer that enforces the limits while the body comes.
     """
     import pycurl  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     curl.setopt(pycurl.PATH_AS_IS, 1)
     curl.setopt(pycurl.VERBOSE, 0)
     curl.setopt(pycurl.MAXFILESIZE_LARGE, max_filesize)
+    if body is not None:
+        body.install(curl)
 
 
 class CurlSender:
@@ -409,15 +460,26 @@ class CurlSender:
         if request.stream is not None or request.sink is not None:
             raise ValueError("CurlSender sends in-memory bodies only, without a sink")
         cap = max(request.max_body, _CURL_MIN_MAX_FILESIZE) if request.max_body else 0
+        body = _CurlBody(request.max_body)
         http_request = _http_request(
             self._config,
             request,
-            prepare_curl_callback=functools.partial(_curl_options, max_filesize=cap),
+            prepare_curl_callback=functools.partial(_curl_options, max_filesize=cap, body=body),
         )
         try:
             response = await self._http.fetch(http_request, raise_error=False)
         except Exception as exc:
-            if request.max_body is not None and _is_curl_error(exc, _CURL_TOO_LARGE):
+            if body.refused is not None and body.refused[0] >= 300:
+                raise AnswerTooLarge(
+                    f"answered HTTP {body.refused[0]} with an error body of more than "
+                    f"{body.refused[1]:,} bytes (an S3 error document is a few hundred): "
+                    "refused unread",
+                    bucket=request.bucket,
+                    key=request.key,
+                    operation=request.operation,
+                ) from None
+            too_large = body.refused is not None or _is_curl_error(exc, _CURL_TOO_LARGE)
+            if request.max_body is not None and too_large:
                 raise BodyTooLarge(
                     None, request.max_body, bucket=request.bucket, key=request.key
                 ) from None

@@ -34,9 +34,11 @@ class Written:
 
 @dataclass(frozen=True)
 class Removed:
-    """The objects at ``keys`` are gone."""
+    """The objects at ``keys`` are gone; so is everything under the prefixes
+    ``emptied`` (each ends with ``/``): the keys were all of it, as listed."""
 
     keys: tuple[str, ...]
+    emptied: tuple[str, ...] = ()
 
 
 Change = Written | Removed
@@ -65,11 +67,12 @@ class Changes:
         if self._listeners:
             self._emit(Written(key, size, etag.strip('"'), saved))
 
-    def removed(self, keys: Iterable[str]) -> None:
-        """The objects at ``keys`` were deleted."""
-        gone = tuple(keys)
-        if gone and self._listeners:
-            self._emit(Removed(gone))
+    def removed(self, keys: Iterable[str], emptied: Iterable[str] = ()) -> None:
+        """The objects at ``keys`` were deleted (and with them everything under
+        the prefixes ``emptied``)."""
+        gone, empty = tuple(keys), tuple(emptied)
+        if (gone or empty) and self._listeners:
+            self._emit(Removed(gone, empty))
 
     def _emit(self, change: Change) -> None:
         for listener in list(self._listeners):

@@ -40,6 +40,7 @@ from urllib.parse import quote
 from jupyters3 import errors, keys, streamcopy, tree
 from jupyters3.changes import Changes
 from jupyters3.contents_errors import FolderInTheWay, ReadOnly, SourceMissing
+from jupyters3.listings import ListingCache, Walk
 from jupyters3.marks import MTIME_META, RENAMED_FROM_META, is_folder, now_stamp, saved_time
 from jupyters3.s3.client import CopySource, FileBody, ObjectMeta, S3Client
 from jupyters3.s3.xml import ListedObject, ObjectVersion
@@ -60,10 +61,13 @@ _STREAMS = 4
 
 @dataclass(frozen=True)
 class StoreLimits:
-    """How the store fans out and copies (from JupyterS3's settings)."""
+    """How the store fans out, copies and keeps folder listings (from
+    JupyterS3's settings; see :mod:`jupyters3.listings`)."""
 
     max_concurrency: int = 32
     copy_sizes: tree.CopySizes = field(default_factory=tree.CopySizes)
+    listing_max_age: float = 30.0
+    listing_cache_entries: int = 200_000
 
 
 def _stamped(metadata: Mapping[str, str] | None) -> datetime:
@@ -119,6 +123,14 @@ class S3Store:
         self._stream_slots = asyncio.Semaphore(_STREAMS)
         #: Every write and delete made here, for whoever follows them.
         self.changes = Changes(self.log)
+        #: The listings of folders of several pages, kept exact for this
+        #: server's writes (:mod:`jupyters3.listings`).
+        self.listings = ListingCache(
+            max_age=self.limits.listing_max_age,
+            max_entries=self.limits.listing_cache_entries,
+            log=self.log,
+        )
+        self.changes.subscribe(self.listings.apply)
 
     @property
     def client(self) -> S3Client:
@@ -580,7 +592,18 @@ class S3Store:
         page; one short page unless ``complete``); None if there is no such folder."""
         prefix = self.keymap.dir_prefix(path)
         if complete:
-            objects, prefixes = await self.client.list_all(prefix, delimiter="/")
+
+            async def walk() -> Walk:
+                objects: list[ListedObject] = []
+                prefixes: list[str] = []
+                pages = 0
+                async for page in self.client.list_pages(prefix, delimiter="/"):
+                    objects += page.objects
+                    prefixes += page.common_prefixes
+                    pages += 1
+                return objects, prefixes, pages
+
+            objects, prefixes = await self.listings.listing(prefix, walk)
         else:
             objects, prefixes = [], []
             async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
@@ -693,14 +716,18 @@ class S3Store:
         await tree.delete_keys(self.client, doomed)
         self.changes.removed(doomed)
 
-    async def delete_versions(self, versions: Mapping[str, str | None]) -> set[str]:
+    async def delete_versions(
+        self, versions: Mapping[str, str | None], *, emptied: str | None = None
+    ) -> set[str]:
         """Delete each key only while it is still the version named (its ETag;
         None: whatever is there), so that a version another server wrote after
         it was listed or copied is never deleted unseen. Returns the keys kept
         because they changed. One DeleteObjects per 1,000 keys with each key's
         ETag (one DeleteObject with If-Match for a single key); on a store
         without conditional deletes, one HEAD per key right before (see
-        :mod:`jupyters3.writes`)."""
+        :mod:`jupyters3.writes`). ``emptied``: the keys are all there was
+        under that prefix, as listed (a file's or folder's whole tree): when
+        none was kept, it is announced gone with them."""
         self.check_writable()
         if not versions:
             return set()
@@ -714,7 +741,8 @@ class S3Store:
         if kept is None:
             limit = self.limits.max_concurrency
             kept = await tree.delete_after_checking(self.client, versions, limit=limit)
-        self.changes.removed(key for key in versions if key not in kept)
+        gone = [key for key in versions if key not in kept]
+        self.changes.removed(gone, [emptied] if emptied and not kept else [])
         return kept
 
     def forget(self, *paths: str) -> None:

@@ -38,10 +38,11 @@ from typing import Any
 from urllib.parse import quote
 
 from jupyters3 import errors, keys, streamcopy, tree
-from jupyters3.changes import Changes
+from jupyters3.changes import Changes, Written
 from jupyters3.contents_errors import FolderInTheWay, ReadOnly, SourceMissing
 from jupyters3.listings import ListingCache, Walk
 from jupyters3.marks import MTIME_META, RENAMED_FROM_META, is_folder, now_stamp, saved_time
+from jupyters3.s3.bodies import Body
 from jupyters3.s3.client import CopySource, FileBody, ObjectMeta, S3Client
 from jupyters3.s3.xml import ListedObject, ObjectVersion
 from jupyters3.versions import FREE, Conditions, VersionMemo
@@ -228,6 +229,19 @@ class S3Store:
             self.versions.served(path, meta.etag, saved_time(meta), meta.version_id)
         return meta
 
+    async def fetch(
+        self,
+        path: str,
+        sink: Callable[[bytes], Awaitable[None]],
+        *,
+        etag: str | None = None,
+    ) -> ObjectMeta:
+        """One GET of the object at ``path``, streamed to ``sink`` chunk by
+        chunk (only the version ``etag``, when given: :class:`errors.PreconditionFailed`
+        if it changed); its metadata. Nothing is remembered of it: a copy for a
+        kernel's working folder is not a version served to a client."""
+        return await self.client.get_object_stream(self.keymap.file_key(path), sink, if_match=etag)
+
     async def stream(
         self,
         meta: ObjectMeta,
@@ -250,11 +264,27 @@ class S3Store:
         creating: bool = False,
     ) -> datetime:
         """PUT the object at ``path`` under the write policy; returns its save time."""
+        return (await self.put(path, body, content_type, creating=creating)).saved
+
+    async def put(
+        self,
+        path: str,
+        body: bytes | Body,
+        content_type: str,
+        *,
+        creating: bool = False,
+        over: str | None = None,
+    ) -> Written:
+        """:meth:`write`, returning what was written (its ETag too); ``over``:
+        only over the version with that ETag (If-Match), instead of the
+        version this server last saw (a kernel's working folder knows which
+        version each of its files started from)."""
         self.check_writable()
         saved, metadata = now_stamp()
         key = self.keymap.file_key(path)
+        size = len(body) if isinstance(body, bytes) else body.length
 
-        async def put(conditions: Conditions) -> None:
+        async def put(conditions: Conditions) -> Written:
             result = await self.client.put_object(
                 key,
                 body,
@@ -264,11 +294,10 @@ class S3Store:
                 if_none_match=conditions.if_none_match,
             )
             self.versions.served(path, result.etag, saved, result.version_id)
-            size = len(body) if isinstance(body, bytes) else body.length
             self.changes.written(key, size, result.etag, saved)
+            return Written(key, size, result.etag.strip('"'), saved)
 
-        await self.writes.run(path, put, creating=creating)
-        return saved
+        return await self.writes.run(path, put, creating=creating, over=over)
 
     async def copy(
         self,
@@ -662,6 +691,17 @@ class S3Store:
         return has_checkpoints
 
     # -- key trees -----------------------------------------------------------
+
+    async def walk(self, path: str, *, limit: int) -> tuple[list[ListedObject], bool]:
+        """The objects under ``path``'s folder prefix, all depths, in key order,
+        page by page until more than ``limit`` were seen; and whether that is
+        all of them (one LIST per 1,000)."""
+        objects: list[ListedObject] = []
+        async for page in self.client.list_pages(self.keymap.dir_prefix(path)):
+            objects += page.objects
+            if len(objects) > limit:
+                return objects, not page.is_truncated
+        return objects, True
 
     async def tree(self, path: str) -> dict[str, ListedObject]:
         """Every object under ``path``'s folder prefix (a folder's contents, or a

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import gc
 import os
 from typing import Any, cast
@@ -30,6 +31,7 @@ from traitlets import (
     Float,
     Instance,
     Int,
+    List,
     TraitError,
     Type,
     Unicode,
@@ -37,7 +39,17 @@ from traitlets import (
     validate,
 )
 
-from jupyters3 import fileids, keys, models, names, reading, saving, startup, transfers
+from jupyters3 import (
+    fileids,
+    keys,
+    models,
+    names,
+    reading,
+    saving,
+    startup,
+    transfers,
+    workfolders,
+)
 from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthentication
 from jupyters3.checkpoints import S3Checkpoints
 from jupyters3.contents_errors import InvalidPath, StartupRefused, WriteConflict
@@ -57,6 +69,7 @@ from jupyters3.s3.endpoint import same_service_key
 from jupyters3.settings import BucketSettings
 from jupyters3.store import S3Store
 from jupyters3.uploads import ChunkedUploads, UploadLimits
+from jupyters3.workfolders import kernel_env
 
 __all__ = ["JupyterS3"]
 
@@ -235,6 +248,60 @@ class JupyterS3(AsyncContentsManager):
         "bucket and each mount apiece; the folders listed least recently are dropped "
         "first. About 300 bytes each.",
     ).tag(config=True)
+    kernel_working_folders = Bool(
+        True,
+        help="Kernels work on their notebook's files: a kernel starts in a local working "
+        "folder that holds its notebook's S3 folder (and its subfolders), what it "
+        "writes there is uploaded, and saves made in Jupyter reach it at once. The "
+        "kernel manager's root_dir becomes the folder that holds the working folders "
+        "(unless it is set). Off: kernels start in ServerApp.root_dir, on the local "
+        "disk, as with any contents manager.",
+    ).tag(config=True)
+    kernel_working_root = Unicode(
+        "",
+        help="Where kernels' working folders live: each server makes a folder of its own "
+        "in it. Default: 'jupyters3-working' in Jupyter's data folder "
+        "(~/.local/share/jupyter), which must be on a disk kept across restarts: a "
+        "server that crashed has its leftover changes uploaded at the next start.",
+    ).tag(config=True)
+    kernel_max_file_bytes = Int(
+        512 * 1024**2,
+        help="The largest file, in bytes, synced between S3 and a kernel's working "
+        "folder (either way); a larger one is left out and named in the log and in "
+        "the folder's note (.jupyters3-working-folder.txt).",
+    ).tag(config=True)
+    kernel_max_folder_bytes = Int(
+        2 * 1024**3,
+        help="The most bytes copied into one kernel's working folder from S3; files past "
+        "it (the shallowest are taken first) are left out, and named in the log and "
+        "the folder's note. The kernel starts either way.",
+    ).tag(config=True)
+    kernel_max_files = Int(
+        10_000,
+        help="The most files copied into one kernel's working folder (one GET each); "
+        "files past it are left out and named, as for kernel_max_folder_bytes.",
+    ).tag(config=True)
+    kernel_left_out = List(
+        Unicode(),
+        default_value=[".*", "__pycache__"],
+        help="Names never synced between S3 and kernels' working folders, as shell "
+        "patterns matched against each name of a path (default: hidden names and "
+        "__pycache__). Checkpoints always stay in S3.",
+    ).tag(config=True)
+    kernel_upload_interval = Float(
+        5.0,
+        help="Seconds between two scans of a working folder for what its kernels wrote "
+        "(uploaded at once); a kernel going idle (a cell ended) also starts one within "
+        "a second.",
+    ).tag(config=True)
+    kernel_refresh_interval = Float(
+        60.0,
+        help="Seconds between two listings of a working folder's S3 folder (one LIST "
+        "per 1,000 objects, then a GET only for what changed), so that changes made "
+        "elsewhere (another server, a pipeline) reach running kernels. Saves made "
+        "through this server arrive at once, and a kernel's start or restart lists "
+        "again.",
+    ).tag(config=True)
     check_on_start = Bool(
         True,
         help="List the bucket once at start and stop the server with one sentence "
@@ -293,6 +360,13 @@ class JupyterS3(AsyncContentsManager):
         if size < 0:
             raise TraitError("c.JupyterS3.max_inline_bytes: a number of bytes, or 0 for no limit.")
         return size
+
+    @validate("kernel_upload_interval", "kernel_refresh_interval")
+    def _validate_interval(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if value <= 0:
+            raise TraitError(f"c.JupyterS3.{proposal['trait'].name}: a number of seconds over 0.")
+        return value
 
     @validate("copy_threshold")
     def _validate_copy_threshold(self, proposal: Any) -> int:
@@ -372,6 +446,8 @@ class JupyterS3(AsyncContentsManager):
         except StartupRefused as refused:
             self.log.critical("JupyterS3: %s", refused.sentence)
             raise
+        #: Kernels' working folders (None: off, or not in a Jupyter server).
+        self.working_folders = workfolders.attach(self)
         atexit.register(self._abort_uploads_at_exit)
         server_loop = getattr(self.parent, "io_loop", None)  # ServerApp's, not started yet
         if self.freeze_gc_at_start and server_loop is not None:
@@ -427,8 +503,18 @@ class JupyterS3(AsyncContentsManager):
     # -- Jupyter hooks -------------------------------------------------------
 
     async def get_kernel_path(self, path: str, model: Any = None) -> str:
-        """Kernels start in the notebook's folder (mapped to the local root_dir)."""
-        return keys.split(api_path(path))[0]
+        """Kernels start in the notebook's folder: its working folder, filled
+        from S3 now (jupyter_server awaits this before the kernel starts), under
+        the kernel manager's root_dir. The kernel's environment also tells it
+        where the notebook is (:mod:`jupyters3.workfolders.kernel_env`)."""
+        folder = keys.split(api_path(path))[0]
+        sessions = getattr(self.parent, "session_manager", None)
+        kernel_env.install(
+            sessions, functools.partial(workfolders.kernel_variables, self), self.log
+        )
+        if self.working_folders is not None:
+            await self.working_folders.prepare(folder)
+        return folder
 
     async def is_hidden(self, path: str) -> bool:
         """A path is hidden when one of its names starts with a dot."""

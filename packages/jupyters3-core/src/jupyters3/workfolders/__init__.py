@@ -1,0 +1,114 @@
+"""Kernels' working folders: a kernel works on the local copy of its notebook's
+S3 folder, kept in sync both ways (see :mod:`jupyters3.workfolders.service`).
+
+:func:`attach` sets them up for a JupyterS3 inside a Jupyter server (the
+kernel manager's ``root_dir`` becomes the server's working-folder tree);
+:func:`kernel_variables` is what each kernel is told of its notebook's place.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+
+from jupyters3.workfolders import disk, kernel_env
+from jupyters3.workfolders.folder import Timing
+from jupyters3.workfolders.manifest import Origin
+from jupyters3.workfolders.plan import Limits
+from jupyters3.workfolders.service import LOCKING, Target, WorkingFolders, claim_slot
+
+__all__ = ["WorkingFolders", "attach", "default_root", "kernel_variables", "origin_of"]
+
+
+def default_root() -> str:
+    """Where working folders live unless ``kernel_working_root`` says: Jupyter's
+    data folder (``~/.local/share/jupyter/jupyters3-working``), on disk and
+    kept across restarts, so a crashed server's leftovers are found."""
+    return os.path.join(jupyter_data_dir(), "jupyters3-working")
+
+
+def origin_of(settings: Any) -> Origin:
+    """The identity of a bucket view, from its :class:`~jupyters3.settings.BucketSettings`."""
+    mount = settings.mount.name if settings.mount is not None else ""
+    endpoint = settings.endpoint_url or f"aws:{settings.region}"
+    return Origin(endpoint, settings.bucket, settings.prefix, mount)
+
+
+def _off(cm: Any, why: str) -> None:
+    cm.log.warning("JupyterS3: kernels' working folders are off: %s", why)
+
+
+def attach(cm: Any) -> WorkingFolders | None:
+    """The working folders of JupyterS3 ``cm`` in its Jupyter server (None:
+    off, not in a server, kernels on a gateway, or no place to put them; the
+    log says why). Sets the kernel manager's ``root_dir``."""
+    app = cm.parent
+    manager = getattr(app, "kernel_manager", None)
+    if not cm.kernel_working_folders or manager is None or not hasattr(manager, "cwd_for_path"):
+        return None
+    if getattr(getattr(app, "gateway_config", None), "gateway_enabled", False):
+        cm.log.info("JupyterS3: kernels run on a gateway: no working folders here")
+        return None
+    if not disk.SUPPORTED or not LOCKING:
+        _off(cm, "they need a POSIX system (Linux, macOS)")
+        return None
+    if os.path.realpath(manager.root_dir) != os.path.realpath(app.root_dir):
+        _off(
+            cm,
+            f"the kernel manager's root_dir is set ({manager.root_dir}); "
+            "unset it so that kernels start in their notebook's working folder",
+        )
+        return None
+    root = cm.kernel_working_root or default_root()
+    try:
+        slot = claim_slot(root)
+    except OSError as error:
+        _off(cm, f"{root} is not writable ({error.strerror or error})")
+        return None
+    manager.root_dir = slot.tree
+    targets = []
+    if cm.store is not None:
+        targets.append(Target(cm.store, origin_of(cm.bucket_settings), frozenset(cm.stores.mounts)))
+    for name, store in cm.stores.mounts.items():
+        targets.append(Target(store, origin_of(cm.mount_settings[name])))
+    limits = Limits(
+        max_file_bytes=cm.kernel_max_file_bytes,
+        max_folder_bytes=cm.kernel_max_folder_bytes,
+        max_files=cm.kernel_max_files,
+        left_out=tuple(cm.kernel_left_out),
+    )
+    service = WorkingFolders(
+        slot,
+        root,
+        cm.stores,
+        targets,
+        limits=limits,
+        timing=Timing(cm.kernel_upload_interval, cm.kernel_refresh_interval),
+        log=cm.log,
+        kernel_manager=manager,
+        sessions=lambda: getattr(app, "session_manager", None),
+    )
+    atexit.register(service.close_at_exit)
+    loop = getattr(app, "io_loop", None)
+    if loop is not None:
+        loop.add_callback(service.recover)
+    cm.log.info("JupyterS3: kernels work in their notebook's working folder, under %s", slot.tree)
+    return service
+
+
+def kernel_variables(cm: Any, path: str | None, name: str | None) -> dict[str, str]:
+    """The variables a kernel of the session at ``path`` named ``name`` gets
+    (:mod:`jupyters3.workfolders.kernel_env`)."""
+    notebook = kernel_env.notebook_path(path, name)
+    if notebook is None:
+        return {}
+    store = cm.stores.at(notebook)
+    if store is None or store.keymap.is_root(notebook):
+        return {}
+    mount = cm.stores.mount_of(notebook)
+    settings = cm.mount_settings[mount] if mount else cm.bucket_settings
+    key = store.keymap.file_key(notebook)
+    return kernel_env.variables(settings.bucket, key, settings.region, settings.endpoint_url)

@@ -293,6 +293,20 @@ class JupyterServer(ServerProcess):
             raise JupyterServerError("JupyterServer was never started (or is closed)")
         return self._dir / "root"
 
+    @property
+    def runtime_dir(self) -> Path:
+        """The server's private Jupyter runtime folder (kernels' connection files)."""
+        if self._dir is None:
+            raise JupyterServerError("JupyterServer was never started (or is closed)")
+        return self._dir / "runtime"
+
+    @property
+    def data_dir(self) -> Path:
+        """The server's private Jupyter data folder (kept across restarts)."""
+        if self._dir is None:
+            raise JupyterServerError("JupyterServer was never started (or is closed)")
+        return self._dir / "data"
+
     def log_text(self) -> str:
         """Everything the server wrote to stdout/stderr so far (all restarts)."""
         if self.log_path is None:

@@ -528,6 +528,9 @@ class WorkingFolders:
 
         kept = 1
         if folders:
+            self.log.info(
+                "JupyterS3: the server stops: the last sync of %d working folder(s)", len(folders)
+            )
             try:
                 kept = asyncio.run(asyncio.wait_for(main(), EXIT_TIMEOUT))
             except BaseException as error:  # never stop the interpreter's exit

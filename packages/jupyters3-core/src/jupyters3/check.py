@@ -36,7 +36,7 @@ from typing import Any
 
 from traitlets import TraitError
 
-from jupyters3 import errors
+from jupyters3 import errors, workfolders
 from jupyters3._version import __version__
 from jupyters3.check_config import (
     CheckError,
@@ -103,6 +103,33 @@ async def _check(manager: JupyterS3, report: Report, origin: str) -> None:
         await without_main_bucket(manager, report, origin)
     if manager.mounts:
         await check_mounts(manager, report)
+    check_kernel_folders(manager, report)
+
+
+def check_kernel_folders(manager: JupyterS3, report: Report) -> None:
+    """Where kernels' working folders would live, and whether that folder can
+    be written (a warning only: the server starts either way, with kernels
+    on the local disk)."""
+    if not manager.kernel_working_folders:
+        report.add(
+            "kernel-folders",
+            "ok",
+            "off (c.JupyterS3.kernel_working_folders = False): kernels start in "
+            "ServerApp.root_dir, on the local disk",
+        )
+        return
+    root = manager.kernel_working_root or workfolders.default_root()
+    problem = workfolders.probe_root(root)
+    if problem is None:
+        report.add("kernel-folders", "ok", f"kernels' working folders under {root} (writable)")
+    else:
+        report.add(
+            "kernel-folders",
+            "WARN",
+            f"kernels' working folders cannot be made under {root}: {problem}",
+            "set c.JupyterS3.kernel_working_root to a writable folder on a disk kept across "
+            "restarts (else kernels start on the local disk and do not see the bucket)",
+        )
 
 
 def _skip_rest(report: Report) -> None:

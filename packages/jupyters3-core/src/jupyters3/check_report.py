@@ -46,6 +46,7 @@ STEP_TITLES: dict[str, str] = {
     "read": "read",
     "conditional-writes": "conditional writes",
     "delete": "delete",
+    "kernel-folders": "kernel folders",
 }
 
 _REDACTED = "****"

@@ -161,6 +161,7 @@ def test_healthy_configuration(check: CheckRunner, js3_raw: RawS3, js3_bucket: s
         "contents manager",
         "credentials",
         *_S3_STEPS,
+        "kernel folders",
     }, result
     assert all(status == "ok" for status, _ in result.steps.values()), result
     assert f"s3://{js3_bucket}/users/alice/" in result.line("configuration")
@@ -172,6 +173,7 @@ def test_healthy_configuration(check: CheckRunner, js3_raw: RawS3, js3_bucket: s
     assert "copies: versioning is not enabled" in result.line("checkpoints")
     assert result.stdout.rstrip().endswith("everything works."), result
     assert js3_raw.keys(js3_bucket) == []  # both temporary objects are gone
+    assert "jupyters3-working (writable)" in result.line("kernel folders")
 
 
 def test_json_output_lists_every_step(check: CheckRunner, js3_bucket: str) -> None:
@@ -192,6 +194,7 @@ def test_json_output_lists_every_step(check: CheckRunner, js3_bucket: str) -> No
         "read",
         "conditional-writes",
         "delete",
+        "kernel-folders",
     ]
     assert {step["status"] for step in document["steps"]} == {"ok"}
     assert all(
@@ -282,6 +285,23 @@ def test_store_without_conditional_writes_warns(
     assert result.status("conditional writes") == "WARN"
     assert "c.JupyterS3.conditional_writes = 'off'" in result.line("conditional writes")
     assert js3_raw.keys(js3_bucket) == []
+
+
+def test_a_kernel_working_root_that_cannot_be_written_is_a_warning(
+    check: CheckRunner, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    check.config["JupyterS3"]["kernel_working_root"] = str(blocker / "working")
+    result = check()
+    assert result.code == 0, result
+    assert result.status("kernel folders") == "WARN", result
+    assert f"cannot be made under {blocker / 'working'}" in result.line("kernel folders")
+    assert "c.JupyterS3.kernel_working_root" in result.line("kernel folders")
+    check.config["JupyterS3"]["kernel_working_folders"] = False
+    result = check()
+    assert result.status("kernel folders") == "ok"
+    assert "off" in result.line("kernel folders")
 
 
 def test_contents_manager_not_set_is_a_warning(check: CheckRunner) -> None:
@@ -409,7 +429,13 @@ def test_mounts_writable_and_read_only(
     assert secret not in result.stdout + result.stderr
     assert "AKIATEAMPROFILE00001" not in result.stdout + result.stderr
     # The main bucket's steps are those of a configuration without mounts.
-    assert set(result.steps) == {"configuration", "contents manager", "credentials", *_S3_STEPS}
+    assert set(result.steps) == {
+        "configuration",
+        "contents manager",
+        "credentials",
+        *_S3_STEPS,
+        "kernel folders",  # the server's, once
+    }
     assert all(status == "ok" for status, _ in result.steps.values()), result
     assert result.stdout.splitlines()[0].endswith(
         f"s3://{js3_bucket}/users/alice/ and mounts team, lake"

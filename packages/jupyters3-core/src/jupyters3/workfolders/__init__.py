@@ -20,7 +20,14 @@ from jupyters3.workfolders.manifest import Origin
 from jupyters3.workfolders.plan import Limits
 from jupyters3.workfolders.service import LOCKING, Target, WorkingFolders, claim_slot
 
-__all__ = ["WorkingFolders", "attach", "default_root", "kernel_variables", "origin_of"]
+__all__ = [
+    "WorkingFolders",
+    "attach",
+    "default_root",
+    "kernel_variables",
+    "origin_of",
+    "probe_root",
+]
 
 
 def default_root() -> str:
@@ -28,6 +35,23 @@ def default_root() -> str:
     data folder (``~/.local/share/jupyter/jupyters3-working``), on disk and
     kept across restarts, so a crashed server's leftovers are found."""
     return os.path.join(jupyter_data_dir(), "jupyters3-working")
+
+
+def probe_root(root: str) -> str | None:
+    """Why working folders cannot live under ``root`` (None: they can): it
+    must be a folder this process can make and write, on a POSIX system.
+    Leaves nothing behind but ``root`` itself."""
+    if not disk.SUPPORTED or not LOCKING:
+        return "working folders need a POSIX system (Linux, macOS)"
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        probe = os.path.join(root, f".probe-{os.getpid()}")
+        with open(probe, "w", encoding="utf-8") as handle:
+            handle.write("probe")
+        os.unlink(probe)
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def origin_of(settings: Any) -> Origin:

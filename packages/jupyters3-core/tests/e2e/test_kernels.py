@@ -127,7 +127,9 @@ class _Conditions:
             condition = (
                 f"if-match {headers['if-match']}"
                 if "if-match" in headers
-                else "if-none-match" if "if-none-match" in headers else "none"
+                else "if-none-match"
+                if "if-none-match" in headers
+                else "none"
             )
             with self.lock:
                 self.seen.setdefault(info.key, []).append(condition)
@@ -163,7 +165,9 @@ def test_a_notebook_reads_imports_and_writes_back(
         assert Path(cwd).is_relative_to(lab.server.data_dir / "jupyters3-working")
         assert kernel.value("__session__") == os.path.join(cwd, "analysis.ipynb")
         assert kernel.value("os.path.exists(__session__)")
-        env = kernel.value("{k: v for k, v in os.environ.items() if k.startswith(('JUPYTERS3', 'AWS_'))}")
+        env = kernel.value(
+            "{k: v for k, v in os.environ.items() if k.startswith(('JUPYTERS3', 'AWS_'))}"
+        )
         assert env["JUPYTERS3_NOTEBOOK_URL"] == f"s3://{lab.bucket}/{d}/analysis.ipynb"
         assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
         assert env["AWS_ENDPOINT_URL_S3"].startswith("http://127.0.0.1:")
@@ -173,7 +177,13 @@ def test_a_notebook_reads_imports_and_writes_back(
         assert kernel.value("helpers.answer()") == 42
         kernel.run("get_ipython().run_line_magic('run', 'other.py')")
         assert kernel.value("RAN") == "other"
-        assert kernel.value("__import__('sqlite3').connect('db.sqlite').execute('select x from t').fetchone()[0]") == 42
+        query = "select x from t"
+        assert (
+            kernel.value(
+                f"__import__('sqlite3').connect('db.sqlite').execute({query!r}).fetchone()[0]"
+            )
+            == 42
+        )
         assert "sub/deeper/notes.txt" in _files(kernel)
 
         kernel.run(
@@ -190,7 +200,9 @@ def test_a_notebook_reads_imports_and_writes_back(
         lab.await_gone(f"{d}/sub/deeper/notes.txt")
         assert "out.csv" in _listing(lab, d)
         # The notebook itself was never uploaded from the working folder, nor __pycache__.
-        assert [k for k in lab.raw.keys(lab.bucket, d + "/") if "__pycache__" in k or NOTE in k] == []
+        assert [
+            k for k in lab.raw.keys(lab.bucket, d + "/") if "__pycache__" in k or NOTE in k
+        ] == []
     finally:
         js3_fault_proxy_server.remove_hook(conditions)
     # The write policy: a new file only if absent, a changed one only over the version read.
@@ -294,7 +306,10 @@ def test_kernels_in_a_mount_and_in_a_read_only_mount(lab: Lab) -> None:
     lab.put(f"{d}/l.csv", b"lake", bucket=lab.lake)
     team = lab.sessions.start(f"team/{d}/n.ipynb")
     assert team.value("open('t.csv').read()") == "team"
-    assert team.value("os.environ['JUPYTERS3_NOTEBOOK_URL']") == f"s3://{lab.team}/projects/{d}/n.ipynb"
+    assert (
+        team.value("os.environ['JUPYTERS3_NOTEBOOK_URL']")
+        == f"s3://{lab.team}/projects/{d}/n.ipynb"
+    )
     team.run("open('w.csv', 'w').write('written')")
     lab.await_object(f"projects/{d}/w.csv", b"written", bucket=lab.team)
 

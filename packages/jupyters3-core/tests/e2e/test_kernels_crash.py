@@ -4,6 +4,7 @@ and a normal stop syncs every working folder once more, then removes it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import uuid
@@ -48,10 +49,8 @@ def _busy_writing(kernel: KernelSession, code: str) -> int:
 
 def _stop_process(pid: int) -> None:
     """The kernel we started through the server, if it outlived it."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _slots(server: JupyterServer) -> list[str]:

@@ -133,7 +133,9 @@ def test_remove_all_never_follows_links_and_keeps_skipped_names(tmp_path: Path) 
     assert list(base.iterdir()) == []
 
 
-def test_a_read_only_folder_is_read_only_for_the_kernel_but_not_for_the_sync(tmp_path: Path) -> None:
+def test_a_read_only_folder_is_read_only_for_the_kernel_but_not_for_the_sync(
+    tmp_path: Path,
+) -> None:
     folder = LocalFolder(str(tmp_path), ["lake", "x"], read_only=True)
     folder.ensure()
     _put(folder, "sub/a.csv", b"1,2")

@@ -38,11 +38,16 @@ def _select(keys: list[str], limits: Limits | None = None, **kwargs):
 
 
 def test_files_and_folders_are_selected_with_their_versions() -> None:
-    chosen = _select(["users/a/proj/", "users/a/proj/data.csv", "users/a/proj/lib/h.py",
-                      "users/a/proj/empty/"])
+    chosen = _select(
+        ["users/a/proj/", "users/a/proj/data.csv", "users/a/proj/lib/h.py", "users/a/proj/empty/"]
+    )
     assert sorted(chosen.files) == ["data.csv", "lib/h.py"]
     remote = chosen.files["data.csv"]
-    assert (remote.key, remote.etag, remote.size) == ("users/a/proj/data.csv", "users/a/proj/data.csv-etag", 10)
+    assert (remote.key, remote.etag, remote.size) == (
+        "users/a/proj/data.csv",
+        "users/a/proj/data.csv-etag",
+        10,
+    )
     assert remote.mtime_ns == int(WHEN.timestamp()) * 10**9
     assert chosen.folders == {"empty": '"users/a/proj/empty/-etag"'}
     assert chosen.left_out == []
@@ -67,7 +72,9 @@ def test_hostile_keys_are_left_out_with_their_reason(key: str, reason: str) -> N
 
 
 def test_checkpoints_are_counted_not_listed() -> None:
-    chosen = _select(["users/a/proj/n.ipynb", "users/a/proj/n.ipynb/.checkpoints/20260101T000000000000-ab"])
+    chosen = _select(
+        ["users/a/proj/n.ipynb", "users/a/proj/n.ipynb/.checkpoints/20260101T000000000000-ab"]
+    )
     assert list(chosen.files) == ["n.ipynb"]
     assert chosen.checkpoints == 1
     assert chosen.left_out == []
@@ -75,8 +82,12 @@ def test_checkpoints_are_counted_not_listed() -> None:
 
 def test_left_out_patterns_match_any_name_of_the_path() -> None:
     chosen = _select(
-        ["users/a/proj/.env", "users/a/proj/lib/__pycache__/h.pyc", "users/a/proj/.git/HEAD",
-         "users/a/proj/keep.py"]
+        [
+            "users/a/proj/.env",
+            "users/a/proj/lib/__pycache__/h.pyc",
+            "users/a/proj/.git/HEAD",
+            "users/a/proj/keep.py",
+        ]
     )
     assert list(chosen.files) == ["keep.py"]
     assert {i.name for i in chosen.left_out} == {".env", "lib/__pycache__/h.pyc", ".git/HEAD"}
@@ -85,8 +96,14 @@ def test_left_out_patterns_match_any_name_of_the_path() -> None:
 
 def test_case_and_accent_clashes_keep_the_first_only() -> None:
     chosen = _select(
-        ["users/a/proj/Data.csv", "users/a/proj/data.csv", "users/a/proj/caf\u00e9.txt",
-         "users/a/proj/cafe\u0301.txt", "users/a/proj/x", "users/a/proj/x/y.txt"]
+        [
+            "users/a/proj/Data.csv",
+            "users/a/proj/data.csv",
+            "users/a/proj/caf\u00e9.txt",
+            "users/a/proj/cafe\u0301.txt",
+            "users/a/proj/x",
+            "users/a/proj/x/y.txt",
+        ]
     )
     # The first in key order stays: "Data" < "data", "cafe\u0301" < "caf\u00e9".
     assert sorted(chosen.files) == ["Data.csv", "cafe\u0301.txt", "x"]
@@ -99,8 +116,14 @@ def test_case_and_accent_clashes_keep_the_first_only() -> None:
 def test_the_limits_leave_out_large_files_and_what_does_not_fit() -> None:
     limits = Limits(max_file_bytes=100, max_folder_bytes=250, max_files=3, left_out=())
     chosen = _select(
-        [("users/a/proj/big.bin", 101), ("users/a/proj/a", 100), ("users/a/proj/b", 100),
-         ("users/a/proj/c", 100), ("users/a/proj/d", 10), ("users/a/proj/sub/e", 1)],
+        [
+            ("users/a/proj/big.bin", 101),
+            ("users/a/proj/a", 100),
+            ("users/a/proj/b", 100),
+            ("users/a/proj/c", 100),
+            ("users/a/proj/d", 10),
+            ("users/a/proj/sub/e", 1),
+        ],
         limits,
     )
     assert sorted(chosen.files) == ["a", "b", "d"]
@@ -116,7 +139,9 @@ def test_an_incomplete_listing_says_so() -> None:
 
 
 def test_skipped_top_names_belong_to_others() -> None:
-    chosen = select([_obj("team/x"), _obj("mine")], KeyMap().path_of, Limits(), skip=frozenset({"team"}))
+    chosen = select(
+        [_obj("team/x"), _obj("mine")], KeyMap().path_of, Limits(), skip=frozenset({"team"})
+    )
     assert list(chosen.files) == ["mine"]
 
 
@@ -126,8 +151,13 @@ def _entry(size: int = 1, mtime: int = 5) -> Entry:
 
 def test_local_changes_from_a_scan() -> None:
     scan = Scan(
-        files={"same": Sig(1, 5, 7), "changed": Sig(2, 6, 7), "new": Sig(3, 1, 8),
-               "huge": Sig(10**12, 1, 9), "bad\x01": Sig(1, 1, 1)},
+        files={
+            "same": Sig(1, 5, 7),
+            "changed": Sig(2, 6, 7),
+            "new": Sig(3, 1, 8),
+            "huge": Sig(10**12, 1, 9),
+            "bad\x01": Sig(1, 1, 1),
+        },
         folders={"empty": True, "full": False},
         links=["link"],
         odd=["fifo"],
@@ -170,11 +200,19 @@ def test_conflict_names_are_clear_and_free() -> None:
     assert conflict_name("Makefile", WHEN) == "Makefile (kernel conflict 2026-07-14 10-31-05)"
     assert conflict_name(".env", WHEN) == ".env (kernel conflict 2026-07-14 10-31-05)"
     taken = {"data (kernel conflict 2026-07-14 10-31-05).csv"}
-    assert conflict_name("data.csv", WHEN, taken) == "data (kernel conflict 2026-07-14 10-31-05 2).csv"
+    assert (
+        conflict_name("data.csv", WHEN, taken) == "data (kernel conflict 2026-07-14 10-31-05 2).csv"
+    )
 
 
 def test_the_manifest_round_trips_and_refuses_what_it_is_not() -> None:
-    manifest = Manifest("proj", Origin("http://s3", "b", "p/", "team"), {"a": _entry()}, {"f": "e"}, {"proj/n.ipynb"})
+    manifest = Manifest(
+        "proj",
+        Origin("http://s3", "b", "p/", "team"),
+        {"a": _entry()},
+        {"f": "e"},
+        {"proj/n.ipynb"},
+    )
     again = Manifest.from_json(manifest.to_json())
     assert again == manifest
     with pytest.raises(ValueError):

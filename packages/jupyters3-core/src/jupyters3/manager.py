@@ -265,13 +265,13 @@ class JupyterS3(AsyncContentsManager):
         "server that crashed has its leftover changes uploaded at the next start.",
     ).tag(config=True)
     kernel_max_file_bytes = Int(
-        512 * 1024**2,
+        256 * 1024**2,
         help="The largest file, in bytes, synced between S3 and a kernel's working "
         "folder (either way); a larger one is left out and named in the log and in "
         "the folder's note (.jupyters3-working-folder.txt).",
     ).tag(config=True)
     kernel_max_folder_bytes = Int(
-        2 * 1024**3,
+        1024**3,
         help="The most bytes copied into one kernel's working folder from S3; files past "
         "it (the shallowest are taken first) are left out, and named in the log and "
         "the folder's note. The kernel starts either way.",

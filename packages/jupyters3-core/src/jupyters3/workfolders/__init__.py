@@ -15,9 +15,8 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 
 from jupyters3.workfolders import disk, kernel_env
-from jupyters3.workfolders.folder import Timing
 from jupyters3.workfolders.manifest import Origin
-from jupyters3.workfolders.plan import Limits
+from jupyters3.workfolders.plan import Limits, Timing
 from jupyters3.workfolders.service import LOCKING, Target, WorkingFolders, claim_slot
 
 __all__ = [

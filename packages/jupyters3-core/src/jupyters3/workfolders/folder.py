@@ -45,23 +45,14 @@ from jupyters3.workfolders import notes
 from jupyters3.workfolders.disk import Changed, InTheWay, LocalFolder
 from jupyters3.workfolders.manifest import Entry, Manifest, Sig
 from jupyters3.workfolders.names import NOTE, LeftOut, conflict_name, matched_pattern, unsafe
-from jupyters3.workfolders.plan import Limits, Remote, local_changes, select
+from jupyters3.workfolders.plan import Limits, Remote, Timing, local_changes, select
 from jupyters3.workfolders.transfer import Run, download, upload_body
 
-__all__ = ["Timing", "WorkingFolder"]
+__all__ = ["WorkingFolder"]
 
 _DOWNLOADS = 8
 _UPLOADS = 4
 _FAILURES = (errors.S3Error, ContentsError, OSError, Changed)
-
-
-class Timing:
-    """How often a folder syncs: ``upload_interval`` (scan and upload),
-    ``refresh_interval`` (list S3 again)."""
-
-    def __init__(self, upload_interval: float = 5.0, refresh_interval: float = 60.0) -> None:
-        self.upload_interval = upload_interval
-        self.refresh_interval = refresh_interval
 
 
 class WorkingFolder:
@@ -256,9 +247,11 @@ class WorkingFolder:
             self.rel_of,
             self.limits,
         )
+        # What the folder holds already (written here, or by the kernel) is not left out.
+        left_out = [item for item in chosen.left_out if item.name not in self.manifest.files]
         known = {item.name for item in self.left_out}
-        fresh = [item for item in chosen.left_out if item.name not in known]
-        self.left_out, self.checkpoints = chosen.left_out, chosen.checkpoints
+        fresh = [item for item in left_out if item.name not in known]
+        self.left_out, self.checkpoints = left_out, chosen.checkpoints
         if fresh:
             self.log.warning(
                 "JupyterS3: %d name(s) of %s left out of its kernels' working folder "
@@ -372,7 +365,8 @@ class WorkingFolder:
                 continue  # this folder's own upload
             reason = self._refused(rel, size)
             if reason is not None:
-                self.left_out.append(LeftOut(rel, reason))
+                if all(item.name != rel for item in self.left_out):
+                    self.left_out.append(LeftOut(rel, reason))
                 continue
             stamp = int(saved.timestamp() * 1_000_000) * 1000
             fetches.append(Remote(rel, key, size or 0, etag, stamp))
@@ -648,6 +642,14 @@ class WorkingFolder:
 
     async def write_note(self) -> None:
         """(Re)write the note the kernel can read in the folder."""
-        text = notes.note(self, self.limits, self.timing)
+        text = notes.note(
+            self.store.url(self.root),
+            read_only=self.store.read_only,
+            limits=self.limits,
+            timing=self.timing,
+            left_out=self.left_out,
+            not_uploaded=list(self.not_uploaded.values()),
+            checkpoints=self.checkpoints,
+        )
         with contextlib.suppress(OSError):
             await self.run(self.local.write_text, NOTE, text)

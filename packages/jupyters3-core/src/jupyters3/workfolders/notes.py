@@ -6,13 +6,9 @@ and every name left out. Pure: text from a folder's state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from jupyters3.workfolders.names import LeftOut
-from jupyters3.workfolders.plan import Limits
-
-if TYPE_CHECKING:
-    from jupyters3.workfolders.folder import Timing, WorkingFolder
+from jupyters3.workfolders.plan import Limits, Timing
 
 __all__ = ["MAX_LINES", "listed", "note"]
 
@@ -32,11 +28,20 @@ def _bytes(size: int) -> str:
     return f"{size:,} bytes ({size / 1024**2:,.1f} MiB)"
 
 
-def note(folder: WorkingFolder, limits: Limits, timing: Timing) -> str:
-    """The note's text for ``folder``."""
-    mode = "read-only: nothing written here reaches S3" if folder.store.read_only else ""
+def note(
+    url: str,
+    *,
+    read_only: bool,
+    limits: Limits,
+    timing: Timing,
+    left_out: Sequence[LeftOut],
+    not_uploaded: Sequence[LeftOut],
+    checkpoints: int,
+) -> str:
+    """The note's text for the working folder of ``url`` (``s3://...``)."""
+    mode = "read-only: nothing written here reaches S3" if read_only else ""
     lines = [
-        f"This folder is a working copy of {folder.store.url(folder.root)}, made by JupyterS3"
+        f"This folder is a working copy of {url}, made by JupyterS3"
         + (f" ({mode})." if mode else "."),
         "",
         "S3 -> here: when a kernel starts or restarts, every "
@@ -54,11 +59,10 @@ def note(folder: WorkingFolder, limits: Limits, timing: Timing) -> str:
         + (", ".join(repr(p) for p in limits.left_out) or "none")
         + "; symbolic links are never followed nor uploaded.",
     ]
-    if folder.checkpoints:
-        lines.append(f"Checkpoints stay in S3 ({folder.checkpoints:,} of them).")
-    lines += ["", f"Left out of this copy: {len(folder.left_out):,}"]
-    lines += listed(folder.left_out, MAX_LINES)
-    never = list(folder.not_uploaded.values())
-    lines += ["", f"Not uploaded from here: {len(never):,}"]
-    lines += listed(never, MAX_LINES)
+    if checkpoints:
+        lines.append(f"Checkpoints stay in S3 ({checkpoints:,} of them).")
+    lines += ["", f"Left out of this copy: {len(left_out):,}"]
+    lines += listed(left_out, MAX_LINES)
+    lines += ["", f"Not uploaded from here: {len(not_uploaded):,}"]
+    lines += listed(not_uploaded, MAX_LINES)
     return "\n".join(lines) + "\n"

@@ -18,7 +18,15 @@ from jupyters3.workfolders.disk import Scan
 from jupyters3.workfolders.manifest import Entry
 from jupyters3.workfolders.names import FoldedNames, LeftOut, matched_pattern, unsafe
 
-__all__ = ["Limits", "LocalChanges", "Remote", "Selection", "local_changes", "select"]
+__all__ = [
+    "Limits",
+    "LocalChanges",
+    "Remote",
+    "Selection",
+    "Timing",
+    "local_changes",
+    "select",
+]
 
 
 @dataclass(frozen=True)
@@ -26,10 +34,20 @@ class Limits:
     """A working folder's limits: the largest file, the total size and the
     number of files mirrored, and the name patterns never synced."""
 
-    max_file_bytes: int = 512 * 1024**2
-    max_folder_bytes: int = 2 * 1024**3
+    max_file_bytes: int = 256 * 1024**2
+    max_folder_bytes: int = 1024**3
     max_files: int = 10_000
     left_out: tuple[str, ...] = (".*", "__pycache__")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How often a working folder syncs: ``upload_interval`` seconds between
+    two scans for what its kernels wrote (and within a second of a kernel
+    going idle); ``refresh_interval`` between two listings of its S3 folder."""
+
+    upload_interval: float = 5.0
+    refresh_interval: float = 60.0
 
 
 @dataclass(frozen=True)

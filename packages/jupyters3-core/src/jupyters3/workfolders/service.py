@@ -46,9 +46,9 @@ from jupyters3.changes import Change
 from jupyters3.mounts import Stores
 from jupyters3.store import S3Store
 from jupyters3.workfolders.disk import LocalFolder
-from jupyters3.workfolders.folder import Timing, WorkingFolder
+from jupyters3.workfolders.folder import WorkingFolder
 from jupyters3.workfolders.manifest import Manifest, Origin
-from jupyters3.workfolders.plan import Limits
+from jupyters3.workfolders.plan import Limits, Timing
 from jupyters3.workfolders.transfer import Run, direct
 
 try:
@@ -224,22 +224,21 @@ class WorkingFolders:
     async def prepare(self, folder: str) -> None:
         """Make sure the working folder of API folder ``folder`` holds its S3
         folder before a kernel starts there (a kernel start in a folder that
-        one covers already refreshes it)."""
+        one covers already refreshes it). Never raises: a kernel starts with
+        what could be put there (the log says what went wrong)."""
         store = self.stores.at(folder)
         target = self.targets.get(id(store)) if store is not None else None
         if target is None:
             return
-        for closing, task in list(self._closing.values()):
-            if closing.store is target.store and (
-                _under(folder, closing.root) or _under(closing.root, folder)
-            ):
-                await asyncio.shield(task)  # its last sync first
         async with self._lock:
+            await self._closed(target.store, folder)
             covering = self._covering(target.store, folder)
             try:
                 if covering is None:
-                    covering = await self._make(target, folder)
+                    await self._make(target, folder)
                 else:
+                    # Counted before any wait, so that no look at the kernels lets it go.
+                    self._starts.setdefault(id(covering), []).append(time.monotonic())
                     await covering.refresh_now()
             except Exception as error:  # the kernel starts anyway, with what is there
                 self.log.warning(
@@ -247,10 +246,22 @@ class WorkingFolders:
                     folder or "the top folder",
                     error,
                 )
-            if covering is not None:
-                self._starts.setdefault(id(covering), []).append(time.monotonic())
         if self._ticker is None:
             self._ticker = asyncio.ensure_future(self._tick_loop())
+
+    async def _closed(self, store: S3Store, folder: str) -> None:
+        """Wait for the last sync of every working folder that overlaps
+        ``folder`` (a new one must not be made while an old one is removed)."""
+        for _ in range(100):
+            overlapping = [
+                task
+                for closing, task in self._closing.values()
+                if closing.store is store
+                and (_under(folder, closing.root) or _under(closing.root, folder))
+            ]
+            if not overlapping:
+                return
+            await asyncio.gather(*(asyncio.shield(t) for t in overlapping), return_exceptions=True)
 
     def _covering(self, store: S3Store, folder: str) -> WorkingFolder | None:
         for candidate in self.folders:
@@ -259,8 +270,14 @@ class WorkingFolders:
         return None
 
     async def _make(self, target: Target, folder: str) -> WorkingFolder:
-        """A new working folder for ``folder``, taking over the ones inside it."""
+        """A new working folder for ``folder``, taking over the ones inside it
+        (their files and kernels). The kernel start is counted before the
+        folder is shown to the looks at the kernels, so it is not let go."""
         inner = [f for f in self.folders if f.store is target.store and _under(f.root, folder)]
+        starts = [time.monotonic()]
+        for old in inner:
+            self.folders.remove(old)
+            starts += self._starts.pop(id(old), [])
         manifest = Manifest(root=folder, origin=target.origin)
         for old in inner:
             await self._stop_worker(old)
@@ -278,14 +295,13 @@ class WorkingFolders:
             state=self.slot.state,
             staging=self.slot.staging,
         )
+        self._starts[id(made)] = starts
+        self.folders.append(made)
         await self._run(made.local.ensure)
         await made.save_now()
-        for old in inner:
-            self.folders.remove(old)
-            self._starts.setdefault(id(made), []).extend(self._starts.pop(id(old), []))
+        for old in inner:  # after the new manifest: a kill between loses nothing
             with contextlib.suppress(FileNotFoundError):
                 await self._run(os.unlink, old.manifest_path)
-        self.folders.append(made)
         try:
             await made.refresh_now()
         except Exception as error:  # S3 down: the kernel still starts, with what is there
@@ -319,7 +335,7 @@ class WorkingFolders:
 
     async def _tick_loop(self) -> None:
         try:
-            while self.folders or self._closing or self._kernels:
+            while self.folders or self._closing:
                 await asyncio.sleep(TICK)
                 try:
                     await self.tick()
@@ -370,6 +386,11 @@ class WorkingFolders:
                     self._starts[id(folder)].pop(0)
             elif folder is not None:
                 if pid is not None and seen.pid is not None and pid != seen.pid:
+                    self.log.debug(
+                        "JupyterS3: kernel %s restarted: refreshing the working folder of %s",
+                        kernel_id,
+                        folder.label,
+                    )
                     folder.refresh_soon()  # restarted: outside changes come in
                 if state == "idle" and (seen.state != "idle" or seen.activity != activity):
                     folder.scan_soon()  # a cell ended: its writes go up now

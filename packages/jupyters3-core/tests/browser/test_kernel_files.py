@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from lab_ui import Lab, wait_until
 
-from jupyters3_testing import RawS3
+from jupyters3_testing import RawS3, merge_config
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -45,12 +45,17 @@ def _notebook(source: str) -> bytes:
 
 
 def test_a_cell_reads_a_file_beside_its_notebook_and_its_output_file_appears(
-    js3_jupyter_factory: Any, js3_browser_context: Any, js3_raw: RawS3, js3_bucket: str
+    js3_jupyter_factory: Any,
+    js3_jupyter_config: dict[str, Any],
+    js3_browser_context: Any,
+    js3_raw: RawS3,
+    js3_bucket: str,
 ) -> None:
     folder = f"proj-{uuid.uuid4().hex[:6]}"
     js3_raw.put(js3_bucket, f"{folder}/data.csv", b"a,b\n1,2\n3,4\n")
     js3_raw.put(js3_bucket, f"{folder}/analysis.ipynb", _notebook(CELL))
-    server = js3_jupyter_factory(app="lab")
+    config = merge_config(js3_jupyter_config, {"KernelManager": {"transport": "ipc"}})
+    server = js3_jupyter_factory(config=config, app="lab")
     lab = Lab(js3_browser_context.new_page()).open(server.url, server.token)
     lab.enter_folder(folder)
     lab.open_file("analysis.ipynb")

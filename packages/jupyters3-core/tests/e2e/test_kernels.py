@@ -88,6 +88,9 @@ def lab(
             "kernel_max_files": 50,
         }
     )
+    # Kernels on local sockets: TCP ports picked by one process can be taken by another
+    # (moto, proxies, servers and kernels of other workers) before the kernel binds them.
+    config["KernelManager"] = {"transport": "ipc"}
     factory = JupyterFactory(config, js3_jupyter_env)
     try:
         server = factory()
@@ -243,6 +246,8 @@ def test_outside_changes_arrive_on_restart_and_on_refresh(lab: Lab) -> None:
     lab.put(f"{d}/b.txt", b"new")
     lab.sessions.restart(kernel)
     wait_for(lambda: kernel.value("sorted(os.listdir('.'))") == [NOTE, "a.txt", "b.txt"], SYNC)
+    restarted = f"kernel {kernel.kernel_id} restarted: refreshing the working folder of {d}"
+    wait_for(lambda: restarted in lab.server.log_text(), SYNC)
     assert kernel.value("open('a.txt').read()") == "two"
     lab.put(f"{d}/a.txt", b"three")
     lab.raw.delete(lab.bucket, f"{d}/b.txt")

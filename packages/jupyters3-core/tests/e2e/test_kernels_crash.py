@@ -36,6 +36,7 @@ def crashable(
     )
     # Uploads only when a kernel goes idle: a busy kernel's writes stay unsynced.
     config["JupyterS3"]["kernel_upload_interval"] = 3600.0
+    config["KernelManager"] = {"transport": "ipc"}  # no TCP port races between workers
     server = js3_jupyter_factory(config=config)
     yield server, bucket, RawS3(js3_moto_server.endpoint_url, js3_region)
 

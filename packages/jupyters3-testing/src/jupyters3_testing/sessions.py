@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
@@ -101,7 +102,7 @@ class Sessions:
             self.api.request("PATCH", f"api/sessions/{model['id']}", json={"path": path}), 200
         )
         session = KernelSession(model["id"], path, model["kernel"]["id"], self._client(model))
-        session.client.wait_for_ready(timeout=ready)
+        self._ready(session, ready)
         self.opened.append(session)
         return session
 
@@ -109,8 +110,33 @@ class Sessions:
         connection = Path(self.server.runtime_dir) / f"kernel-{model['kernel']['id']}.json"
         client = BlockingKernelClient(connection_file=str(connection))
         client.load_connection_file()
-        client.start_channels()
+        # No heartbeat: on a busy machine a late beat reads as a dead kernel.
+        client.start_channels(hb=False)
         return client
+
+    def _ready(self, session: KernelSession, timeout: float) -> None:
+        """Wait until the kernel answers. A kernel that could not bind its
+        ports at once is restarted by the server on other ports (the
+        connection file is rewritten): the client reconnects every 10 s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                _wait_ready(session.client, min(10.0, max(1.0, deadline - time.monotonic())))
+                return
+            except AssertionError as error:
+                if time.monotonic() >= deadline:
+                    told = [
+                        line
+                        for line in self.server.log_text().splitlines()
+                        if (session.kernel_id in line or "KernelRestarter" in line)
+                        and "activity on" not in line
+                    ][-30:]
+                    raise AssertionError(
+                        f"{error}; the server's log of kernel {session.kernel_id}:\n"
+                        + "\n".join(told)
+                    ) from None
+            session.client.stop_channels()
+            session.client = self._client({"kernel": {"id": session.kernel_id}})
 
     def restart(self, session: KernelSession, ready: float = 60.0) -> None:
         """Restart the session's kernel and wait until it answers again."""
@@ -119,7 +145,7 @@ class Sessions:
         )
         session.client.stop_channels()
         session.client = self._client({"kernel": {"id": session.kernel_id}})
-        session.client.wait_for_ready(timeout=ready)
+        self._ready(session, ready)
 
     def shutdown(self, session: KernelSession) -> None:
         """Close the session (its kernel stops), as closing the notebook's tab does."""
@@ -140,6 +166,36 @@ class Sessions:
     def running_kernels(self) -> list[str]:
         """The ids of the kernels the server runs."""
         return [k["id"] for k in self._expect(self.api.request("GET", "api/kernels"), 200)]
+
+
+def _wait_ready(client: BlockingKernelClient, timeout: float) -> None:
+    """Ask for kernel_info until the kernel answers on the shell channel and
+    IOPub delivers (its subscription is connected: no output is lost)."""
+    deadline = time.monotonic() + timeout
+    replies = published = 0
+    while time.monotonic() < deadline:
+        client.kernel_info()
+        try:
+            client.get_shell_msg(timeout=1.0)
+            replies += 1
+            client.get_iopub_msg(timeout=1.0)
+            published += 1
+        except Empty:
+            continue
+        while True:  # what IOPub holds from the start is no cell's output
+            try:
+                client.get_iopub_msg(timeout=0.2)
+            except Empty:
+                break
+        while True:
+            try:
+                client.get_shell_msg(timeout=0.2)
+            except Empty:
+                return
+    raise AssertionError(
+        f"the kernel did not answer within {timeout} s "
+        f"({replies} kernel_info replies, {published} IOPub messages)"
+    )
 
 
 def wait_for(check: Any, timeout: float = 30.0, every: float = 0.1) -> Any:

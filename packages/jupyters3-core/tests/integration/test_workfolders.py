@@ -3,7 +3,10 @@ lifecycle that the looks at the kernels drive (made, shared, nested, let go),
 a restart's refresh, and the recovery of what a dead server left. The kernels
 are stand-ins with the attributes jupyter_server's kernel managers have
 (``provisioner.cwd``, ``provisioner.pid``, ``execution_state``,
-``last_activity``); S3 is real."""
+``last_activity``); S3 is real. The tests play the kernel's own writes with
+blocking file calls, as a kernel (another process) makes them."""
+
+# ruff: noqa: ASYNC240
 
 from __future__ import annotations
 

@@ -235,12 +235,21 @@ class S3Store:
         sink: Callable[[bytes], Awaitable[None]],
         *,
         etag: str | None = None,
+        whole: int = 0,
     ) -> ObjectMeta:
         """One GET of the object at ``path``, streamed to ``sink`` chunk by
         chunk (only the version ``etag``, when given: :class:`errors.PreconditionFailed`
-        if it changed); its metadata. Nothing is remembered of it: a copy for a
-        kernel's working folder is not a version served to a client."""
-        return await self.client.get_object_stream(self.keymap.file_key(path), sink, if_match=etag)
+        if it changed); its metadata. An object of at most ``whole`` bytes
+        is read into memory and given to ``sink`` at once (over a kept-alive
+        connection, where streamed bodies take a new one; larger:
+        :class:`errors.BodyTooLarge`). Nothing is remembered of it: a copy for
+        a kernel's working folder is not a version served to a client."""
+        key = self.keymap.file_key(path)
+        if whole:
+            meta, data = await self.client.get_object(key, if_match=etag, max_size=whole)
+            await sink(data)
+            return meta
+        return await self.client.get_object_stream(key, sink, if_match=etag)
 
     async def stream(
         self,

@@ -60,10 +60,6 @@ def origin_of(settings: Any) -> Origin:
     return Origin(endpoint, settings.bucket, settings.prefix, mount)
 
 
-def _off(cm: Any, why: str) -> None:
-    cm.log.warning("JupyterS3: kernels' working folders are off: %s", why)
-
-
 def attach(cm: Any) -> WorkingFolders | None:
     """The working folders of JupyterS3 ``cm`` in its Jupyter server (None:
     off, not in a server, kernels on a gateway, or no place to put them; the
@@ -76,20 +72,28 @@ def attach(cm: Any) -> WorkingFolders | None:
         cm.log.info("JupyterS3: kernels run on a gateway: no working folders here")
         return None
     if not disk.SUPPORTED or not LOCKING:
-        _off(cm, "they need a POSIX system (Linux, macOS)")
+        cm.log.warning(
+            "JupyterS3: kernels' working folders are off: they need a POSIX system "
+            "(Linux, macOS); kernels start in ServerApp.root_dir."
+        )
         return None
     if os.path.realpath(manager.root_dir) != os.path.realpath(app.root_dir):
-        _off(
-            cm,
-            f"the kernel manager's root_dir is set ({manager.root_dir}); "
-            "unset it so that kernels start in their notebook's working folder",
+        cm.log.warning(
+            "JupyterS3: kernels' working folders are off: the kernel manager's root_dir is "
+            "set (%s); unset it so that kernels start in their notebook's working folder.",
+            manager.root_dir,
         )
         return None
     root = cm.kernel_working_root or default_root()
     try:
         slot = claim_slot(root)
     except OSError as error:
-        _off(cm, f"{root} is not writable ({error.strerror or error})")
+        cm.log.warning(
+            "JupyterS3: kernels' working folders are off: %s cannot be written (%s); set "
+            "c.JupyterS3.kernel_working_root to a writable folder on a disk kept across restarts.",
+            root,
+            error.strerror or error,
+        )
         return None
     manager.root_dir = slot.tree
     targets = []

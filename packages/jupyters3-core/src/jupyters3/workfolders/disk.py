@@ -343,6 +343,17 @@ class LocalFolder:
         pending.md5.update(data)
         pending.size += len(data)
 
+    def put(self, rel: str, data: bytes, expected: Sig | None, mtime_ns: int) -> tuple[Sig, str]:
+        """Write file ``rel`` whole from ``data`` (:meth:`begin`, :meth:`write`,
+        :meth:`commit` in one call); its signature and MD5."""
+        pending = self.begin(rel)
+        try:
+            self.write(pending, data)
+        except BaseException:
+            self.abort(pending)
+            raise
+        return self.commit(pending, expected, mtime_ns), pending.md5.hexdigest()
+
     def commit(self, pending: Pending, expected: Sig | None, mtime_ns: int) -> Sig:
         """Put the file written under its name, with modification time
         ``mtime_ns``, if what is there now is ``expected`` (None: nothing);

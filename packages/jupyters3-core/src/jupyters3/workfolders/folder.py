@@ -50,7 +50,8 @@ from jupyters3.workfolders.transfer import Run, download, upload_body
 
 __all__ = ["WorkingFolder"]
 
-_DOWNLOADS = 8
+#: Most transfers of one folder in flight (the store's max_concurrency may be lower).
+_DOWNLOADS = 32
 _UPLOADS = 4
 _FAILURES = (errors.S3Error, ContentsError, OSError, Changed)
 
@@ -470,7 +471,7 @@ class WorkingFolder:
         return True
 
     async def _gather(self, works: Iterable[Awaitable[object]], at_once: int = _DOWNLOADS) -> None:
-        limit = asyncio.Semaphore(at_once)
+        limit = asyncio.Semaphore(min(at_once, self.store.limits.max_concurrency))
 
         async def one(work: Awaitable[object]) -> None:
             async with limit:

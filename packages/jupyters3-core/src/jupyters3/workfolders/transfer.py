@@ -17,21 +17,33 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from jupyters3 import errors
 from jupyters3.s3.bodies import Body
 from jupyters3.store import S3Store
 from jupyters3.workfolders.disk import LocalFolder
 from jupyters3.workfolders.manifest import Entry, Sig
 from jupyters3.workfolders.plan import Remote
 
-__all__ = ["BUFFER", "INLINE", "Run", "StagedBody", "direct", "download", "upload_body"]
+__all__ = [
+    "BUFFER",
+    "INLINE",
+    "INLINE_AT_EXIT",
+    "Run",
+    "StagedBody",
+    "direct",
+    "download",
+    "upload_body",
+]
 
 T = TypeVar("T")
 
 #: Bytes of a download held before they are written out.
 BUFFER = 1024 * 1024
 #: Snapshots up to this size are sent as bytes (kept-alive connection, Content-MD5);
-#: larger ones stream. S3 requests hash larger in-memory bodies in a thread.
-INLINE = 256 * 1024
+#: larger ones stream. While the interpreter exits no thread may start, and S3
+#: requests hash in-memory bodies over 256 KiB in one: then this is the limit.
+INLINE = 1024 * 1024
+INLINE_AT_EXIT = 256 * 1024
 
 #: Runs a blocking call off the event loop: ``await run(fn, *args)``.
 Run = Callable[..., Awaitable[Any]]
@@ -53,7 +65,22 @@ async def download(
     """GET version ``remote.etag`` of the object at API path ``path`` into
     ``remote.rel``, replacing what is there only if it is still ``expected``
     (None: nothing). :class:`~jupyters3.workfolders.disk.Changed` if it is
-    not; S3 errors as they come (the object changed: PreconditionFailed)."""
+    not; S3 errors as they come (the object changed: PreconditionFailed).
+    A small file is one buffered GET and one call of ``run``; a larger one
+    streams through a buffer of :data:`BUFFER` bytes."""
+    if 0 <= remote.size <= BUFFER:
+        got: list[bytes] = []
+
+        async def keep(data: bytes) -> None:
+            got.append(data)
+
+        try:
+            meta = await store.fetch(path, keep, etag=remote.etag, whole=BUFFER)
+        except errors.BodyTooLarge:
+            pass  # larger than it was listed: streamed below
+        else:
+            sig, md5 = await run(local.put, remote.rel, b"".join(got), expected, remote.mtime_ns)
+            return Entry(meta.key, meta.etag.strip('"') or remote.etag, sig, md5)
     pending = await run(local.begin, remote.rel)
     buffered = bytearray()
 
@@ -102,7 +129,7 @@ class StagedBody:
 
 async def upload_body(path: str, size: int, run: Run) -> bytes | Body:
     """The body of a snapshot: its bytes when small, else a :class:`StagedBody`."""
-    if size <= INLINE:
+    if size <= (INLINE_AT_EXIT if run is direct else INLINE):
 
         def read() -> bytes:
             with open(path, "rb") as handle:

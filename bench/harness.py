@@ -359,6 +359,8 @@ class StepResult:
     error: str | None = None
     #: Why the step was not run on this server (its figures are NaN).
     skipped: str | None = None
+    #: Figures the step measured itself (the kernel steps: start, write-back, LISTs).
+    figures: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def rss_growth_mib(self) -> float:

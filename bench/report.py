@@ -1,4 +1,4 @@
-"""Printing the figures, checking them against the targets of issues 5 and 20, writing JSON."""
+"""Printing the figures, checking them against the targets of issues 5, 20 and 26, writing JSON."""
 
 from __future__ import annotations
 
@@ -170,8 +170,11 @@ def _keep_alive(run: Run, at: str) -> Check:
 
 #: Steps left out of the stall target: a content GET that inlines a big file stalls
 #: the loop in jupyter_server's handler (``json.dumps`` of the model, its UTF-8
-#: encoding, Tornado's Etag), whatever the contents manager; its figure is in the table.
-_HANDLER_STALLS = ("get_medium",)
+#: encoding, Tornado's Etag), whatever the contents manager; a kernel's start
+#: stalls it in jupyter_server's launch of the process (fork, connection file),
+#: on the local disk too (the sync's own stall is in the other kernel steps).
+#: Their figures are in the table.
+_HANDLER_STALLS = ("get_medium", "kernel_start")
 
 
 def _worst_stall(run: Run, at: str) -> Check:
@@ -207,9 +210,56 @@ def _inline_limit_checks(run: Run, at: str) -> list[Check]:
     ]  # fmt: skip
 
 
+def _figure(name: str) -> Callable[[StepResult], float | None]:
+    return lambda step: step.figures.get(name)
+
+
+def _kernel_checks(run: Run, runs: Sequence[Run], at: str) -> list[Check]:
+    """Issue 26: a kernel's start at 20 ms at most 1 s over the local disk's; a
+    1 MB write in S3 within 5 s of its cell; at most one LIST per refresh period
+    of an idle kernel, none without a kernel; a 1 GB working folder (opt-in)
+    under 64 MiB of RSS growth."""
+    checks = []
+    start = run.step("kernel_start")
+    local = next((r.step("kernel_start") for r in runs if r.manager == "local"), None)
+    if run.latency_ms == 20:
+        base = local.figures.get("start_s") if local is not None and not local.error else None
+        checks.append(
+            _check(f"kernel start (200 files, 10 MB) over the local disk's{at}",
+                   start if base is not None else None,
+                   lambda s: s.figures.get("start_s", math.nan) - (base or 0.0), 1.0, " s",
+                   strict=False)
+        )  # fmt: skip
+    checks.append(
+        _check(f"1 MB written by a kernel, in S3 after its cell{at}", run.step("kernel_writeback"),
+               _figure("writeback_s"), 5.0, " s")
+    )  # fmt: skip
+    idle = run.step("kernel_idle")
+    allowed = idle.figures.get("allowed_per_hour", 0.0) if idle is not None else 0.0
+    checks += [
+        _check(f"LISTs per hour of an idle kernel{at}", idle, _figure("lists_per_hour"),
+               allowed, "", strict=False),
+        _check(f"LISTs with no kernel{at}", idle, _figure("lists_without_kernel"), 0, "",
+               strict=False),
+    ]  # fmt: skip
+    refresh = run.step("kernel_refresh")
+    period = refresh.figures.get("refresh_period_s", 0.0) if refresh is not None else 0.0
+    checks.append(
+        _check(f"200 changed files in a running kernel's folder, after the change{at}", refresh,
+               _figure("changed_to_seen_s"), period + 5, " s")
+    )  # fmt: skip
+    memory = run.step("kernel_memory")
+    if memory is not None:  # opt-in
+        checks.append(
+            _check(f"server RSS growth, {memory.label}{at}", memory,
+                   lambda s: s.rss_growth_mib, 64, " MiB")
+        )  # fmt: skip
+    return checks
+
+
 def check_targets(runs: Sequence[Run], large_label: str) -> list[Check]:
-    """Every target of issues 5 and 20 on every JupyterS3 run (the local disk is the
-    reference)."""
+    """Every target of issues 5, 20 and 26 on every JupyterS3 run (the local disk is
+    the reference)."""
     checks: list[Check] = []
     for run in runs:
         if run.manager != "s3":
@@ -241,6 +291,7 @@ def check_targets(runs: Sequence[Run], large_label: str) -> list[Check]:
                        lambda s: s.rss_growth_mib, 64, " MiB")
             )  # fmt: skip
         checks.append(_keep_alive(run, at))
+        checks += _kernel_checks(run, runs, at)
         far_copy = run.step("far_copy_large")
         if far_copy is not None:  # opt-in: checked only when it was selected
             checks.append(
@@ -251,7 +302,7 @@ def check_targets(runs: Sequence[Run], large_label: str) -> list[Check]:
 
 
 def print_checks(checks: Sequence[Check]) -> None:
-    print("\n== Targets (issues 5 and 20) ==")
+    print("\n== Targets (issues 5, 20 and 26) ==")
     for check in checks:
         print(check.line())
     counts = {s: sum(1 for c in checks if c.status == s) for s in ("PASS", "FAIL", "SKIP")}

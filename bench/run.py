@@ -35,12 +35,13 @@ from harness import (
     start_jupyter,
     write_local_files,
 )
+from kernel_steps import KERNEL_FIXTURES, KERNEL_REFRESH, KERNEL_STEPS, KernelRig
 from report import Run, check_targets, header, print_checks, row_figures, row_label, write_json
 from stallmon import StallMonitor
 from steps import (
     FAR_BUCKET,
+    FIXTURES,
     SIZES,
-    STEPS,
     STORED_STEPS,
     TEAM_BUCKET,
     Context,
@@ -51,6 +52,7 @@ from steps import (
     ensure,
     mounts_config,
 )
+from steps import STEPS as CONTENTS_STEPS
 
 from jupyters3 import JupyterS3
 from jupyters3.check_config import parse_overrides
@@ -59,10 +61,14 @@ from jupyters3_testing import (
     FaultProxy,
     JupyterServer,
     JupyterServerError,
+    RawS3,
     merge_config,
 )
 
 MANAGERS = ("s3", "local")
+#: The contents steps, then the kernels' working-folder steps (bench/kernel_steps.py).
+STEPS: tuple[Step, ...] = CONTENTS_STEPS + KERNEL_STEPS
+FIXTURES.update(KERNEL_FIXTURES)
 HTTP_CLIENTS = ("auto", "curl", "simple")
 
 
@@ -210,6 +216,26 @@ def _mount_rig(backend: S3Backend, far: S3Backend) -> MountRig:
     )
 
 
+def _kernel_rig(backend: S3Backend) -> KernelRig:
+    """The kernel steps' reads outside the server: moto directly, the proxy's log."""
+
+    def object_size(key: str) -> int | None:
+        raw = RawS3(backend.moto.endpoint_url)
+        if not raw.exists(BUCKET, key):
+            return None
+        return int(raw.head(BUCKET, key)["ContentLength"])
+
+    def lists_between(start: float, end: float) -> int:
+        assert backend.proxy is not None
+        return sum(
+            1
+            for r in backend.proxy.records()
+            if start <= r.started <= end and r.method == "GET" and "list-type" in r.query
+        )
+
+    return KernelRig(object_size, lists_between, backend.seed_payload)
+
+
 def run_steps(
     run: Run,
     server: JupyterServer,
@@ -235,6 +261,8 @@ def run_steps(
             ctx.stored = backend.stored_bytes
         if backend is not None and far is not None:
             ctx.mounts = _mount_rig(backend, far)
+        if backend is not None and run.manager == "s3":
+            ctx.kernels = _kernel_rig(backend)
         if args.pin:
             moto = backend.moto.pid if backend else None
             pin_processes(server.pid, monitor.pid, moto, far.moto.pid if far else None)
@@ -275,11 +303,16 @@ def run_steps(
                     ctx.have.difference_update(step.removes)
                     if result.error is None:
                         ctx.have.update(step.makes)
+                    result.figures = ctx.figures.get(step.name, {})
             run.steps.append(result)
             print(row_figures(result), flush=True)
         for name, grown in ctx.stored_growth.items():
             versioned = "versioned" if backend is not None and backend.versioned else "unversioned"
             print(f"-- {name}: the {versioned} bucket stores {grown / 2**20:,.2f} MiB more")
+        for result in run.steps[-len(steps) :]:
+            if result.figures:
+                shown = ", ".join(f"{name} {value:,.3g}" for name, value in result.figures.items())
+                print(f"-- {result.step}: {shown}")
         for result in run.steps[-len(steps) :]:
             if result.requests_by_endpoint:
                 split = ", ".join(
@@ -305,6 +338,8 @@ def run_one(
     it; then, for JupyterS3 with mount steps selected, the same with a second server
     that has the mounts (``far`` is the second endpoint)."""
     config = args.config
+    if backend is not None:  # a short refresh period: a few fit in the idle kernel step
+        config = merge_config({"JupyterS3": {"kernel_refresh_interval": KERNEL_REFRESH}}, config)
     if run.http_client:
         config = merge_config(config, {"JupyterS3": {"http_client": run.http_client}})
     s3 = backend is not None

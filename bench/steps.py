@@ -128,6 +128,12 @@ class Context:
     medium_checkpoint: str = ""
     #: The mount steps' rig (None: this server has no mounts).
     mounts: MountRig | None = None
+    #: The kernel steps' rig (``kernel_steps.KernelRig``; None: not an S3 run).
+    kernels: Any = None
+    #: Step name -> figures it measured itself (seconds, counts), printed after the table.
+    figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Kernel sessions the kernel steps' fixtures started, by folder.
+    sessions: dict[str, Any] = field(default_factory=dict)
 
 
 def _ok(resp: Response, *statuses: int) -> Response:

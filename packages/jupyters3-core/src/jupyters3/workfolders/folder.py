@@ -50,8 +50,9 @@ from jupyters3.workfolders.transfer import Run, download, upload_body
 
 __all__ = ["WorkingFolder"]
 
-#: Most transfers of one folder in flight (the store's max_concurrency may be lower).
-_DOWNLOADS = 32
+#: Most transfers of one folder in flight (the store's max_concurrency may be
+#: lower): 16 keep a 20 ms store busy without bursts of answers on the event loop.
+_DOWNLOADS = 16
 _UPLOADS = 4
 _FAILURES = (errors.S3Error, ContentsError, OSError, Changed)
 

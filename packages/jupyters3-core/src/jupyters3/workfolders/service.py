@@ -297,6 +297,7 @@ class WorkingFolders:
         )
         self._starts[id(made)] = starts
         self.folders.append(made)
+        began = time.monotonic()
         await self._run(made.local.ensure)
         await made.save_now()
         for old in inner:  # after the new manifest: a kill between loses nothing
@@ -316,11 +317,12 @@ class WorkingFolders:
         files = len(made.manifest.files)
         size = sum(e.sig.size for e in made.manifest.files.values())
         self.log.info(
-            "JupyterS3: working folder of %s at %s: %d file(s), %.1f MB",
+            "JupyterS3: working folder of %s at %s: %d file(s), %.1f MB, in %.2f s",
             made.label,
             made.local.path,
             files,
             size / 1e6,
+            time.monotonic() - began,
         )
         return made
 

@@ -141,7 +141,7 @@ def _kernel_refresh(ctx: Context, deadline: float) -> None:
     while session.value(check) != FILES:
         if time.monotonic() > deadline:
             raise TimeoutError("the kernel's folder never got the 200 changed files")
-        time.sleep(0.2)
+        time.sleep(0.5)
     ctx.figures["kernel_refresh"] = {
         "changed_to_seen_s": time.monotonic() - changed,
         "refresh_period_s": KERNEL_REFRESH,

@@ -170,10 +170,11 @@ async def test_a_restart_brings_outside_changes(
 
 
 async def test_a_dead_servers_folders_are_synced_then_removed_at_start(
-    store: S3Store, js3_raw: RawS3, js3_bucket: str, tmp_path: Path
+    store: S3Store, js3_raw: RawS3, js3_bucket: str, js3_fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
     js3_raw.put(js3_bucket, "pre/d/changed.txt", b"old")
     js3_raw.put(js3_bucket, "pre/d/deleted.txt", b"old")
+    js3_raw.put(js3_bucket, "pre/d/unrecorded.txt", b"copied in")
     dead = _service(tmp_path, store, Kernels())
     await dead.prepare("d")
     (folder,) = dead.folders
@@ -181,6 +182,9 @@ async def test_a_dead_servers_folders_are_synced_then_removed_at_start(
     (local / "changed.txt").write_bytes(b"changed")
     (local / "deleted.txt").unlink()
     (local / "new.txt").write_bytes(b"new")
+    # Copied in just before the kill, its manifest entry not written yet.
+    del folder.manifest.files["unrecorded.txt"]
+    folder.manifest.save(folder.manifest_path)
     await dead._stop_worker(folder)
     os.close(dead.slot.lock)  # the process died: its lock is free
     # A folder of a bucket view this server does not serve is kept, and named.
@@ -188,7 +192,11 @@ async def test_a_dead_servers_folders_are_synced_then_removed_at_start(
     stranger.save(os.path.join(dead.slot.state, "stranger.json"))
 
     alive = _service(tmp_path, store, Kernels())
+    js3_fault_proxy.clear()
     await alive.recover()
+    puts = [r.key for r in js3_fault_proxy.records() if r.method == "PUT"]
+    assert sorted(puts) == ["pre/d/changed.txt", "pre/d/new.txt"]  # the unrecorded one: a HEAD
+    assert not [k for k in js3_raw.keys(js3_bucket, "pre/") if "conflict" in k]
     assert js3_raw.get(js3_bucket, "pre/d/changed.txt") == b"changed"
     assert js3_raw.get(js3_bucket, "pre/d/new.txt") == b"new"
     assert not js3_raw.exists(js3_bucket, "pre/d/deleted.txt")

@@ -55,6 +55,8 @@ __all__ = ["WorkingFolder"]
 _DOWNLOADS = 16
 _UPLOADS = 4
 _FAILURES = (errors.S3Error, ContentsError, OSError, Changed)
+#: Seconds between two writes of the manifest during one long pass.
+_SAVE_EVERY = 5.0
 
 
 class WorkingFolder:
@@ -77,6 +79,7 @@ class WorkingFolder:
         log: logging.Logger,
         timing: Timing | None = None,
         owned: Callable[[], set[str]] = set,
+        careful: bool = False,
     ) -> None:
         self.store = store
         self.local = local
@@ -89,6 +92,9 @@ class WorkingFolder:
         self.log = log
         self.timing = timing or Timing()
         self._owned = owned
+        #: Syncing what a stopped server left: a file the manifest does not know
+        #: may have been copied in just before it stopped, so S3 is asked first.
+        self.careful = careful
         self.prefix = store.keymap.dir_prefix(self.root)
         self.left_out: list[LeftOut] = []
         self.not_uploaded: dict[str, LeftOut] = {}
@@ -103,6 +109,8 @@ class WorkingFolder:
         self._dirty = False
         #: One pass at a time (the worker's, a kernel start's refresh, the last sync).
         self.passes = asyncio.Lock()
+        self._saving = asyncio.Lock()
+        self._saved_at = time.monotonic()
 
     # -- names -----------------------------------------------------------------
 
@@ -324,6 +332,8 @@ class WorkingFolder:
             return False
         self.manifest.files[remote.rel] = entry
         self._dirty = True
+        if time.monotonic() - self._saved_at > _SAVE_EVERY:
+            await self.save()  # a long copy: a kill midway loses little of the record
         return True
 
     async def forget_remote(self, rel: str) -> None:
@@ -507,9 +517,17 @@ class WorkingFolder:
                 return
             path = self.api(rel)
             content_type = mimetypes.guess_type(rel)[0] or "application/octet-stream"
-            if entry is not None and not self.store.writes.enabled:
-                now = await self.store.head(path)  # no conditions on this store: look first
-                if now is not None and now.etag.strip('"') != entry.etag:
+            if not self.store.writes.enabled or (self.careful and entry is None):
+                # No conditions on this store, or what a stopped server left: look first.
+                now = await self.store.head(path)
+                there = now.etag.strip('"') if now is not None else None
+                if entry is None and there == md5:
+                    self.manifest.files[rel] = Entry(
+                        self.store.keymap.file_key(path), md5, sig, md5
+                    )
+                    self._dirty = True
+                    return
+                if there is not None and there != (entry.etag if entry is not None else None):
                     await self._conflict(rel, sig, md5, staged, content_type)
                     return
             body = await upload_body(staged, sig.size, self.run)
@@ -637,10 +655,12 @@ class WorkingFolder:
         await self.save()
 
     async def save(self) -> None:
-        """Write the manifest if it changed."""
-        if self._dirty:
-            self._dirty = False
-            await self.run(self.manifest.copy().save, self.manifest_path)
+        """Write the manifest if it changed (one write at a time)."""
+        async with self._saving:
+            if self._dirty:
+                self._dirty = False
+                self._saved_at = time.monotonic()
+                await self.run(self.manifest.copy().save, self.manifest_path)
 
     async def write_note(self) -> None:
         """(Re)write the note the kernel can read in the folder."""

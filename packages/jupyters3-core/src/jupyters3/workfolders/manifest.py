@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -130,7 +131,7 @@ class Manifest:
 
     def save(self, path: str) -> None:
         """Write it to ``path`` atomically (blocking: call it in a worker thread)."""
-        temporary = f"{path}.{os.getpid()}.tmp"
+        temporary = f"{path}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
         with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(self.to_json())
         os.replace(temporary, path)

@@ -503,6 +503,7 @@ class WorkingFolders:
                 staging=slot.staging,
             )
             folder.manifest_path = file
+            folder.careful = True
             if manifest.removing:
                 await self._run(folder.local.remove_all)
                 await self._run(os.unlink, file)
@@ -541,6 +542,7 @@ class WorkingFolders:
                     run=direct,
                     log=self.log,
                     timing=self.timing,
+                    careful=True,
                 )
                 try:
                     if not await last.finish(attempts=2, pause=0.5):

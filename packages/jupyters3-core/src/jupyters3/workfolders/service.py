@@ -415,7 +415,11 @@ class WorkingFolders:
         manager = self.sessions()
         if manager is None:
             return
-        sessions = await manager.list_sessions()
+        try:
+            sessions = await manager.list_sessions()
+        except Exception as error:  # the server stops: its sessions' database is closed
+            self.log.debug("JupyterS3: could not list the sessions: %s", error)
+            return
         self._owned = {s["path"] for s in sessions if s.get("type") == "notebook" and s.get("path")}
         for folder in self.folders:
             mine = {p for p in self._owned if _under(keys.split(p)[0], folder.root)}

@@ -254,8 +254,8 @@ class JupyterS3(AsyncContentsManager):
         "folder that holds its notebook's S3 folder (and its subfolders), what it "
         "writes there is uploaded, and saves made in Jupyter reach it at once. The "
         "kernel manager's root_dir becomes the folder that holds the working folders "
-        "(unless it is set). Off: kernels start in ServerApp.root_dir, on the local "
-        "disk, as with any contents manager.",
+        "(if it is set to a folder of its own, working folders are off). Off: kernels "
+        "start in ServerApp.root_dir, on the local disk, as with any contents manager.",
     ).tag(config=True)
     kernel_working_root = Unicode(
         "",

@@ -26,7 +26,9 @@ from jupyters3.s3.client import S3Client
 from jupyters3.store import S3Store
 from jupyters3.workfolders.manifest import Manifest, Origin
 from jupyters3.workfolders.plan import Limits, Timing
-from jupyters3.workfolders.service import Target, WorkingFolders, claim_slot
+from jupyters3.workfolders.recovery import close_at_exit, recover
+from jupyters3.workfolders.service import Target, WorkingFolders
+from jupyters3.workfolders.slots import claim_slot
 from jupyters3_testing import FaultProxy
 from jupyters3_testing.raw import RawS3
 
@@ -193,7 +195,7 @@ async def test_a_dead_servers_folders_are_synced_then_removed_at_start(
 
     alive = _service(tmp_path, store, Kernels())
     js3_fault_proxy.clear()
-    await alive.recover()
+    await recover(alive)
     puts = [r.key for r in js3_fault_proxy.records() if r.method == "PUT"]
     assert sorted(puts) == ["pre/d/changed.txt", "pre/d/new.txt"]  # the unrecorded one: a HEAD
     assert not [k for k in js3_raw.keys(js3_bucket, "pre/") if "conflict" in k]
@@ -203,8 +205,8 @@ async def test_a_dead_servers_folders_are_synced_then_removed_at_start(
     assert not local.exists()
     assert os.listdir(dead.slot.state) == ["stranger.json"]  # kept, so the slot stays
     os.unlink(os.path.join(dead.slot.state, "stranger.json"))
-    await alive.recover()
+    await recover(alive)
     assert not Path(dead.slot.path).exists()
     assert Path(alive.slot.path).exists()
-    alive.close_at_exit()
+    close_at_exit(alive)
     assert not Path(alive.slot.path).exists()

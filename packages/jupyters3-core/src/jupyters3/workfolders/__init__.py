@@ -14,10 +14,11 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 
-from jupyters3.workfolders import disk, kernel_env
+from jupyters3.workfolders import disk, kernel_env, recovery
 from jupyters3.workfolders.manifest import Origin
 from jupyters3.workfolders.plan import Limits, Timing
-from jupyters3.workfolders.service import LOCKING, Target, WorkingFolders, claim_slot
+from jupyters3.workfolders.service import Target, WorkingFolders
+from jupyters3.workfolders.slots import LOCKING, claim_slot
 
 __all__ = [
     "WorkingFolders",
@@ -118,10 +119,10 @@ def attach(cm: Any) -> WorkingFolders | None:
         kernel_manager=manager,
         sessions=lambda: getattr(app, "session_manager", None),
     )
-    atexit.register(service.close_at_exit)
+    atexit.register(recovery.close_at_exit, service)
     loop = getattr(app, "io_loop", None)
     if loop is not None:
-        loop.add_callback(service.recover)
+        loop.add_callback(recovery.recover, service)
     cm.log.info("JupyterS3: kernels work in their notebook's working folder, under %s", slot.tree)
     return service
 

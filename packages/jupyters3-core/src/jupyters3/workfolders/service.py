@@ -1,31 +1,21 @@
-"""Every kernel working folder of one Jupyter server: where they live, when they
-are made, synced and removed, and what a crashed server left.
+"""Every kernel working folder of one Jupyter server: when they are made,
+shared, synced and let go.
 
-**Where.** Under ``kernel_working_root`` each server claims a folder of its
-own, ``server-<random>`` (a *slot*), locked with ``flock`` while it runs:
-
-    <slot>/lock            held by the live server
-    <slot>/tree/           the kernel manager's root_dir: working folders at their API paths
-    <slot>/state/*.json    one manifest per working folder
-    <slot>/staging/        snapshots of files being uploaded
-
-The kernel manager's ``root_dir`` is set to ``<slot>/tree``, so its
+**Where.** In the server's slot (:mod:`jupyters3.workfolders.slots`): the
+kernel manager's ``root_dir`` is set to the slot's ``tree``, so its
 ``cwd_for_path`` maps a session's path (``proj/<uuid>`` or
-``proj/analysis.ipynb``) to ``<slot>/tree/proj``, the working folder that
+``proj/analysis.ipynb``) to ``<tree>/proj``, the working folder that
 :meth:`WorkingFolders.prepare` (called by ``get_kernel_path``, which
 jupyter_server awaits before the kernel starts) has just made; and
 ``JPY_SESSION_NAME`` names the notebook in it.
 
 **When.** Kernels whose folders nest share one working folder (the outer
 one). The server looks at its kernels twice a second
-(:meth:`WorkingFolders.tick`): a kernel's current folder (its launch ``cwd``), whether it just
-went idle (upload now), whether it restarted (refresh now). A working folder
-with no kernel left (and no kernel starting for 5 minutes) is synced a last
-time and removed; so is each at the server's stop (:meth:`close_at_exit`).
-
-**After a crash.** At start (:meth:`recover`), each slot whose lock is free
-belongs to a dead server: its working folders are synced from their
-manifests (into the same bucket view only) and removed.
+(:meth:`WorkingFolders.tick`): a kernel's current folder (its launch
+``cwd``), whether it just went idle (upload now), whether it restarted
+(refresh now). A working folder with no kernel left (and no kernel starting
+for 5 minutes) is synced a last time and removed. The server's stop and the
+next start after a crash: :mod:`jupyters3.workfolders.recovery`.
 """
 
 from __future__ import annotations
@@ -38,7 +28,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from jupyters3 import keys
@@ -49,25 +39,15 @@ from jupyters3.workfolders.disk import LocalFolder
 from jupyters3.workfolders.folder import WorkingFolder
 from jupyters3.workfolders.manifest import Manifest, Origin
 from jupyters3.workfolders.plan import Limits, Timing
-from jupyters3.workfolders.transfer import Run, direct
+from jupyters3.workfolders.slots import Slot
+from jupyters3.workfolders.transfer import Run
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: working folders are off
-    fcntl = None  # type: ignore[assignment]
-
-__all__ = ["LOCKING", "Target", "WorkingFolders", "claim_slot"]
-
-#: Slots are locked with flock (POSIX); without it working folders are off.
-LOCKING = fcntl is not None
+__all__ = ["Target", "WorkingFolders"]
 
 #: Seconds between two looks at the kernels.
 TICK = 0.5
 #: A working folder made for a kernel that has not appeared after this long is let go.
 START_GRACE = 300.0
-#: Seconds the server's stop waits for the last sync of every working folder.
-EXIT_TIMEOUT = 20.0
-_SLOT = "server-"
 
 
 @dataclass(frozen=True)
@@ -90,47 +70,6 @@ class _Seen:
     activity: object
 
 
-@dataclass
-class _Slot:
-    path: str
-    lock: int
-    tree: str = field(init=False)
-    state: str = field(init=False)
-    staging: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.tree = os.path.join(self.path, "tree")
-        self.state = os.path.join(self.path, "state")
-        self.staging = os.path.join(self.path, "staging")
-
-
-def _lock(path: str) -> int | None:
-    """An exclusive lock on the file ``path`` (made if missing); None if
-    another process holds it."""
-    assert fcntl is not None
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def claim_slot(root: str) -> _Slot:
-    """Make and lock a new slot under ``root`` (blocking; OSError if ``root``
-    cannot be written)."""
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    path = os.path.join(root, _SLOT + secrets.token_hex(4))
-    os.mkdir(path, 0o700)
-    lock = _lock(os.path.join(path, "lock"))
-    assert lock is not None
-    slot = _Slot(path, lock)
-    for sub in (slot.tree, slot.state, slot.staging):
-        os.mkdir(sub, 0o700)
-    return slot
-
-
 def _parts(path: str) -> list[str]:
     return path.split("/") if path else []
 
@@ -149,7 +88,7 @@ class WorkingFolders:
 
     def __init__(
         self,
-        slot: _Slot,
+        slot: Slot,
         root: str,
         stores: Stores,
         targets: Sequence[Target],
@@ -187,7 +126,8 @@ class WorkingFolders:
         """The kernel manager's root_dir: every working folder is under it."""
         return self.slot.tree
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking disk call in the working folders' own threads."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def _listener(self, store: S3Store) -> Callable[[Change], None]:
@@ -200,20 +140,21 @@ class WorkingFolders:
 
     # -- making one ----------------------------------------------------------------
 
-    def _folder(
-        self, target: Target, manifest: Manifest, *, base: str, run: Run, state: str, staging: str
+    def folder_for(
+        self, target: Target, manifest: Manifest, *, base: str, run: Run, slot: Slot
     ) -> WorkingFolder:
+        """A working folder object for ``manifest`` under ``base``, its manifest
+        and snapshots in ``slot``."""
         skip = target.skip if not manifest.root else frozenset()
         local = LocalFolder(
             base, _parts(manifest.root), read_only=target.store.read_only, skip=skip
         )
-        name = f"{secrets.token_hex(8)}.json"
         return WorkingFolder(
             target.store,
             local,
             manifest,
-            manifest_path=os.path.join(state, name),
-            staging=staging,
+            manifest_path=os.path.join(slot.state, f"{secrets.token_hex(8)}.json"),
+            staging=slot.staging,
             limits=self.limits,
             run=run,
             log=self.log,
@@ -287,22 +228,17 @@ class WorkingFolders:
             for rel, etag in old.manifest.folders.items():
                 manifest.folders[f"{head}/{rel}" if head else rel] = etag
             manifest.notebooks |= old.manifest.notebooks
-        made = self._folder(
-            target,
-            manifest,
-            base=self.slot.tree,
-            run=self._run,
-            state=self.slot.state,
-            staging=self.slot.staging,
+        made = self.folder_for(
+            target, manifest, base=self.slot.tree, run=self.run_blocking, slot=self.slot
         )
         self._starts[id(made)] = starts
         self.folders.append(made)
         began = time.monotonic()
-        await self._run(made.local.ensure)
+        await self.run_blocking(made.local.ensure)
         await made.save_now()
         for old in inner:  # after the new manifest: a kill between loses nothing
             with contextlib.suppress(FileNotFoundError):
-                await self._run(os.unlink, old.manifest_path)
+                await self.run_blocking(os.unlink, old.manifest_path)
         try:
             await made.refresh_now()
         except Exception as error:  # S3 down: the kernel still starts, with what is there
@@ -441,157 +377,10 @@ class WorkingFolders:
 
         self._closing[id(folder)] = (folder, asyncio.ensure_future(finish()))
 
-    # -- after a crash ----------------------------------------------------------------
-
-    def _target_of(self, origin: Origin) -> Target | None:
-        for target in self.targets.values():
-            if target.origin == origin:
-                return target
-        return None
-
-    async def recover(self) -> None:
-        """Sync and remove what dead servers left under the root (their slots' locks are free)."""
-        try:
-            names = await self._run(os.listdir, self.root)
-        except OSError:
-            return
-        for name in sorted(names):
-            path = os.path.join(self.root, name)
-            if not name.startswith(_SLOT) or path == self.slot.path:
-                continue
-            lock = await self._run(_lock, os.path.join(path, "lock"))
-            if lock is None:
-                continue  # a live server's
-            try:
-                await self._recover_slot(_Slot(path, lock))
-            except Exception:
-                self.log.exception("JupyterS3: could not recover the working folders in %s", path)
-            finally:
-                os.close(lock)
-
-    async def _recover_slot(self, slot: _Slot) -> None:
-        kept = 0
-        try:
-            manifests = sorted(await self._run(os.listdir, slot.state))
-        except FileNotFoundError:
-            manifests = []
-        await self._run(_makedirs, slot.staging)
-        for name in manifests:
-            file = os.path.join(slot.state, name)
-            if not name.endswith(".json"):
-                continue
-            try:
-                manifest = await self._run(Manifest.load, file)
-            except (OSError, ValueError) as error:
-                self.log.warning("JupyterS3: left alone: %s (%s)", file, error)
-                kept += 1
-                continue
-            target = self._target_of(manifest.origin)
-            if target is None:
-                self.log.warning(
-                    "JupyterS3: a working folder of s3://%s/%s%s left by a stopped server "
-                    "is kept at %s: this server does not serve that bucket view",
-                    manifest.origin.bucket,
-                    manifest.origin.prefix,
-                    manifest.root,
-                    os.path.join(slot.tree, *_parts(manifest.root)),
-                )
-                kept += 1
-                continue
-            folder = self._folder(
-                target,
-                manifest,
-                base=slot.tree,
-                run=self._run,
-                state=slot.state,
-                staging=slot.staging,
-            )
-            folder.manifest_path = file
-            folder.careful = True
-            if manifest.removing:
-                await self._run(folder.local.remove_all)
-                await self._run(os.unlink, file)
-                continue
-            self.log.info(
-                "JupyterS3: syncing the working folder of %s that a stopped server left",
-                folder.label,
-            )
-            if not await folder.finish():
-                kept += 1
-        if not kept:
-            await self._run(_remove_slot, slot)
-
-    # -- the server's stop ----------------------------------------------------------------
-
-    def close_at_exit(self) -> None:
-        """The server stops (its event loop has stopped, its kernels are shut
-        down): the last sync of every working folder, on a loop of its own in
-        this thread, then the slot is removed. Whatever does not finish within
-        :data:`EXIT_TIMEOUT` is left for the next start."""
+    def let_go_all(self) -> list[WorkingFolder]:
+        """The server stops: every working folder (those in their last sync
+        too), handed over for :func:`~jupyters3.workfolders.recovery.close_at_exit`."""
         folders = self.folders + [folder for folder, _ in self._closing.values()]
         self.folders = []
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-        async def main() -> int:
-            kept = 0
-            for folder in folders:
-                aside = folder.store.detached()
-                last = WorkingFolder(
-                    aside,
-                    folder.local,
-                    folder.manifest,
-                    manifest_path=folder.manifest_path,
-                    staging=self.slot.staging,
-                    limits=self.limits,
-                    run=direct,
-                    log=self.log,
-                    timing=self.timing,
-                    careful=True,
-                )
-                try:
-                    if not await last.finish(attempts=2, pause=0.5):
-                        kept += 1
-                finally:
-                    aside.close()
-            return kept
-
-        kept = 1
-        if folders:
-            self.log.info(
-                "JupyterS3: the server stops: the last sync of %d working folder(s)", len(folders)
-            )
-            try:
-                kept = asyncio.run(asyncio.wait_for(main(), EXIT_TIMEOUT))
-            except BaseException as error:  # never stop the interpreter's exit
-                self.log.warning(
-                    "JupyterS3: the last sync of the kernels' working folders did not "
-                    "finish (%s); the next start uploads what is left",
-                    error or type(error).__name__,
-                )
-        else:
-            kept = 0
-        if not kept:
-            with contextlib.suppress(OSError):
-                _remove_slot(self.slot)
-        with contextlib.suppress(OSError):
-            os.close(self.slot.lock)
-
-
-def _makedirs(path: str) -> None:
-    os.makedirs(path, mode=0o700, exist_ok=True)
-
-
-def _remove_slot(slot: _Slot) -> None:
-    """Remove a slot whose working folders are all synced (blocking)."""
-    LocalFolder(slot.path, ["tree"]).remove_all()
-    for sub in (slot.staging, slot.state):
-        if os.path.isdir(sub):
-            for name in os.listdir(sub):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(sub, name))
-            with contextlib.suppress(OSError):
-                os.rmdir(sub)
-    with contextlib.suppress(OSError):
-        os.unlink(os.path.join(slot.path, "lock"))
-    with contextlib.suppress(OSError):
-        os.rmdir(slot.path)
+        return folders

@@ -218,6 +218,23 @@ class JupyterS3(AsyncContentsManager):
     validate_cert = Bool(
         True, help="Verify the S3 endpoint's TLS certificate. Only turn off for testing."
     ).tag(config=True)
+    listing_max_age = Float(
+        30.0,
+        help="A folder of more than 1,000 entries (several LIST pages) is listed from "
+        "a kept copy for up to this many seconds (less for a folder quick to list: ten "
+        "times what its listing took, at least 2 s), shared by every tab and user of "
+        "the server. This server's own saves, uploads, copies, renames and deletes "
+        "update the kept copy at once; another writer's changes (another server, a "
+        "pipeline, a kernel's boto3) show within this bound plus one poll of the file "
+        "browser (10 s). A folder of up to 1,000 entries is always listed afresh. 0: "
+        "never keep a listing.",
+    ).tag(config=True)
+    listing_cache_entries = Int(
+        200_000,
+        help="The most folder entries kept in all (see listing_max_age), for the main "
+        "bucket and each mount apiece; the folders listed least recently are dropped "
+        "first. About 300 bytes each.",
+    ).tag(config=True)
     check_on_start = Bool(
         True,
         help="List the bucket once at start and stop the server with one sentence "
@@ -325,6 +342,8 @@ class JupyterS3(AsyncContentsManager):
             conditional_writes=self.conditional_writes,
             copy_threshold=self.copy_threshold,
             copy_part_size=self.copy_part_size,
+            listing_max_age=self.listing_max_age,
+            listing_cache_entries=self.listing_cache_entries,
         )
 
     @default("store")
@@ -650,7 +669,7 @@ class JupyterS3(AsyncContentsManager):
             file_key = store.keymap.file_key(path)
             if meta is not None:
                 versions[file_key] = meta.etag
-            kept = await store.delete_versions(versions)
+            kept = await store.delete_versions(versions, emptied=store.keymap.dir_prefix(path))
             if any(f"/{keys.CHECKPOINTS}/" in key for key in under):
                 await store.purge_deleted_checkpoints(path)
             if file_key in kept:

@@ -43,6 +43,8 @@ class BucketSettings:
     conditional_writes: str = "auto"
     copy_threshold: int = 5 * 1024**3
     copy_part_size: int = 512 * 1024**2
+    listing_max_age: float = 30.0
+    listing_cache_entries: int = 200_000
     read_only: bool = False
     mount: MountSpec | None = None
 
@@ -75,7 +77,8 @@ class BucketSettings:
         (when set) the endpoint, region and addressing style;
         ``authentication`` is the mount's own or these settings'. Everything
         else is inherited: timeouts, concurrency, attempts, TLS verification,
-        the HTTP client, conditional writes and copy sizes. A read-only mount
+        the HTTP client, conditional writes, copy sizes and the listing cache's
+        settings (each store keeps its own listings). A read-only mount
         makes no checkpoint, so ``versioned_checkpoints = 'on'`` asks nothing
         of it."""
         mode = self.versioned_checkpoints

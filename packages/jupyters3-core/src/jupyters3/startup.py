@@ -139,7 +139,12 @@ def new_store(settings: BucketSettings, log: logging.Logger) -> S3Store:
         connect,
         keymap,
         conditional_writes=settings.conditional_writes,
-        limits=StoreLimits(max_concurrency=settings.max_concurrency, copy_sizes=sizes),
+        limits=StoreLimits(
+            max_concurrency=settings.max_concurrency,
+            copy_sizes=sizes,
+            listing_max_age=settings.listing_max_age,
+            listing_cache_entries=settings.listing_cache_entries,
+        ),
         log=log,
         use_versioning=settings.versioned_checkpoints != "off",
         read_only=settings.read_only,

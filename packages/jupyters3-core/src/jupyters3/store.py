@@ -14,6 +14,11 @@ policies that must hold for all of them:
   the checkpoints of a file of the same name (``<key>/.checkpoints/``):
   :func:`is_folder` decides it for every listing.
 
+And every write and delete it made is announced to the listeners of its
+``changes`` (:mod:`jupyters3.changes`) once it succeeded: the one hook for
+what follows this server's own writes (a listing cache, kernels' working
+folders).
+
 The store raises domain errors only: the S3 errors of :mod:`jupyters3.errors`
 and the contents errors of :mod:`jupyters3.contents_errors`; the contents
 layer turns them into HTTP answers in one place (:mod:`jupyters3.http_errors`).
@@ -33,8 +38,10 @@ from typing import Any
 from urllib.parse import quote
 
 from jupyters3 import errors, keys, streamcopy, tree
+from jupyters3.changes import Changes
 from jupyters3.contents_errors import FolderInTheWay, ReadOnly, SourceMissing
-from jupyters3.marks import RENAMED_FROM_META, is_folder, now_stamp, saved_time
+from jupyters3.listings import ListingCache, Walk
+from jupyters3.marks import MTIME_META, RENAMED_FROM_META, is_folder, now_stamp, saved_time
 from jupyters3.s3.client import CopySource, FileBody, ObjectMeta, S3Client
 from jupyters3.s3.xml import ListedObject, ObjectVersion
 from jupyters3.versions import FREE, Conditions, VersionMemo
@@ -54,10 +61,22 @@ _STREAMS = 4
 
 @dataclass(frozen=True)
 class StoreLimits:
-    """How the store fans out and copies (from JupyterS3's settings)."""
+    """How the store fans out, copies and keeps folder listings (from
+    JupyterS3's settings; see :mod:`jupyters3.listings`)."""
 
     max_concurrency: int = 32
     copy_sizes: tree.CopySizes = field(default_factory=tree.CopySizes)
+    listing_max_age: float = 30.0
+    listing_cache_entries: int = 200_000
+
+
+def _stamped(metadata: Mapping[str, str] | None) -> datetime:
+    """The save time a write records in ``metadata`` (now when it records none)."""
+    stamp = (metadata or {}).get(MTIME_META)
+    if stamp:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(stamp)
+    return datetime.now(timezone.utc)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -102,6 +121,16 @@ class S3Store:
         self._versioned: bool | None = None if use_versioning else False
         #: Streamed copies into this store in flight at once, whatever starts them.
         self._stream_slots = asyncio.Semaphore(_STREAMS)
+        #: Every write and delete made here, for whoever follows them.
+        self.changes = Changes(self.log)
+        #: The listings of folders of several pages, kept exact for this
+        #: server's writes (:mod:`jupyters3.listings`).
+        self.listings = ListingCache(
+            max_age=self.limits.listing_max_age,
+            max_entries=self.limits.listing_cache_entries,
+            log=self.log,
+        )
+        self.changes.subscribe(self.listings.apply)
 
     @property
     def client(self) -> S3Client:
@@ -235,6 +264,8 @@ class S3Store:
                 if_none_match=conditions.if_none_match,
             )
             self.versions.served(path, result.etag, saved, result.version_id)
+            size = len(body) if isinstance(body, bytes) else body.length
+            self.changes.written(key, size, result.etag, saved)
 
         await self.writes.run(path, put, creating=creating)
         return saved
@@ -269,7 +300,7 @@ class S3Store:
         )
 
         async def run(conditions: Conditions) -> str:
-            return await copy(
+            etag = await copy(
                 copied,
                 destination_key,
                 content_type=(meta.content_type or None) if meta else None,
@@ -277,6 +308,9 @@ class S3Store:
                 if_match=conditions.if_match,
                 if_none_match=conditions.if_none_match,
             )
+            known = size if meta is not None or size else None  # 0 alone: not known
+            self.changes.written(destination_key, known, etag, _stamped(metadata))
+            return etag
 
         return await self.writes.run(path, run, creating=creating, over=over)
 
@@ -340,6 +374,7 @@ class S3Store:
                 if_none_match=conditions.if_none_match,
             )
             self.versions.served(path, etag, saved)  # the client reloads what it restored
+            self.changes.written(key, meta.size, etag, saved)
 
         await self.writes.run(path, run)
         return saved
@@ -357,6 +392,7 @@ class S3Store:
                 metadata=metadata,
                 if_none_match=conditions.if_none_match,
             )
+            self.changes.written(key, 0, result.etag, _stamped(metadata))
             return result.version_id
 
         return await self.writes.run(path, put, creating=True)
@@ -411,13 +447,14 @@ class S3Store:
         metadata = {RENAMED_FROM_META: quote(renamed_from, safe="/")} if renamed_from else None
 
         async def put(conditions: Conditions) -> None:
-            await self.client.put_object(
+            result = await self.client.put_object(
                 marker,
                 b"",
                 content_type=_DIRECTORY,
                 metadata=metadata,
                 if_none_match=conditions.if_none_match,
             )
+            self.changes.written(marker, 0, result.etag, _stamped(None))
 
         if renamed_from is None:
             await put(Conditions())  # a marker over a marker changes nothing
@@ -428,6 +465,7 @@ class S3Store:
         """One DeleteObject of ``key`` (a checkpoint), whatever it holds."""
         self.check_writable()
         await self.client.delete_object(key)
+        self.changes.removed([key])
 
     async def delete_version(self, key: str, version_id: str) -> None:
         """Remove one S3 version of ``key`` for good (no delete marker is left)."""
@@ -435,6 +473,7 @@ class S3Store:
         result = await self.client.delete_object_versions([(key, version_id)])
         if result.errors:
             raise tree.delete_error(self.client, result.errors, 1)
+        self.changes.removed([key])
 
     async def checkpoint_objects(self, path: str) -> list[ListedObject]:
         """Every object under the checkpoints' holder of ``path``, all pages."""
@@ -463,9 +502,15 @@ class S3Store:
         return await self.client.upload_part(self.keymap.file_key(path), upload_id, number, body)
 
     async def complete_upload(
-        self, path: str, upload_id: str, parts: Sequence[tuple[int, str]], saved: datetime
+        self,
+        path: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        saved: datetime,
+        size: int,
     ) -> None:
-        """Complete a multipart upload of ``path`` under the write policy."""
+        """Complete a multipart upload of ``path`` (``size`` bytes in all) under
+        the write policy."""
         self.check_writable()
         key = self.keymap.file_key(path)
 
@@ -478,6 +523,7 @@ class S3Store:
                 if_none_match=conditions.if_none_match,
             )
             self.versions.served(path, result.etag, saved)
+            self.changes.written(key, size, result.etag, saved)
 
         await self.writes.run(path, complete)
 
@@ -546,7 +592,18 @@ class S3Store:
         page; one short page unless ``complete``); None if there is no such folder."""
         prefix = self.keymap.dir_prefix(path)
         if complete:
-            objects, prefixes = await self.client.list_all(prefix, delimiter="/")
+
+            async def walk() -> Walk:
+                objects: list[ListedObject] = []
+                prefixes: list[str] = []
+                pages = 0
+                async for page in self.client.list_pages(prefix, delimiter="/"):
+                    objects += page.objects
+                    prefixes += page.common_prefixes
+                    pages += 1
+                return objects, prefixes, pages
+
+            objects, prefixes = await self.listings.listing(prefix, walk)
         else:
             objects, prefixes = [], []
             async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
@@ -631,7 +688,7 @@ class S3Store:
         copy, limit = self._copier(origin or self)
 
         async def run(conditions: Conditions) -> dict[str, str]:
-            return await tree.copy_keys(
+            copied = await tree.copy_keys(
                 copy,
                 pairs,
                 sizes_of,
@@ -639,6 +696,13 @@ class S3Store:
                 label=label,
                 if_none_match=conditions.if_none_match,
             )
+            now = _stamped(None)
+            for source, destination in pairs:
+                if destination in copied:
+                    self.changes.written(
+                        destination, sizes_of.get(source), copied[destination], now
+                    )
+            return copied
 
         if not pairs:
             return {}
@@ -650,26 +714,36 @@ class S3Store:
         """Delete ``doomed``, whatever they hold (one DeleteObjects per 1,000 keys)."""
         self.check_writable()
         await tree.delete_keys(self.client, doomed)
+        self.changes.removed(doomed)
 
-    async def delete_versions(self, versions: Mapping[str, str | None]) -> set[str]:
+    async def delete_versions(
+        self, versions: Mapping[str, str | None], *, emptied: str | None = None
+    ) -> set[str]:
         """Delete each key only while it is still the version named (its ETag;
         None: whatever is there), so that a version another server wrote after
         it was listed or copied is never deleted unseen. Returns the keys kept
         because they changed. One DeleteObjects per 1,000 keys with each key's
         ETag (one DeleteObject with If-Match for a single key); on a store
         without conditional deletes, one HEAD per key right before (see
-        :mod:`jupyters3.writes`)."""
+        :mod:`jupyters3.writes`). ``emptied``: the keys are all there was
+        under that prefix, as listed (a file's or folder's whole tree): when
+        none was kept, it is announced gone with them."""
         self.check_writable()
         if not versions:
             return set()
+        kept: set[str] | None = None
         if self.writes.deletes_enabled:
             try:
-                return await tree.delete_if_unchanged(self.client, versions)
+                kept = await tree.delete_if_unchanged(self.client, versions)
             except (errors.NotSupported, errors.InvalidRequest) as error:
                 if not self.writes.refuses_conditional_deletes(error):
                     raise
-        limit = self.limits.max_concurrency
-        return await tree.delete_after_checking(self.client, versions, limit=limit)
+        if kept is None:
+            limit = self.limits.max_concurrency
+            kept = await tree.delete_after_checking(self.client, versions, limit=limit)
+        gone = [key for key in versions if key not in kept]
+        self.changes.removed(gone, [emptied] if emptied and not kept else [])
+        return kept
 
     def forget(self, *paths: str) -> None:
         """Forget what was seen at ``paths`` and under them (after a move or delete)."""

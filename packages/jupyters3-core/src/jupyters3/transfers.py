@@ -153,7 +153,7 @@ async def move(
     elif marker is not None and source is store:
         versions[marker] = None  # the source folder was implicit: so is the target
     moves = _Moves(source, store, dict(pairs), copied, pairs[0][0] if mark else None, mark)
-    deleting = asyncio.ensure_future(moves.delete(versions))
+    deleting = asyncio.ensure_future(moves.delete(versions, source.keymap.dir_prefix(old)))
     await asyncio.gather(deleting, *finish)
     left = deleting.result()
     if implicit and marker is not None and source is not store:
@@ -284,9 +284,10 @@ class _Moves:
         self.marked, self.mark = marked, mark  # the file key whose copy carries the mark
         self.recopies = 0
 
-    async def delete(self, versions: dict[str, str | None]) -> set[str]:
-        """Delete the sources; returns those left behind (still changing)."""
-        changed = await self.source.delete_versions(versions)
+    async def delete(self, versions: dict[str, str | None], emptied: str) -> set[str]:
+        """Delete the sources (the whole tree under prefix ``emptied``, as
+        listed); returns those left behind (still changing)."""
+        changed = await self.source.delete_versions(versions, emptied=emptied)
         for _ in range(RECOPY_ROUNDS):
             if not changed:
                 break

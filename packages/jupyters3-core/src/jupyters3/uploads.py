@@ -388,7 +388,9 @@ class ChunkedUploads:
                     upload.pending = None
                 assert upload.saved_at is not None
                 now = upload.saved_at
-                await upload.store.complete_upload(upload.path, upload.upload_id, upload.parts, now)
+                await upload.store.complete_upload(
+                    upload.path, upload.upload_id, upload.parts, now, upload.size
+                )
         return models.file_model(upload.path, last_modified=now, created=now, size=upload.size)
 
     # -- abandoned uploads -------------------------------------------------------

@@ -48,6 +48,7 @@ from jupyters3.check_mounts import check_mounts, describe_mounts, without_main_b
 from jupyters3.check_report import STEP_TITLES, Report
 from jupyters3.check_steps import Checker
 from jupyters3.manager import JupyterS3
+from jupyters3 import policy_cli
 
 __all__ = ["main", "run_check"]
 
@@ -167,17 +168,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(repeatable; VALUE is JSON when it parses)",
     )
     check.add_argument("--json", action="store_true", help="print the result as JSON")
+    policy_cli.add_parser(commands)  # `jupyters3 policy`: see jupyters3.policy_cli
     args = parser.parse_args(argv)
-    try:
-        args.overrides = parse_overrides(args.set)
-    except ValueError as exc:
-        check.error(str(exc))
+    if args.command == "check":
+        try:
+            args.overrides = parse_overrides(args.set)
+        except ValueError as exc:
+            check.error(str(exc))
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``jupyters3 check``: print the report, return the exit code."""
+    """``jupyters3 check`` (or ``policy``): print the report, return the exit code."""
     args = parse_args(argv)
+    if args.command == "policy":
+        return policy_cli.run(args)
     report = Report()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_RedactingFormatter(report))

@@ -36,7 +36,7 @@ from typing import Any
 
 from traitlets import TraitError
 
-from jupyters3 import errors
+from jupyters3 import errors, policy_cli, startup
 from jupyters3._version import __version__
 from jupyters3.check_config import (
     CheckError,
@@ -48,7 +48,6 @@ from jupyters3.check_mounts import check_mounts, describe_mounts, without_main_b
 from jupyters3.check_report import STEP_TITLES, Report
 from jupyters3.check_steps import Checker
 from jupyters3.manager import JupyterS3
-from jupyters3 import policy_cli
 
 __all__ = ["main", "run_check"]
 
@@ -104,6 +103,14 @@ async def _check(manager: JupyterS3, report: Report, origin: str) -> None:
         await without_main_bucket(manager, report, origin)
     if manager.mounts:
         await check_mounts(manager, report)
+    confinement = getattr(manager.authentication, "check_steps", None)  # jupyters3.hub
+    if confinement is not None and report.status_of("credentials") == "ok":
+        client = startup.make_client(manager) if manager.aws_s3_bucket else None
+        try:
+            await confinement(manager, report, client)
+        finally:
+            if client is not None:
+                client.close()
 
 
 class _StopSentence(logging.Filter):

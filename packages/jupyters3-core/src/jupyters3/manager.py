@@ -329,6 +329,9 @@ class JupyterS3(AsyncContentsManager):
             self._check_on_start()
         atexit.register(self._abort_uploads_at_exit)
         server_loop = getattr(self.parent, "io_loop", None)  # ServerApp's, not started yet
+        serve_kernels = getattr(self.authentication, "serve_kernels", None)  # jupyters3.hub
+        if serve_kernels is not None and server_loop is not None:
+            serve_kernels(server_loop)
         if self.freeze_gc_at_start and server_loop is not None:
             server_loop.add_callback(_freeze_gc_once, self.log)
         if self.abandoned_upload_age >= 0 and server_loop is not None:
@@ -366,6 +369,9 @@ class JupyterS3(AsyncContentsManager):
             except BadMount as bad:
                 self.log.critical("JupyterS3: %s", bad)
                 raise SystemExit(1) from None
+        confine = getattr(self.authentication, "check_at_start", None)  # jupyters3.hub
+        if confine is not None:
+            confine(self)
 
     async def _sweep_abandoned_uploads(self) -> None:
         for store in self.stores:

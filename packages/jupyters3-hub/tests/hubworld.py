@@ -63,12 +63,18 @@ ROLE_POLICY = {
     ],
 }
 
-HUB_CONFIG = '''\
-import json, sys
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+#: The hub's config: the repository's example (examples/jupyterhub_config_scoped.py),
+#: then what a test on one machine changes (ports, DummyAuthenticator, short lifetimes).
+HUB_CONFIG = """\
+import json
 import jupyters3_hub
 
 c = get_config()  # noqa: F821
 world = json.loads({world!r})
+load_subconfig({example!r})  # noqa: F821 - the example, as an administrator would use it
+
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = world["proxy_port"]
 c.JupyterHub.hub_ip = "127.0.0.1"
@@ -83,19 +89,19 @@ c.JupyterHub.db_url = "sqlite:///" + world["dir"] + "/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = world["dir"] + "/cookie_secret"
 c.JupyterHub.pid_file = world["dir"] + "/jupyterhub.pid"
 c.JupyterHub.cleanup_servers = False   # a hub restart leaves the servers running
-c.JupyterHub.services = [{{"name": "e2e-admin", "api_token": world["admin_token"]}}]
-c.JupyterHub.load_roles = [
+c.JupyterHub.services = list(c.JupyterHub.services) + [
+    {{"name": "e2e-admin", "api_token": world["admin_token"]}}
+]
+c.JupyterHub.load_roles = list(c.JupyterHub.load_roles) + [
     {{"name": "e2e-admin", "services": ["e2e-admin"],
       "scopes": ["admin:users", "admin:servers", "tokens", "read:users"]}},
 ]
-c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
-c.Spawner.args = ["--allow-root", "--config=" + world["singleuser_config"]]
+c.Spawner.args = ["--allow-root", *c.Spawner.args]  # CI runs as root
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
-c.Spawner.environment = {{
+c.Spawner.environment.update({{
     "JS3_HUB_E2E": world["marker"],
     "AWS_ENDPOINT_URL_S3": world["s3"],
-    "AWS_REGION": "{region}",
     "AWS_ACCESS_KEY_ID": world["admin_key"],       # a broad identity, on purpose
     "AWS_SECRET_ACCESS_KEY": world["admin_secret"],
     "AWS_SHARED_CREDENTIALS_FILE": world["dir"] + "/no-credentials",
@@ -104,13 +110,14 @@ c.Spawner.environment = {{
     "JUPYTER_CONFIG_DIR": lambda spawner: world["dir"] + "/jupyter-config/" + spawner.user.name,
     "JUPYTER_DATA_DIR": lambda spawner: world["dir"] + "/jupyter-data/" + spawner.user.name,
     "PYTHONUNBUFFERED": "1",
-}}
+}})
 
 def fixed_port(spawner):
     spawner.port = world["ports"][spawner.user.name]
 
 c.Spawner.pre_spawn_hook = fixed_port
 
+# Again, with this test's lifetimes (configure() replaces its own service).
 jupyters3_hub.configure(
     c,
     role_arn="{role}",
@@ -119,31 +126,32 @@ jupyters3_hub.configure(
     port=world["service_port"],
     duration_seconds=900,
     reuse_seconds=world["reuse_seconds"],
-    region="{region}",
-    sts_endpoint_url=world["sts"],
-    service_environment_extra={{"JS3_HUB_E2E": world["marker"], "JUPYTERS3_HUB_LOG_LEVEL": "DEBUG"}},
+    service_environment_extra={{
+        "JS3_HUB_E2E": world["marker"], "JUPYTERS3_HUB_LOG_LEVEL": "DEBUG",
+    }},
 )
-'''
+"""
 
-SINGLEUSER_CONFIG = '''\
+#: The single-user servers' config: the example, then this test's refresh windows and the
+#: fake instance metadata service.
+SINGLEUSER_CONFIG = """\
 import json
-from jupyters3.hub import single_user_config
 
 c = get_config()  # noqa: F821
 world = json.loads({world!r})
-single_user_config(c)
+load_subconfig({example!r})  # noqa: F821
 c.ServerApp.ip = "127.0.0.1"
 c.JupyterS3HubAuthentication.advisory_refresh_seconds = world["advisory"]
 c.JupyterS3HubAuthentication.mandatory_refresh_seconds = world["mandatory"]
 c.JupyterS3HubAuthentication.metadata_url = world["imds"]
 c.JupyterS3.abandoned_upload_age = -1
-'''
+"""
 
 
 class _AnsweringIMDS(http.server.BaseHTTPRequestHandler):
     """Answers IMDSv2's token PUT as EC2's metadata service would (on 127.0.0.1)."""
 
-    def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+    def do_PUT(self) -> None:
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"not-a-real-imds-token")
@@ -155,11 +163,18 @@ class _AnsweringIMDS(http.server.BaseHTTPRequestHandler):
 class HubWorld:
     """Everything the end-to-end tests need, started by :meth:`start`, stopped by :meth:`close`."""
 
-    def __init__(self, directory: Path, *, lifetime: float, reuse: float, advisory: float, mandatory: float) -> None:
+    def __init__(
+        self, directory: Path, *, lifetime: float, reuse: float, advisory: float, mandatory: float
+    ) -> None:
         self.dir = directory
         self.marker = uuid.uuid4().hex
         self.admin_token = uuid.uuid4().hex
-        self.lifetime, self.reuse, self.advisory, self.mandatory = lifetime, reuse, advisory, mandatory
+        self.lifetime, self.reuse, self.advisory, self.mandatory = (
+            lifetime,
+            reuse,
+            advisory,
+            mandatory,
+        )
         self.hub: subprocess.Popen[bytes] | None = None
         self.log_path = directory / "jupyterhub.log"
         self.ports = {"alice": free_port(), "bob": free_port()}
@@ -177,7 +192,9 @@ class HubWorld:
         self._closers.append(self.moto.stop)
         for bucket in (BUCKET, TEAM, LAKE):
             self.moto.create_bucket(bucket, REGION)
-        self.sts = FakeSTS({ROLE: ROLE_POLICY}, trusted_key_ids={HUB_KEY}, lifetime=self.lifetime).start()
+        self.sts = FakeSTS(
+            {ROLE: ROLE_POLICY}, trusted_key_ids={HUB_KEY}, lifetime=self.lifetime
+        ).start()
         self._closers.append(self.sts.stop)
         self.proxy = FaultProxy(self.moto.endpoint_url).start()
         self._closers.append(self.proxy.stop)
@@ -194,7 +211,9 @@ class HubWorld:
     def _write_config(self) -> None:
         (self.dir / "home").mkdir(exist_ok=True)
         credentials = self.dir / "hub-aws-credentials"
-        credentials.write_text(f"[default]\naws_access_key_id = {HUB_KEY}\naws_secret_access_key = {HUB_SECRET}\n")
+        credentials.write_text(
+            f"[default]\naws_access_key_id = {HUB_KEY}\naws_secret_access_key = {HUB_SECRET}\n"
+        )
         world = {
             "dir": str(self.dir),
             "marker": self.marker,
@@ -208,7 +227,6 @@ class HubWorld:
             "service_port": self.service_port,
             "chp": str(Path(sys.executable).parent / "configurable-http-proxy"),
             "s3": self.proxy.endpoint_url,
-            "sts": self.sts.endpoint_url,
             "imds": f"http://127.0.0.1:{self.imds.server_address[1]}/",
             "reuse_seconds": self.reuse,
             "advisory": self.advisory,
@@ -216,9 +234,15 @@ class HubWorld:
             "singleuser_config": str(self.dir / "singleuser_config.py"),
         }
         text = json.dumps(world)
-        fields = {"world": text, "role": ROLE, "bucket": BUCKET, "team": TEAM, "lake": LAKE, "region": REGION}
-        (self.dir / "jupyterhub_config.py").write_text(HUB_CONFIG.format(**fields))
-        (self.dir / "singleuser_config.py").write_text(SINGLEUSER_CONFIG.format(world=text))
+        fields = {"world": text, "role": ROLE, "bucket": BUCKET, "team": TEAM, "lake": LAKE}
+        hub_example = str(EXAMPLES / "jupyterhub_config_scoped.py")
+        server_example = str(EXAMPLES / "jupyter_server_config_jupyterhub_scoped.py")
+        (self.dir / "jupyterhub_config.py").write_text(
+            HUB_CONFIG.format(example=hub_example, **fields)
+        )
+        (self.dir / "singleuser_config.py").write_text(
+            SINGLEUSER_CONFIG.format(world=text, example=server_example)
+        )
         self.hub_env = {
             key: value
             for key, value in os.environ.items()
@@ -226,9 +250,18 @@ class HubWorld:
         }
         self.hub_env.update(
             JS3_HUB_E2E=self.marker,
+            # The hub's own identity, which configure() hands to the service (AWS_*).
             AWS_SHARED_CREDENTIALS_FILE=str(credentials),
             AWS_CONFIG_FILE=str(self.dir / "no-config"),
             AWS_EC2_METADATA_DISABLED="true",
+            AWS_ENDPOINT_URL_STS=self.sts.endpoint_url,
+            AWS_REGION=REGION,
+            # What examples/jupyterhub_config_scoped.py reads.
+            JUPYTERS3_ROLE_ARN=ROLE,
+            JUPYTERS3_BUCKET=BUCKET,
+            JUPYTERS3_TEAM_URL=f"s3://{TEAM}/shared/",
+            JUPYTERS3_LAKE_URL=f"s3://{LAKE}/curated/",
+            JUPYTERS3_SINGLEUSER_CONFIG=world["singleuser_config"],
             PYTHONUNBUFFERED="1",
         )
 
@@ -237,7 +270,7 @@ class HubWorld:
         with open(self.log_path, "ab") as log:
             log.write(b"---- e2e: starting jupyterhub ----\n")
             log.flush()
-            self.hub = subprocess.Popen(  # noqa: S603 - fixed argv
+            self.hub = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(self.dir / "jupyterhub_config.py")],
                 cwd=self.dir,
                 env=self.hub_env,
@@ -297,13 +330,19 @@ class HubWorld:
                 continue
             if stat.rsplit(")", 1)[-1].split()[0] == "Z":
                 continue  # a zombie: already gone
-            env = dict(item.decode(errors="replace").partition("=")[::2] for item in raw.split(b"\0") if item)
+            env = dict(
+                item.decode(errors="replace").partition("=")[::2]
+                for item in raw.split(b"\0")
+                if item
+            )
             found.append((int(entry.name), env, cmd))
         return found
 
     # -- talking to it ---------------------------------------------------------------
 
-    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    def api(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
         """A request to the hub's REST API (as the e2e-admin service)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.hub_port, timeout=60)
         try:
@@ -339,7 +378,10 @@ class HubWorld:
             status, model = self.api(
                 "POST",
                 f"/users/{user}/tokens",
-                {"note": "e2e", "scopes": [f"access:servers!user={user}", f"access:services!service={SERVICE}"]},
+                {
+                    "note": "e2e",
+                    "scopes": [f"access:servers!user={user}", f"access:services!service={SERVICE}"],
+                },
             )
             assert status == 201, (status, model)
             self.tokens[user] = model["token"]
@@ -347,13 +389,19 @@ class HubWorld:
 
     def contents(self, user: str) -> ContentsClient:
         """The contents API of the user's server, straight to its port (the hub may be down)."""
-        return ContentsClient(f"http://127.0.0.1:{self.ports[user]}/user/{user}/", self.tokens[user])
+        return ContentsClient(
+            f"http://127.0.0.1:{self.ports[user]}/user/{user}/", self.tokens[user]
+        )
 
     def service_credentials(self, token: str) -> tuple[int, Any]:
         """``GET`` the credentials service with ``token`` (what a server's token gets)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.service_port, timeout=30)
         try:
-            conn.request("GET", f"/services/{SERVICE}/credentials", headers={"Authorization": f"token {token}"})
+            conn.request(
+                "GET",
+                f"/services/{SERVICE}/credentials",
+                headers={"Authorization": f"token {token}"},
+            )
             response = conn.getresponse()
             return response.status, json.loads(response.read() or b"null")
         finally:

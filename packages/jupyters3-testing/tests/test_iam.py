@@ -45,7 +45,12 @@ def req(action: str, resource: str = "*", **context: str) -> AuthRequest:
 #: "The difference between explicit and implicit denies": Get*/List* allowed, any
 #: action with Report in its name denied, everything else implicitly denied.
 GET_LIST_NO_REPORTS = policy(
-    {"Sid": "AllowGetList", "Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"},
+    {
+        "Sid": "AllowGetList",
+        "Effect": "Allow",
+        "Action": ["iam:Get*", "iam:List*"],
+        "Resource": "*",
+    },
     {"Sid": "DenyReports", "Effect": "Deny", "Action": "iam:*Report", "Resource": "*"},
 )
 
@@ -74,7 +79,7 @@ def test_a_deny_in_another_policy_overrides_an_allow():
 
 
 def test_session_permissions_are_the_intersection_of_role_and_session_policies():
-    """"Session policies": the session gets what both allow; a session policy cannot
+    """ "Session policies": the session gets what both allow; a session policy cannot
     grant what the role does not have; an explicit deny in either wins."""
     role = [policy(allow("s3:*", ["arn:aws:s3:::hub/*", "arn:aws:s3:::hub"]))]
     alice = [policy(allow("s3:GetObject", "arn:aws:s3:::hub/users/alice/*"))]
@@ -84,7 +89,9 @@ def test_session_permissions_are_the_intersection_of_role_and_session_policies()
     assert evaluate_session(role, alice, own) == "Allow"
     assert evaluate_session(role, alice, other) == "ImplicitDeny"  # role allows, session not
     assert evaluate_session(role, None, other) == "Allow"  # no session policy: the role alone
-    assert evaluate_session(role, [], other) == "ImplicitDeny"  # a session policy that allows nothing
+    assert (
+        evaluate_session(role, [], other) == "ImplicitDeny"
+    )  # a session policy that allows nothing
     elsewhere = req("s3:GetObject", "arn:aws:s3:::other/x")
     assert evaluate_session(role, greedy, elsewhere) == "ImplicitDeny"  # session cannot add
     fenced = [*alice, policy(deny("s3:GetObject", "arn:aws:s3:::hub/users/alice/private/*"))]
@@ -152,25 +159,38 @@ def test_string_like_on_s3_prefix(prefix, decision):
 
 
 def test_an_absent_key_fails_positive_operators_and_passes_negated_ones():
-    """"Condition operators": a key missing from the request context makes the
+    """ "Condition operators": a key missing from the request context makes the
     condition false, except for negated operators (true), ...IfExists and Null."""
     action, resource = "s3:GetObject", "*"
 
     def decide(condition: dict, **context: str) -> str:
-        return evaluate([policy(allow(action, resource, Condition=condition))], req(action, **context))
+        return evaluate(
+            [policy(allow(action, resource, Condition=condition))], req(action, **context)
+        )
 
     assert decide({"StringEquals": {"aws:PrincipalTag/team": "ml"}}) == "ImplicitDeny"
     assert decide({"StringNotEquals": {"aws:PrincipalTag/team": "ml"}}) == "Allow"
     assert decide({"StringNotLike": {"aws:PrincipalTag/team": "m*"}}) == "Allow"
     assert decide({"StringEqualsIfExists": {"aws:PrincipalTag/team": "ml"}}) == "Allow"
-    assert decide({"StringEqualsIfExists": {"aws:PrincipalTag/team": "ml"}}, **{"aws:PrincipalTag/team": "x"}) == "ImplicitDeny"
+    assert (
+        decide(
+            {"StringEqualsIfExists": {"aws:PrincipalTag/team": "ml"}},
+            **{"aws:PrincipalTag/team": "x"},
+        )
+        == "ImplicitDeny"
+    )
     assert decide({"Null": {"aws:PrincipalTag/team": "true"}}) == "Allow"
     assert decide({"Null": {"aws:PrincipalTag/team": "false"}}) == "ImplicitDeny"
-    assert decide({"StringNotEquals": {"aws:PrincipalTag/team": "ml"}}, **{"aws:PrincipalTag/team": "ml"}) == "ImplicitDeny"
+    assert (
+        decide(
+            {"StringNotEquals": {"aws:PrincipalTag/team": "ml"}}, **{"aws:PrincipalTag/team": "ml"}
+        )
+        == "ImplicitDeny"
+    )
 
 
 def test_several_values_or_several_keys_and_negated_values_nor():
-    """"Conditions with multiple context keys or values"."""
+    """ "Conditions with multiple context keys or values"."""
     values = {"StringEquals": {"s3:prefix": ["a/", "b/"]}}
     keys = {"StringEquals": {"s3:prefix": "a/", "s3:delimiter": "/"}}
     nor = {"StringNotEquals": {"s3:prefix": ["a/", "b/"]}}
@@ -192,15 +212,30 @@ def test_numeric_bool_and_set_operators():
         p = policy(allow("s3:ListBucket", "*", Condition=condition))
         return evaluate([p], AuthRequest("s3:ListBucket", "*", context))
 
-    assert decide({"NumericLessThanEquals": {"s3:max-keys": "100"}}, {"s3:max-keys": "10"}) == "Allow"
-    assert decide({"NumericLessThanEquals": {"s3:max-keys": "100"}}, {"s3:max-keys": "1000"}) == "ImplicitDeny"
-    assert decide({"Bool": {"aws:SecureTransport": True}}, {"aws:SecureTransport": "true"}) == "Allow"
-    assert decide({"Bool": {"aws:SecureTransport": "true"}}, {"aws:SecureTransport": "false"}) == "ImplicitDeny"
+    assert (
+        decide({"NumericLessThanEquals": {"s3:max-keys": "100"}}, {"s3:max-keys": "10"}) == "Allow"
+    )
+    assert (
+        decide({"NumericLessThanEquals": {"s3:max-keys": "100"}}, {"s3:max-keys": "1000"})
+        == "ImplicitDeny"
+    )
+    assert (
+        decide({"Bool": {"aws:SecureTransport": True}}, {"aws:SecureTransport": "true"}) == "Allow"
+    )
+    assert (
+        decide({"Bool": {"aws:SecureTransport": "true"}}, {"aws:SecureTransport": "false"})
+        == "ImplicitDeny"
+    )
     tags = {"aws:TagKeys": ["team", "project"]}
-    assert decide({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "project", "x"]}}, tags) == "Allow"
+    assert (
+        decide({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "project", "x"]}}, tags)
+        == "Allow"
+    )
     assert decide({"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}, tags) == "ImplicitDeny"
     assert decide({"ForAnyValue:StringEquals": {"aws:TagKeys": ["project"]}}, tags) == "Allow"
-    assert decide({"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}, {}) == "Allow"  # vacuous
+    assert (
+        decide({"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}, {}) == "Allow"
+    )  # vacuous
 
 
 # -- policy variables ---------------------------------------------------------------------
@@ -216,7 +251,7 @@ HOME_BY_TAG = policy(
 
 
 def test_policy_variables_in_resources_and_condition_values():
-    """"Policy variables": replaced by the request's value, literally."""
+    """ "Policy variables": replaced by the request's value, literally."""
     tag = {"aws:PrincipalTag/user": "alice"}
     own = AuthRequest("s3:GetObject", "arn:aws:s3:::hub/users/alice/a", tag)
     other = AuthRequest("s3:GetObject", "arn:aws:s3:::hub/users/bob/a", tag)
@@ -227,12 +262,17 @@ def test_policy_variables_in_resources_and_condition_values():
     untagged = AuthRequest("s3:GetObject", "arn:aws:s3:::hub/users/alice/a")
     assert evaluate([HOME_BY_TAG], untagged) == "ImplicitDeny"  # no tag: matches nothing
     # A tag value is literal: a '*' in it is not a wildcard.
-    star = AuthRequest("s3:GetObject", "arn:aws:s3:::hub/users/bob/a", {"aws:PrincipalTag/user": "*"})
+    star = AuthRequest(
+        "s3:GetObject", "arn:aws:s3:::hub/users/bob/a", {"aws:PrincipalTag/user": "*"}
+    )
     assert evaluate([HOME_BY_TAG], star) == "ImplicitDeny"
 
 
 def test_variables_only_in_version_2012_10_17_and_special_characters():
-    old = {"Version": "2008-10-17", "Statement": [allow("s3:GetObject", "arn:aws:s3:::b/${aws:username}")]}
+    old = {
+        "Version": "2008-10-17",
+        "Statement": [allow("s3:GetObject", "arn:aws:s3:::b/${aws:username}")],
+    }
     literal = AuthRequest("s3:GetObject", "arn:aws:s3:::b/${aws:username}", {"aws:username": "x"})
     assert evaluate([old], literal) == "Allow"
     stars = policy(allow("s3:GetObject", "arn:aws:s3:::b/${*}${?}${$}"))
@@ -272,7 +312,10 @@ def test_s3_requests_map_to_their_actions():
         ("s3:ListBucket", b, {"s3:prefix": "u/a/", "s3:delimiter": "/"})
     ]
     assert actions("GET", "hub", query={"list-type": "2"}) == [("s3:ListBucket", b, {})]
-    assert actions("GET", "hub", query={"versions": "", "prefix": "p/"})[0][:2] == ("s3:ListBucketVersions", b)
+    assert actions("GET", "hub", query={"versions": "", "prefix": "p/"})[0][:2] == (
+        "s3:ListBucketVersions",
+        b,
+    )
     assert actions("GET", "hub", query={"uploads": ""})[0][0] == "s3:ListBucketMultipartUploads"
     assert actions("GET", "hub", query={"versioning": ""})[0][0] == "s3:GetBucketVersioning"
     assert actions("HEAD", "hub")[0][0] == "s3:ListBucket"
@@ -291,7 +334,9 @@ def test_s3_requests_map_to_their_actions():
 
 
 def test_a_copy_needs_the_source_too():
-    found = actions("PUT", "hub", "u/alice/c", headers={"X-Amz-Copy-Source": "/hub/u/bob/secret%20file"})
+    found = actions(
+        "PUT", "hub", "u/alice/c", headers={"X-Amz-Copy-Source": "/hub/u/bob/secret%20file"}
+    )
     assert [(a, r) for a, r, _ in found] == [
         ("s3:PutObject", "arn:aws:s3:::hub/u/alice/c"),
         ("s3:GetObject", "arn:aws:s3:::hub/u/bob/secret file"),

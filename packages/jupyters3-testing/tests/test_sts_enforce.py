@@ -22,7 +22,11 @@ ADMIN_KEY = "AKIAADMINKEY00000001"
 ROLE_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
-        {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::hub", "arn:aws:s3:::hub/*"]}
+        {
+            "Effect": "Allow",
+            "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::hub", "arn:aws:s3:::hub/*"],
+        }
     ],
 }
 
@@ -40,7 +44,12 @@ def alice_policy() -> str:
                 },
                 {
                     "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                    "Action": [
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                    ],
                     "Resource": "arn:aws:s3:::hub/users/alice/*",
                 },
             ],
@@ -69,7 +78,9 @@ def enforcer(world):
     return hook
 
 
-def sts_client(sts: FakeSTS, key: str = HUB_KEY, secret: str = "hub-secret", token: str | None = None):
+def sts_client(
+    sts: FakeSTS, key: str = HUB_KEY, secret: str = "hub-secret", token: str | None = None
+):
     return boto3.client(
         "sts",
         endpoint_url=sts.endpoint_url,
@@ -120,7 +131,10 @@ def test_assume_role_mints_keys_and_remembers_the_session(world):
     assert session.source_identity == answer["SourceIdentity"] == "alice"
     assert answer["PackedPolicySize"] == session.packed_policy_size > 0
     assert abs(creds["Expiration"].timestamp() - (session.issued + 900)) < 2
-    assert session.context() == {"aws:PrincipalTag/jupyters3-user": "alice", "aws:SourceIdentity": "alice"}
+    assert session.context() == {
+        "aws:PrincipalTag/jupyters3-user": "alice",
+        "aws:SourceIdentity": "alice",
+    }
     assert "secret" not in repr(session).lower() or creds["SecretAccessKey"] not in repr(session)
 
 
@@ -151,7 +165,10 @@ def test_only_trusted_callers_and_chained_sessions_are_capped(world):
         sts_client(sts, key="AKIASTRANGER00000000").assume_role(RoleArn=ROLE, RoleSessionName="s1")
     assert raised.value.response["Error"]["Code"] == "InvalidClientTokenId"
     first = sts_client(sts).assume_role(
-        RoleArn=ROLE, RoleSessionName="s1", Tags=[{"Key": "t", "Value": "v"}], TransitiveTagKeys=["t"]
+        RoleArn=ROLE,
+        RoleSessionName="s1",
+        Tags=[{"Key": "t", "Value": "v"}],
+        TransitiveTagKeys=["t"],
     )["Credentials"]
     chained = sts_client(sts, first["AccessKeyId"], first["SecretAccessKey"], first["SessionToken"])
     with pytest.raises(ClientError):
@@ -181,9 +198,9 @@ def test_the_enforcer_confines_a_session_to_its_policy(world, enforcer):
     _, sts, proxy = world
     admin = s3_client(proxy, ADMIN_KEY)
     admin.put_object(Bucket="hub", Key="users/bob/notes.txt", Body=b"bob's")
-    creds = sts_client(sts).assume_role(RoleArn=ROLE, RoleSessionName="alice", Policy=alice_policy())[
-        "Credentials"
-    ]
+    creds = sts_client(sts).assume_role(
+        RoleArn=ROLE, RoleSessionName="alice", Policy=alice_policy()
+    )["Credentials"]
     alice = s3_client(proxy, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
     # Her own prefix: every operation, multipart included.
@@ -192,7 +209,9 @@ def test_the_enforcer_confines_a_session_to_its_policy(world, enforcer):
     assert alice.list_objects_v2(Bucket="hub", Prefix="users/alice/")["KeyCount"] == 1
     alice.copy_object(Bucket="hub", Key="users/alice/b.txt", CopySource="hub/users/alice/a.txt")
     upload = alice.create_multipart_upload(Bucket="hub", Key="users/alice/big")["UploadId"]
-    part = alice.upload_part(Bucket="hub", Key="users/alice/big", UploadId=upload, PartNumber=1, Body=b"z")
+    part = alice.upload_part(
+        Bucket="hub", Key="users/alice/big", UploadId=upload, PartNumber=1, Body=b"z"
+    )
     alice.complete_multipart_upload(
         Bucket="hub", Key="users/alice/big", UploadId=upload,
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
@@ -206,7 +225,10 @@ def test_the_enforcer_confines_a_session_to_its_policy(world, enforcer):
     assert code(lambda: alice.list_objects_v2(Bucket="hub")) == "AccessDenied"
     assert code(lambda: alice.get_object(Bucket="hub", Key=bob)) == "AccessDenied"
     assert code(lambda: alice.put_object(Bucket="hub", Key=bob, Body=b"x")) == "AccessDenied"
-    assert code(lambda: alice.copy_object(Bucket="hub", Key="users/alice/c", CopySource=f"hub/{bob}")) == "AccessDenied"
+    assert (
+        code(lambda: alice.copy_object(Bucket="hub", Key="users/alice/c", CopySource=f"hub/{bob}"))
+        == "AccessDenied"
+    )
     assert code(lambda: alice.delete_object(Bucket="hub", Key=bob)) == "AccessDenied"
     batch = {"Objects": [{"Key": "users/alice/a.txt"}, {"Key": bob}]}
     assert code(lambda: alice.delete_objects(Bucket="hub", Delete=batch)) == "AccessDenied"
@@ -225,7 +247,9 @@ def test_the_enforcer_confines_a_session_to_its_policy(world, enforcer):
         ("ImplicitDeny", "s3:DeleteObject"),
     }
     assert admin.get_object(Bucket="hub", Key=bob)["Body"].read() == b"bob's"
-    assert admin.get_object(Bucket="hub", Key="users/alice/a.txt")["Body"].read() == b"a"  # batch refused whole
+    assert (
+        admin.get_object(Bucket="hub", Key="users/alice/a.txt")["Body"].read() == b"a"
+    )  # batch refused whole
 
 
 def test_expired_unknown_and_unsigned_keys(world, enforcer):

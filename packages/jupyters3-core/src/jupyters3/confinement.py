@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jupyters3 import errors
-from jupyters3.credentials.http import FetchTimeout, Fetcher, TornadoFetcher, safe_url
+from jupyters3.credentials.http import Fetcher, FetchTimeout, TornadoFetcher, safe_url
 from jupyters3.credentials.providers import SharedFiles, env_value, static_keys
 
 if TYPE_CHECKING:

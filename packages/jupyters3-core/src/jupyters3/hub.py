@@ -121,7 +121,9 @@ class JupyterS3HubAuthentication(JupyterS3RefreshingAuthentication):
         if self.kernel_credentials:
             kernel_credentials.install(self.timed_credentials, loop, self.log)
 
-    async def check_steps(self, manager: JupyterS3, report: Report, client: S3Client | None) -> None:
+    async def check_steps(
+        self, manager: JupyterS3, report: Report, client: S3Client | None
+    ) -> None:
         """``jupyters3 check``'s confinement and kernels lines (as the server would log them)."""
         if self.check_confinement:
             await confinement.report_steps(manager, report, client)

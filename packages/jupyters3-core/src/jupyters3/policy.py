@@ -149,7 +149,9 @@ def session_policy(
     readable = [g for g in grants if g.read_only and not _covered(g, writable)]
     rw_buckets = list(_by_bucket(writable))
     for number, (bucket, in_bucket) in enumerate(by_bucket.items(), 1):
-        statements.append(_list_statement(f"List{number}", "s3:ListBucket", arn + bucket, in_bucket))
+        statements.append(
+            _list_statement(f"List{number}", "s3:ListBucket", arn + bucket, in_bucket)
+        )
     if writable:
         statements.append(_allow("ReadWrite", _WRITE_ACTIONS, _objects(arn, writable)))
     if readable:
@@ -161,7 +163,9 @@ def session_policy(
         for number, bucket in enumerate(rw_buckets, 1):
             in_bucket = [g for g in writable if g.bucket == bucket]
             statements.append(
-                _list_statement(f"Versions{number}", "s3:ListBucketVersions", arn + bucket, in_bucket)
+                _list_statement(
+                    f"Versions{number}", "s3:ListBucketVersions", arn + bucket, in_bucket
+                )
             )
         statements.append(
             _allow(

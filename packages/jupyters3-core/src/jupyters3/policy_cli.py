@@ -43,7 +43,7 @@ MANAGED_POLICY_LIMIT = 6144
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Add the ``policy`` command to ``commands`` (an argparse subparsers object)."""
-    policy = commands.add_parser(
+    policy: argparse.ArgumentParser = commands.add_parser(
         "policy",
         help="print the least-privilege IAM policy of one server (prefix and mounts)",
         description="Print the IAM policy a JupyterS3 server needs for its prefix and mounts "
@@ -52,7 +52,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     policy.add_argument("--bucket", default="", help="the main bucket (c.JupyterS3.aws_s3_bucket)")
     where = policy.add_mutually_exclusive_group()
-    where.add_argument("--prefix", default="", help="the prefix in the main bucket, e.g. users/alice/")
+    where.add_argument(
+        "--prefix", default="", help="the prefix in the main bucket, e.g. users/alice/"
+    )
     where.add_argument(
         "--prefix-template",
         default="",

@@ -136,9 +136,7 @@ def moved(info: RequestInfo, bucket: str, own: str, other: str) -> RequestInfo |
         pairs = delete_objects_keys(body)
         if any(k.startswith(own) for k, _ in pairs):
             touched = True
-            body = re.sub(
-                rb"<Key>" + re.escape(own.encode()), b"<Key>" + other.encode(), body
-            )
+            body = re.sub(rb"<Key>" + re.escape(own.encode()), b"<Key>" + other.encode(), body)
     if not touched:
         return None
     return dataclasses.replace(info, key=key, query=query, headers=headers, body=body)
@@ -196,7 +194,9 @@ def run(
 def test_the_policy_allows_every_request_of_the_table(run: Run):
     document = policy(run)
     assert len(run.table) > 100
-    refused = {f"{i.method} {i.key or i.bucket} {sorted(i.query)}": denied(i, document) for i in run.table}
+    refused = {
+        f"{i.method} {i.key or i.bucket} {sorted(i.query)}": denied(i, document) for i in run.table
+    }
     assert {k: v for k, v in refused.items() if v} == {}
 
 
@@ -212,7 +212,10 @@ def test_the_same_requests_on_another_prefix_are_denied(run: Run):
 def test_start_up_needs_only_the_optional_statements_beyond_the_default(run: Run):
     default = policy(run)
     refused = {a for i in run.startup for a in denied(i, default)}
-    assert {a.split()[0] for a in refused} <= {"s3:GetBucketVersioning", "s3:ListBucketMultipartUploads"}
+    assert {a.split()[0] for a in refused} <= {
+        "s3:GetBucketVersioning",
+        "s3:ListBucketMultipartUploads",
+    }
     assert any(a.startswith("s3:ListBucketMultipartUploads") for a in refused)  # the sweep ran
     full = policy(run, "--versioning", "--find-abandoned-uploads")
     assert [denied(i, full) for i in run.startup if denied(i, full)] == []

@@ -133,7 +133,9 @@ def configure(
     scopes = list(c.Spawner.server_token_scopes) if "server_token_scopes" in c.Spawner else []
     if callable(scopes):  # pragma: no cover - a callable is the admin's own
         raise ValueError("c.Spawner.server_token_scopes is a callable: add the scope there")
-    c.Spawner.server_token_scopes = list(dict.fromkeys([*(scopes or _DEFAULT_SERVER_SCOPES), scope]))
+    c.Spawner.server_token_scopes = list(
+        dict.fromkeys([*(scopes or _DEFAULT_SERVER_SCOPES), scope])
+    )
     roles = [dict(r) for r in c.JupyterHub.load_roles] if "load_roles" in c.JupyterHub else []
     user_role = next((r for r in roles if r.get("name") == "user"), None)
     if user_role is None:

@@ -55,7 +55,7 @@ from jupyters3.errors import S3Error
 from jupyters3.policy import BadPolicyInput
 from jupyters3_hub.settings import SETTINGS_ENV, HubSettings, UserRefused
 
-__all__ = ["UserCredentials", "make_app", "main", "mask"]
+__all__ = ["UserCredentials", "main", "make_app", "mask"]
 
 log = logging.getLogger("jupyters3_hub")
 
@@ -149,7 +149,9 @@ class CredentialsHandler(RequestHandler):
         self.users = users
 
     def log_exception(self, *args: Any) -> None:  # a traceback would show the request
-        log.error("jupyters3-hub: the credentials request failed: %s", args[1] if len(args) > 1 else "")
+        log.error(
+            "jupyters3-hub: the credentials request failed: %s", args[1] if len(args) > 1 else ""
+        )
 
     def refuse(self, status: int, message: str) -> None:
         self.set_status(status)
@@ -160,7 +162,10 @@ class CredentialsHandler(RequestHandler):
         token = self.auth.get_token(self, in_cookie=False)
         if not token:
             self.set_header("WWW-Authenticate", "token")
-            return self.refuse(401, "Send this server's JupyterHub token: Authorization: token <JUPYTERHUB_API_TOKEN>.")
+            return self.refuse(
+                401,
+                "Send this server's JupyterHub token: Authorization: token <JUPYTERHUB_API_TOKEN>.",
+            )
         model = await self.auth.user_for_token(token, sync=False)
         if not model:
             return self.refuse(401, "JupyterHub does not know this token.")
@@ -170,7 +175,8 @@ class CredentialsHandler(RequestHandler):
             return self.refuse(
                 403,
                 f"The token lacks the scope {' or '.join(sorted(self.auth.access_scopes))}: "
-                "jupyters3_hub.configure() adds it to c.Spawner.server_token_scopes and the user role.",
+                "jupyters3_hub.configure() adds it to c.Spawner.server_token_scopes and the "
+                "user role.",
             )
         user = str(model["name"])
         try:
@@ -198,7 +204,9 @@ class IndexHandler(RequestHandler):
         self.finish({"service": "jupyters3-hub", "mode": self.hub_settings.mode})
 
 
-def make_app(settings: HubSettings, auth: HubAuth, users: UserCredentials, prefix: str) -> Application:
+def make_app(
+    settings: HubSettings, auth: HubAuth, users: UserCredentials, prefix: str
+) -> Application:
     """The service's Tornado application under ``prefix`` (``/services/<name>/``)."""
     prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
     return Application(

@@ -120,7 +120,9 @@ class PolicyEnforcer:
                 context=session.context(),
             )
         except MalformedRequest as exc:
-            return self._keep(info, "Malformed", None, (), Fault.error(400, "MalformedXML", str(exc)))
+            return self._keep(
+                info, "Malformed", None, (), Fault.error(400, "MalformedXML", str(exc))
+            )
         role = self.sts.role_policies(session.role_arn)
         scoped = self.sts.session_policies(session)
         for request in needed:

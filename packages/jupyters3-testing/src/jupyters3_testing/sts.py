@@ -266,10 +266,14 @@ class FakeSTS:
         now = self.clock()
         chained = self.session(caller)
         if chained is not None and chained.expired(now):
-            raise StsError(403, "ExpiredToken", "The security token included in the request is expired")
+            raise StsError(
+                403, "ExpiredToken", "The security token included in the request is expired"
+            )
         if chained is None and self.trusted_key_ids and caller not in self.trusted_key_ids:
             raise StsError(
-                403, "InvalidClientTokenId", "The security token included in the request is invalid."
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
             )
         role = params.get("RoleArn", "")
         if role not in self._roles:
@@ -280,7 +284,9 @@ class FakeSTS:
             )
         name = params.get("RoleSessionName", "")
         if not _NAME.fullmatch(name):
-            raise _validation("roleSessionName", "must satisfy regular expression pattern: [\\w+=,.@-]*")
+            raise _validation(
+                "roleSessionName", "must satisfy regular expression pattern: [\\w+=,.@-]*"
+            )
         duration = _duration(params.get("DurationSeconds", "3600"))
         cap = 3600 if chained is not None else self.max_session_seconds
         if not 900 <= duration <= cap:
@@ -293,7 +299,9 @@ class FakeSTS:
         policy = params.get("Policy")
         if policy is not None:
             if len(policy) > POLICY_LIMIT:
-                raise _validation("policy", f"Member must have length less than or equal to {POLICY_LIMIT}")
+                raise _validation(
+                    "policy", f"Member must have length less than or equal to {POLICY_LIMIT}"
+                )
             try:
                 parse_policy(policy)
             except MalformedPolicy as exc:
@@ -307,7 +315,9 @@ class FakeSTS:
             raise _validation("transitiveTagKeys", "every key must be a session tag's key")
         source = params.get("SourceIdentity", "")
         if source and not _NAME.fullmatch(source):
-            raise _validation("sourceIdentity", "must satisfy regular expression pattern: [\\w+=,.@-]*")
+            raise _validation(
+                "sourceIdentity", "must satisfy regular expression pattern: [\\w+=,.@-]*"
+            )
         if chained is not None:
             tags, transitive, source = _inherit(chained, tags, transitive, source)
         packed = self.packed_size(policy or "", arns, tags)
@@ -353,7 +363,7 @@ class FakeSTS:
             "<AssumedRoleUser>"
             f"<Arn>arn:aws:sts::{self.account}:assumed-role/{escape(role_name)}/"
             f"{escape(session.session_name)}</Arn>"
-            f"<AssumedRoleId>AROA{uuid.uuid5(uuid.NAMESPACE_URL, session.role_arn).hex[:16].upper()}"
+            f"<AssumedRoleId>AROA{_role_id(session.role_arn)}"
             f":{escape(session.session_name)}</AssumedRoleId></AssumedRoleUser>"
             f"<Credentials><AccessKeyId>{session.access_key_id}</AccessKeyId>"
             f"<SecretAccessKey>{escape(session.secret_access_key)}</SecretAccessKey>"
@@ -370,12 +380,16 @@ class _Handler(RequestHandler):
         self.sts = sts
 
     def post(self) -> None:
-        params = dict(parse_qsl(self.request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        params = dict(
+            parse_qsl(self.request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        )
         caller = access_key_id(self.request.headers.get("Authorization", ""))
         self.set_header("Content-Type", "text/xml")
         try:
             if not caller:
-                raise StsError(403, "MissingAuthenticationToken", "Request is missing Authentication Token")
+                raise StsError(
+                    403, "MissingAuthenticationToken", "Request is missing Authentication Token"
+                )
             session = self.sts.assume_role(params, caller)
         except StsError as exc:
             self.set_status(exc.status)
@@ -394,6 +408,10 @@ class _Handler(RequestHandler):
 
 
 _UPPER = string.ascii_uppercase + string.digits
+
+
+def _role_id(role_arn: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, role_arn).hex[:16].upper()
 
 
 def _documents(policies: Any) -> list[dict[str, Any]]:
@@ -432,14 +450,14 @@ def _tags(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     values = [params.get(f"Tags.member.{n}.Value", "") for n in range(1, len(keys) + 1)]
     if len(keys) > 50:
         raise _validation("tags", "Member must have length less than or equal to 50")
-    for key, value in zip(keys, values):
+    for key, value in zip(keys, values, strict=True):
         if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
             raise _validation("tags.member.key", "must satisfy regular expression pattern")
         if not _TAG_VALUE.fullmatch(value):
             raise _validation("tags.member.value", "must satisfy regular expression pattern")
     if len({k.lower() for k in keys}) != len(keys):
         raise _validation("tags", "Duplicate tag keys found")
-    return tuple(zip(keys, values))
+    return tuple(zip(keys, values, strict=True))
 
 
 def _inherit(
@@ -454,7 +472,9 @@ def _inherit(
     inherited = [(k, v) for k, v in caller.tags if k in caller.transitive_tag_keys]
     clash = {k.lower() for k, _ in inherited} & {k.lower() for k, _ in tags}
     if clash:
-        raise StsError(400, "InvalidParameterValue", f"Transitive tags {sorted(clash)} cannot be set again")
+        raise StsError(
+            400, "InvalidParameterValue", f"Transitive tags {sorted(clash)} cannot be set again"
+        )
     keys = tuple(dict.fromkeys([*caller.transitive_tag_keys, *transitive]))
     return tuple(inherited) + tags, keys, source or caller.source_identity
 

@@ -100,8 +100,8 @@ class HubCredentialsProvider:
         token = env_value(environ, HUB_TOKEN_ENV)
         if not url:
             raise BadConfiguration(
-                f"JupyterS3HubAuthentication needs the credentials service's URL: set {HUB_URL_ENV} "
-                "(jupyters3_hub.configure() in jupyterhub_config.py does) or "
+                "JupyterS3HubAuthentication needs the credentials service's URL: set "
+                f"{HUB_URL_ENV} (jupyters3_hub.configure() in jupyterhub_config.py does) or "
                 "c.JupyterS3HubAuthentication.url."
             )
         parts = urlsplit(url)

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -320,6 +323,55 @@ def step_alice_server_and_kernel_are_refused_on_bobs_prefix(
     assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 
 
+def step_jupyters3_check_prints_the_confinement_lines(world: HubWorld) -> None:
+    """`jupyters3 check` with alice's single-user config and environment says what her
+    server logs at start: confined, and the broader identities in reach of kernels."""
+    env = {k: v for k, v in world.hub_env.items() if not k.startswith(("AWS_", "JUPYTERS3_"))}
+    env.update(
+        JUPYTERHUB_USER="alice",
+        JUPYTERHUB_API_TOKEN=world.tokens["alice"],
+        JUPYTERS3_BUCKET=BUCKET,
+        JUPYTERS3_PREFIX="users/alice/",
+        JUPYTERS3_MOUNTS=json.dumps(
+            {"team": f"s3://{TEAM}/shared/", "lake": f"s3://{LAKE}/curated/:ro"}
+        ),
+        JUPYTERS3_HUB_CREDENTIALS_URL=f"http://127.0.0.1:{world.service_port}/services/{SERVICE}/credentials",
+        AWS_ENDPOINT_URL_S3=world.proxy.endpoint_url,
+        AWS_REGION=REGION,
+        AWS_ACCESS_KEY_ID=ADMIN_KEY,  # a broad identity in the environment: a warning
+        AWS_SECRET_ACCESS_KEY=ADMIN_SECRET,
+        AWS_SHARED_CREDENTIALS_FILE=str(world.dir / "no-credentials"),
+        AWS_CONFIG_FILE=str(world.dir / "no-config"),
+        JUPYTER_CONFIG_DIR=str(world.dir / "check-config"),
+    )
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyters3",
+            "check",
+            "--config",
+            str(world.dir / "singleuser_config.py"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = checked.stdout
+    assert checked.returncode == 0, out + checked.stderr
+    confined = (
+        f"LIST of s3://{BUCKET}/users/ and s3://{BUCKET}/ refused (AccessDenied): "
+        "confined to users/alice/"
+    )
+    assert re.search(r"^ok\s+confinement\s+" + re.escape(confined), out, re.M), out
+    assert re.search(
+        r"^WARN\s+kernels\s+.*AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are in", out, re.M
+    ), out
+    assert "The instance metadata service at http://127.0.0.1:" in out
+    assert ADMIN_SECRET not in out and ADMIN_SECRET not in checked.stderr
+
+
 def step_the_service_refuses_tokens_that_are_not_a_users_with_its_scope(world: HubWorld):
     assert world.service_credentials("")[0] == 401
     assert world.service_credentials("not-a-token")[0] == 401
@@ -460,6 +512,7 @@ def test_alice_and_bob_on_one_hub(world: HubWorld):
         step_alices_kernel_uses_boto3_with_no_configuration(world, kernel, admin)
         step_alice_server_and_kernel_are_refused_on_bobs_prefix(world, kernel, admin)
         step_the_service_refuses_tokens_that_are_not_a_users_with_its_scope(world)
+        step_jupyters3_check_prints_the_confinement_lines(world)
         started = time.monotonic()
         step_credentials_refresh_across_three_expiries_without_a_failed_request(world, kernel)
         world.timings["refresh steps"] = time.monotonic() - started

@@ -17,10 +17,8 @@ Under JupyterHub with scoped credentials (:class:`jupyters3.hub.JupyterS3HubAuth
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -200,8 +198,9 @@ def check_at_start(manager: JupyterS3, log: logging.Logger | logging.LoggerAdapt
 
     if manager.store is not None:
         error = startup.run_aside(lambda: startup.make_client(manager, blocking_dns=True), work)
-    else:
-        error = _run_in_thread(lambda: work(None))
+    else:  # mounts only: no prefix to probe, the warnings still (run_aside needs a client)
+        first = next(iter(manager.stores.mounts.values()))
+        error = startup.run_aside(lambda: first.new_client(blocking_dns=True), work)
     if error is not None or not found:
         log.critical("JupyterS3: Cannot tell whether the credentials are confined: %s", error)
         raise SystemExit(1)
@@ -233,17 +232,3 @@ async def report_steps(manager: JupyterS3, report: Report, client: S3Client | No
         name = "kernels" if number == 1 else f"kernels ({number})"
         report.add(name, "WARN", "a broader identity is in reach of kernels", sentence)
 
-
-def _run_in_thread(make: Any) -> BaseException | None:
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(make())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="jupyters3-confinement", daemon=True)
-    thread.start()
-    thread.join(30)
-    return failure[0] if failure else None

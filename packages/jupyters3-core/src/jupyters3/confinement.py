@@ -231,4 +231,3 @@ async def report_steps(manager: JupyterS3, report: Report, client: S3Client | No
     for number, sentence in enumerate(warnings, 1):
         name = "kernels" if number == 1 else f"kernels ({number})"
         report.add(name, "WARN", "a broader identity is in reach of kernels", sentence)
-

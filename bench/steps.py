@@ -71,7 +71,11 @@ def mounts_config(far_endpoint: str) -> dict[str, Any]:
     bucket's endpoint (so a copy into it is server-side), ``far`` is on another one."""
     return {
         "team": f"s3://{TEAM_BUCKET}/",
-        "far": {"url": f"s3://{FAR_BUCKET}/", "endpoint_url": far_endpoint},
+        "far": {
+            "url": f"s3://{FAR_BUCKET}/",
+            "endpoint_url": far_endpoint,
+            "share_main_credentials": True,  # moto takes any key
+        },
     }
 
 

@@ -7,9 +7,9 @@
 # Copy, paste, drag and drop work in and across them (server-side copies: the
 # mounts share the main bucket's endpoint and credentials). The mounts take
 # the main bucket's endpoint, region and credentials (here the default chain)
-# unless they set their own; the README's "Mounts: several buckets in one file
-# browser" shows one with its own, and the IAM policy each needs. A mount
-# whose variable is unset is left out.
+# unless they set their own; docs/configure/mounts.md ("Mounts: several
+# buckets in one file browser") shows one with its own, and the IAM policy
+# each needs. A mount whose variable is unset is left out.
 #
 # Run it:
 #   export JUPYTERS3_BUCKET=notebooks JUPYTERS3_PREFIX=users/alice/ AWS_REGION=eu-west-1

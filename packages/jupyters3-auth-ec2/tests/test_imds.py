@@ -336,7 +336,9 @@ async def test_endpoint_from_the_environment(server: Server, clock: Clock) -> No
 
 
 async def test_against_motos_instance_metadata(js3_moto_server: Any) -> None:
-    auth = JupyterS3EC2RoleAuthentication(metadata_endpoint=js3_moto_server.endpoint_url)
+    auth = JupyterS3EC2RoleAuthentication(
+        metadata_endpoint=js3_moto_server.endpoint_url, environ={}
+    )
     creds = await auth.get_credentials()
     assert creds.access_key_id == "test-key"
     assert creds.pre_auth_headers == {"x-amz-security-token": "test-session-token"}

@@ -1,13 +1,21 @@
-"""The READMEs agree with the code, so that the documentation cannot drift.
+"""The README and the documentation site agree with the code, so that neither can drift.
 
-* README.md's configuration reference is what ``docs/config_reference.py``
-  generates from the traits, and every setting has a help text;
-* its IAM policy is valid JSON and grants exactly the actions of the S3
-  operations the client sends (a table here, itself checked against the
-  client's source);
-* every error message its Troubleshooting section quotes is one the source
-  tree can produce;
-* its links, hatch commands and Jupyter setting names exist.
+* the site's configuration reference (docs/reference/configuration.md) has an
+  ``autoconfigurable`` for every configurable class of every package (the
+  build then fails when a setting is missing: docs/reference_ext.py), every
+  setting has a help text, and a computed default says where it comes from;
+* the IAM policy of docs/operate/iam-policy.md is valid JSON and grants
+  exactly the actions of the S3 operations the client sends (a table here,
+  itself checked against the client's source);
+* every error message that docs/operate/troubleshooting.md quotes is one the
+  source tree can produce;
+* the links and anchors, hatch commands and Jupyter setting names of the
+  README, the packages' READMEs and the site's pages exist;
+* every section of the README before the site has a home in the site, and the
+  README stays a landing page.
+
+``hatch run docs:build`` (part of ``hatch run test:all``) checks the rest:
+every cross-reference, heading anchor and setting, with warnings as errors.
 """
 
 from __future__ import annotations
@@ -30,7 +38,16 @@ from jupyters3 import keys
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+#: The site's pages (Markdown sources; docs/_build is the built site).
+PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.relative_to(DOCS).parts)
 PACKAGE_READMES = sorted(ROOT.glob("packages/*/README.md"))
+OTHER_READMES = [ROOT / "bench" / "README.md", ROOT / "examples" / "README.md"]
+#: Every Markdown file a reader of the repository or the site sees.
+ALL_MARKDOWN = [README, *PACKAGE_READMES, *OTHER_READMES, *PAGES]
+IAM_PAGE = DOCS / "operate" / "iam-policy.md"
+TROUBLESHOOTING_PAGE = DOCS / "operate" / "troubleshooting.md"
+REFERENCE_PAGE = DOCS / "reference" / "configuration.md"
 CLIENT = ROOT / "packages/jupyters3-core/src/jupyters3/s3/client.py"
 #: Where the server and `jupyters3 check` call the client from.
 CALLERS = [
@@ -42,18 +59,22 @@ CALLERS = [
     for path in ROOT.glob(pattern)
     if path != CLIENT
 ]
-#: A wildcard: a variable part of a message (source) or an elided one (README).
+#: A wildcard: a variable part of a message (source) or an elided one (docs).
 WILD = "\u2026"
 
 
+def rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
 @cache
-def generator() -> ModuleType:
-    """``docs/config_reference.py``, loaded by path (``docs/`` is not a package)."""
-    path = ROOT / "docs" / "config_reference.py"
-    spec = importlib.util.spec_from_file_location("jupyters3_docs_config_reference", path)
+def configurables() -> ModuleType:
+    """``docs/configurables.py``, loaded by path (``docs/`` is not a package)."""
+    path = DOCS / "configurables.py"
+    spec = importlib.util.spec_from_file_location("jupyters3_docs_configurables", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -65,7 +86,7 @@ def readme() -> str:
 def section(text: str, title: str) -> str:
     """The body of the ``## title`` section of ``text``."""
     match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
-    assert match, f"README.md has no '## {title}' section"
+    assert match, f"no '## {title}' section"
     return match.group(1)
 
 
@@ -74,21 +95,44 @@ def section(text: str, title: str) -> str:
 # ============================================================================
 
 
-def test_the_configuration_reference_is_generated_from_the_code() -> None:
-    """README.md holds exactly what the generator prints: a setting added,
-    renamed or re-documented in the code fails here until the README is redone."""
-    gen = generator()
-    assert gen.current_block(readme()) == gen.render(), (
-        "README.md's configuration reference is stale: run "
-        "`hatch run test:python docs/config_reference.py --write`"
-    )
+def autoconfigurables() -> list[str]:
+    """The classes the reference page documents, as its directives name them."""
+    text = REFERENCE_PAGE.read_text(encoding="utf-8")
+    return re.findall(r"^\.\. autoconfigurable:: (\S+)$", text, re.M)
 
 
-def test_the_generator_covers_jupyters3_and_every_authentication_class() -> None:
-    """JupyterS3 and every authentication class of both packages are documented."""
+def test_the_reference_documents_every_configurable_class() -> None:
+    """A configurable class that any package adds (with settings of its own)
+    fails here until the reference page has its ``autoconfigurable``."""
+    gen = configurables()
+    found = {gen.public_name(cls) for cls in gen.documented_classes()}
+    named = autoconfigurables()
+    assert len(named) == len(set(named)), "a class is documented twice"
+    assert not found - set(named), f"add to {rel(REFERENCE_PAGE)}: {sorted(found - set(named))}"
+    assert not set(named) - found, f"not configurable classes: {sorted(set(named) - found)}"
+
+
+def test_each_class_has_a_heading_of_its_name() -> None:
+    """``configuration.md#jupyters3`` and the like: the anchors of the old README."""
+    text = REFERENCE_PAGE.read_text(encoding="utf-8")
+    for name in autoconfigurables():
+        assert f"\n## `{name.rsplit('.', 1)[1]}`\n" in text, name
+
+
+def test_nothing_on_the_reference_page_is_hand_written() -> None:
+    """Settings come from the directives only: no table, no attribute written out."""
+    text = REFERENCE_PAGE.read_text(encoding="utf-8")
+    assert not re.search(r"^\|", text, re.M), "a table on the reference page"
+    assert not re.search(r"(py:attribute|\.\. attribute::|autotrait)", text)
+    assert not re.search(r"^c\.JupyterS3", text, re.M)
+
+
+def test_the_reference_covers_jupyters3_and_every_authentication_class() -> None:
+    """JupyterS3 and every authentication class of every package are documented."""
     from jupyters3 import JupyterS3Authentication
 
-    documented = {cls.__name__ for cls in generator().documented_classes()}
+    gen = configurables()
+    documented = {cls.__name__ for cls in gen.documented_classes()}
     assert {
         "JupyterS3",
         "JupyterS3DefaultAuthentication",
@@ -99,28 +143,30 @@ def test_the_generator_covers_jupyters3_and_every_authentication_class() -> None
     } <= documented
     ours = {
         cls.__name__
-        for cls in generator()._subclasses(JupyterS3Authentication)
-        if generator().ours(cls) and generator().own_config_traits(cls)
+        for cls in gen.subclasses(JupyterS3Authentication)
+        if gen.ours(cls) and gen.own_config_traits(cls)
     }
     assert ours <= documented
+    assert "jupyters3_testing" in gen.packages(), "every package under packages/ is looked at"
 
 
 def test_every_setting_has_help() -> None:
     """A setting without a help text (or with only a default) fails."""
-    gen = generator()
+    gen = configurables()
     missing = [
-        f"{cls.__name__}.{row.name}"
+        f"{cls.__name__}.{name}"
         for cls in gen.documented_classes()
-        for row in gen.settings(cls)
-        if len(row.help) < 10
+        for name, trait in gen.own_config_traits(cls).items()
+        if len(gen.split_default(str(trait.help or ""))[0]) < 10
     ]
     assert not missing, f"settings without help: {missing}"
 
 
 def test_computed_defaults_say_where_they_come_from() -> None:
     """A default computed by an ``@default`` method is described by a
-    ``Default: ...`` sentence in the help text, which becomes the default column."""
-    gen = generator()
+    ``Default: ...`` sentence in the help text, which the reference shows as
+    the default."""
+    gen = configurables()
     undescribed = [
         f"{cls.__name__}.{name}"
         for cls in gen.documented_classes()
@@ -130,18 +176,100 @@ def test_computed_defaults_say_where_they_come_from() -> None:
     assert not undescribed, f"add a 'Default: ...' sentence to the help of {undescribed}"
 
 
-def test_the_generator_command_line(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without options it prints the block; ``--check`` passes on this README."""
-    gen = generator()
-    assert gen.main([]) == 0
-    assert capsys.readouterr().out.strip() == gen.render().strip()
-    assert gen.main(["--check"]) == 0
+def test_each_setting_is_shown_with_its_help_and_default() -> None:
+    from jupyters3 import JupyterS3
+
+    gen = configurables()
+    traits = gen.own_config_traits(JupyterS3)
+    region = gen.setting_lines(JupyterS3, "aws_region", traits["aws_region"])
+    assert region[0] == "The bucket's AWS region."
+    assert region[-1].startswith("Default: \\ ``AWS_REGION``\\ , ")
+    size = gen.setting_lines(JupyterS3, "multipart_part_size", traits["multipart_part_size"])
+    assert size[-1] == "Default: ``16777216`` (16 MiB)"
+    assert gen.setting_lines(JupyterS3, "mounts", traits["mounts"])[-1] == "Default: ``{}``"
+    auth = gen.setting_lines(JupyterS3, "authentication_class", traits["authentication_class"])
+    assert auth[-1] == "Default: ``jupyters3.JupyterS3DefaultAuthentication``"
+    assert gen.type_words(traits["addressing_style"]) == "'auto' | 'path' | 'virtual'"
 
 
-def test_replace_block_keeps_the_rest_of_the_file() -> None:
-    gen = generator()
-    text = f"before\n{gen.START}\nold\n{gen.END}\nafter\n"
-    assert gen.replace_block(text, "new") == f"before\n{gen.START}\nnew\n{gen.END}\nafter\n"
+def test_help_texts_become_safe_restructuredtext() -> None:
+    """What reStructuredText would read as markup is escaped, or made a literal."""
+    gen = configurables()
+    assert gen.rst_text("If-None-Match: * and a|b") == "If-None-Match: \\* and a\\|b"
+    assert gen.rst_text("see `x_y` here") == "see \\ ``x_y``\\  here"
+    assert gen.rst_text("AWS_REGION=IPv6") == "\\ ``AWS_REGION``\\ =IPv6"
+    assert gen.rst_text("(http://[fd00:ec2::254] with") == "(\\ ``http://[fd00:ec2::254]``\\  with"
+    assert gen.split_default("Seconds. Default: A, else B. More.") == (
+        "Seconds. More.",
+        "A, else B",
+    )
+    assert gen.split_default("Seconds.") == ("Seconds.", None)
+
+
+def test_the_configurables_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python docs/configurables.py`` prints each class, then its settings."""
+    gen = configurables()
+    assert gen.main() == 0
+    out = capsys.readouterr().out
+    assert "jupyters3.JupyterS3\n    aws_region\n" in out
+    assert "jupyters3_auth_ec2.JupyterS3EC2RoleAuthentication\n    role_name\n" in out
+
+
+# ============================================================================
+# The site's build
+# ============================================================================
+
+
+def hatch_envs() -> dict[str, Any]:
+    tomllib = pytest.importorskip("tomllib")
+    envs: dict[str, Any] = tomllib.loads((ROOT / "hatch.toml").read_text(encoding="utf-8"))["envs"]
+    return envs
+
+
+def test_the_docs_env_installs_every_package() -> None:
+    """Every configurable class can only be documented if its package is installed."""
+    members = {
+        m if isinstance(m, str) else m["path"] for m in hatch_envs()["docs"]["workspace"]["members"]
+    }
+    packages = {rel(p.parent) for p in ROOT.glob("packages/*/pyproject.toml")}
+    assert members == packages
+    rtd = (ROOT / ".readthedocs.yaml").read_text(encoding="utf-8")
+    assert set(re.findall(r"path: (packages/\S+)", rtd)) == packages
+    assert "fail_on_warning: true" in rtd and "requirements: docs/requirements.txt" in rtd
+
+
+def test_read_the_docs_installs_what_the_docs_env_does() -> None:
+    """docs/requirements.txt is the docs env's list, but for docs:serve's server."""
+    deps = [d.split("#")[0].strip() for d in hatch_envs()["docs"]["dependencies"]]
+    lines = (DOCS / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    required = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert set(required) == {d for d in deps if not d.startswith("sphinx-autobuild")}
+
+
+def test_ci_builds_the_docs_with_warnings_as_errors() -> None:
+    """`hatch run test:all` (what .ci/run runs) ends with the docs build, which
+    fails on any warning and on any reference that does not resolve."""
+    scripts = hatch_envs()
+    assert "hatch run docs:build" in scripts["test"]["scripts"]["all"]
+    build = scripts["docs"]["scripts"]["build"]
+    assert all(flag in build.split() for flag in ("-W", "--keep-going", "-n")), build
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "hatch run test:all" in ci
+
+
+def test_every_page_is_in_a_toctree() -> None:
+    """A page no toctree lists is built but unreachable (Sphinx warns too)."""
+    listed = set()
+    for page in PAGES:
+        for block in re.findall(
+            r"```\{toctree\}\n(.*?)```", page.read_text(encoding="utf-8"), re.S
+        ):
+            for line in block.splitlines():
+                if line.strip() and not line.startswith(":"):
+                    listed.add((page.parent / f"{line.strip()}.md").resolve())
+    orphans = [rel(p) for p in PAGES if p.name != "index.md" or p.parent != DOCS]
+    orphans = [p for p in orphans if (ROOT / p).resolve() not in listed]
+    assert not orphans, f"pages in no toctree: {orphans}"
 
 
 # ============================================================================
@@ -241,9 +369,9 @@ def test_the_table_says_which_operations_the_server_sends(operation: str) -> Non
 
 
 def policy() -> dict[str, Any]:
-    body = section(readme(), "A least-privilege IAM policy")
+    body = IAM_PAGE.read_text(encoding="utf-8")
     match = re.search(r"```json\n(.*?)```", body, re.S)
-    assert match, "the IAM section has no ```json block"
+    assert match, "the IAM page has no ```json block"
     document = json.loads(match.group(1))
     assert isinstance(document, dict)
     return document
@@ -325,9 +453,9 @@ def test_the_object_resource_covers_every_key_jupyters3_writes() -> None:
         assert key is not None and fnmatch.fnmatchcase(key, f"{prefix}*"), key
 
 
-def test_the_readme_says_what_each_action_is_for() -> None:
+def test_the_page_says_what_each_action_is_for() -> None:
     """The table under the policy names, for each action, every operation needing it."""
-    body = section(readme(), "A least-privilege IAM policy")
+    body = IAM_PAGE.read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| `(s3:\w+)` \| (.*) \|$", body, re.M))
     for operation, actions in IAM_ACTIONS.items():
         for action in actions or ():
@@ -408,7 +536,7 @@ def is_instance(text: str, pattern: str) -> bool:
 
 def quoted_messages() -> list[str]:
     """The messages Troubleshooting quotes: each list item that starts with code."""
-    body = section(readme(), "Troubleshooting")
+    body = TROUBLESHOOTING_PAGE.read_text(encoding="utf-8")
     return re.findall(r"^\* `([^`]+)`", body, re.M)
 
 
@@ -443,13 +571,41 @@ def test_the_matcher_refuses_a_changed_message() -> None:
 # Links, commands and setting names
 # ============================================================================
 
+#: A link to the repository on GitHub: its path must exist.
+GITHUB = re.compile(r"https://github\.com/jupyters3/jupyters3/(?:tree|blob)/main/([^)#\s`>]*)")
+
 
 def _outside_code(text: str) -> str:
     return re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
 
 
+def expanded(path: Path) -> str:
+    """``path``'s text with each ``{include}`` replaced by what it includes."""
+    text = path.read_text(encoding="utf-8")
+
+    def include(match: re.Match[str]) -> str:
+        included = (path.parent / match.group(1)).resolve()
+        body = included.read_text(encoding="utf-8")
+        options = dict(re.findall(r"^:([\w-]+): (.*)$", match.group(2), re.M))
+        if "start-after" in options:
+            body = body.split(options["start-after"], 1)[1]
+        if "end-before" in options:
+            body = body.split(options["end-before"], 1)[0]
+        if "start-line" in options:
+            body = "\n".join(body.splitlines()[int(options["start-line"]) :])
+        return body
+
+    return re.sub(r"^```\{include\} (\S+)\n(.*?)^```$", include, text, flags=re.M | re.S)
+
+
+def whole_include(page: Path) -> Path | None:
+    """The file a page is made of, when the page is one ``{include}`` and nothing else."""
+    match = re.fullmatch(r"```\{include\} (\S+)\n```\n", page.read_text(encoding="utf-8"))
+    return (page.parent / match.group(1)).resolve() if match else None
+
+
 def anchors(text: str) -> set[str]:
-    """GitHub's anchors for the headings of ``text``."""
+    """GitHub's anchors for the headings of ``text`` (MyST makes the same ones)."""
     seen: dict[str, int] = {}
     for heading in re.findall(r"^#{1,6} (.+)$", _outside_code(text), re.M):
         slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
@@ -458,31 +614,116 @@ def anchors(text: str) -> set[str]:
     return {slug if n == 0 else f"{slug}-{n}" for slug, total in seen.items() for n in range(total)}
 
 
-@pytest.mark.parametrize("path", [README, *PACKAGE_READMES], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", ALL_MARKDOWN, ids=rel)
 def test_links_resolve(path: Path) -> None:
-    """Every ``(#anchor)`` is a heading, every relative link an existing file."""
-    text = path.read_text(encoding="utf-8")
-    prose = _outside_code(text)
-    missing = [a for a in re.findall(r"\]\(#([^)]+)\)", prose) if a not in anchors(text)]
+    """Every ``(#anchor)`` is a heading of the page, every relative link an
+    existing file (and its ``#anchor``, if any, a heading of that page), every
+    link into the repository on GitHub an existing path. (An included file's
+    links are checked in that file.)"""
+    prose = _outside_code(path.read_text(encoding="utf-8"))
+    here = anchors(expanded(path))
+    missing = [a for a in re.findall(r"\]\(#([^)]+)\)", prose) if a not in here]
     assert not missing, f"no such heading: {missing}"
-    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", prose):
-        if not re.match(r"[a-z]+:", target):
-            assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
+    for target, anchor in re.findall(r"\]\(([^)#\s]+)(?:#([^)]*))?\)", prose):
+        if re.match(r"[a-z]+:", target):
+            continue
+        linked = path.parent / target
+        assert linked.exists(), f"{rel(path)} links to missing {target}"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(expanded(linked)), f"{rel(path)}: no {target}#{anchor}"
+    for target in GITHUB.findall(prose):
+        assert (ROOT / target).exists(), f"{rel(path)} links to missing {target} on GitHub"
+
+
+#: Each section of the README before the site (GitHub's anchor) -> its home now.
+OLD_README_SECTIONS: dict[str, str] = {
+    "contents": "docs/index.md#jupyters3",
+    "why-jupyters3": "docs/get-started/why.md#why-jupyters3",
+    "quick-start": "docs/get-started/demo.md#quick-start",
+    "use-it-with-your-bucket": "docs/get-started/first-bucket.md#use-it-with-your-bucket",
+    "authentication": "docs/configure/authentication.md#authentication",
+    "the-default-chain": "docs/configure/authentication.md#the-default-chain",
+    "each-way-in-short": "docs/configure/authentication.md#each-way-in-short",
+    "your-own-class": "docs/configure/authentication.md#your-own-class",
+    "s3-compatible-stores": "docs/configure/s3-compatible-stores.md#s3-compatible-stores",
+    "jupyterhub-one-prefix-per-user": "docs/configure/jupyterhub.md#jupyterhub-one-prefix-per-user",
+    "mounts-several-buckets-in-one-file-browser": (
+        "docs/configure/mounts.md#mounts-several-buckets-in-one-file-browser"
+    ),
+    "a-least-privilege-iam-policy": "docs/operate/iam-policy.md#a-least-privilege-iam-policy",
+    "several-servers-on-one-bucket-and-failures": (
+        "docs/operate/several-servers.md#several-servers-on-one-bucket-and-failures"
+    ),
+    "versioned-buckets-checkpoints-without-copies": (
+        "docs/configure/versioned-buckets.md#versioned-buckets-checkpoints-without-copies"
+    ),
+    "large-files-and-speed": "docs/operate/large-files.md#large-files-and-speed",
+    "real-time-collaboration": (
+        "docs/configure/real-time-collaboration.md#real-time-collaboration"
+    ),
+    "limits-that-come-from-s3": "docs/configure/limits.md#limits-that-come-from-s3",
+    "troubleshooting": "docs/operate/troubleshooting.md#troubleshooting",
+    "the-server-stops-at-start": "docs/operate/troubleshooting.md#the-server-stops-at-start",
+    "an-error-in-jupyterlab": "docs/operate/troubleshooting.md#an-error-in-jupyterlab",
+    "other-signs": "docs/operate/troubleshooting.md#other-signs",
+    "configuration-reference": "docs/reference/configuration.md#configuration-reference",
+    "jupyters3": "docs/reference/configuration.md#jupyters3",
+    "jupyters3defaultauthentication": (
+        "docs/reference/configuration.md#jupyters3defaultauthentication"
+    ),
+    "jupyters3secretaccesskeyauthentication": (
+        "docs/reference/configuration.md#jupyters3secretaccesskeyauthentication"
+    ),
+    "jupyters3ecsroleauthentication": (
+        "docs/reference/configuration.md#jupyters3ecsroleauthentication"
+    ),
+    "jupyters3ec2roleauthentication": (
+        "docs/reference/configuration.md#jupyters3ec2roleauthentication"
+    ),
+    "jupyters3refreshingauthentication": (
+        "docs/reference/configuration.md#jupyters3refreshingauthentication"
+    ),
+    "repository-layout": "docs/develop/layout.md#repository-layout",
+    "developer-tasks": "docs/develop/tasks.md#developer-tasks",
+    "the-contents-layer-in-brief": "docs/develop/contents-layer.md#the-contents-layer-in-brief",
+    "the-s3-layer-in-brief": "docs/develop/s3-layer.md#the-s3-layer-in-brief",
+}
+
+
+@pytest.mark.parametrize("old", sorted(OLD_README_SECTIONS))
+def test_every_old_readme_section_has_a_home(old: str) -> None:
+    """Nothing the README held before the site was dropped: each of its
+    sections (and their anchors) is a heading of a page now."""
+    page, anchor = OLD_README_SECTIONS[old].split("#")
+    assert anchor in anchors(expanded(ROOT / page)), OLD_README_SECTIONS[old]
+
+
+def test_the_readme_is_a_landing_page() -> None:
+    """Under 12 KB, and it leads into the site."""
+    size = len(README.read_bytes())
+    assert size < 12_000, f"README.md is {size} bytes: move the detail into docs/"
+    linked = set(re.findall(r"\]\(([^)#:]+)", readme()))
+    pages = [p for p in PAGES if p.parent.parent == DOCS and p.name != "index.md"]
+    # A page that only includes a file (a package's README) is linked as that file.
+    wanted = {rel(whole_include(p) or p) for p in pages}
+    assert wanted <= linked, f"the README does not link {sorted(wanted - linked)}"
 
 
 def test_the_quick_start_commands_are_unchanged() -> None:
     body = section(readme(), "Quick start")
     assert "python3 -m pip install --quiet hatch && hatch run demo:lab\n" in body
     assert "python3 -m pip install --quiet hatch && hatch run test:all\n" in body
+    demo = expanded(DOCS / "get-started" / "demo.md")
+    assert "python3 -m pip install --quiet hatch && hatch run demo:lab\n" in demo
+    assert "python3 -m pip install --quiet hatch && hatch run test:all\n" in demo
 
 
 def test_hatch_commands_exist() -> None:
-    """Every ``hatch run env:script`` of the READMEs is a script of hatch.toml."""
-    tomllib = pytest.importorskip("tomllib")
-    envs = tomllib.loads((ROOT / "hatch.toml").read_text(encoding="utf-8"))["envs"]
+    """Every ``hatch run env:script`` of the READMEs and pages is a script of hatch.toml."""
+    envs = hatch_envs()
     commands = {
         command
-        for path in [README, *PACKAGE_READMES]
+        for path in ALL_MARKDOWN
         for command in re.findall(r"hatch run (\w+):(\w+)", path.read_text(encoding="utf-8"))
     }
     assert commands
@@ -500,13 +741,17 @@ def test_jupyters3_check_is_the_command_documented() -> None:
     assert (args.command, args.config, args.json) == ("check", "c.py", True)
 
 
-def test_jupyter_settings_named_in_the_readme_exist() -> None:
+def test_jupyter_settings_named_in_the_docs_exist() -> None:
     """``ContentsManager.x`` and ``ServerApp.x`` are real traits, with the defaults quoted."""
     from jupyter_server.serverapp import ServerApp
     from jupyter_server.services.contents.manager import ContentsManager
 
     owners = {"ContentsManager": ContentsManager, "ServerApp": ServerApp}
-    named = re.findall(r"\b(ContentsManager|ServerApp)\.(\w+)", readme())
+    named = [
+        found
+        for path in [README, *PAGES]
+        for found in re.findall(r"\b(ContentsManager|ServerApp)\.(\w+)", path.read_text("utf-8"))
+    ]
     assert named
     for owner, name in named:
         assert name in owners[owner].class_trait_names(), f"{owner}.{name}"

@@ -746,10 +746,16 @@ SETTINGS_OWNERS: dict[str, type] = {
         "packages/jupyters3-core/README.md",
         "packages/jupyters3-auth-ec2/README.md",
         "packages/jupyters3-hub/README.md",
+        *sorted(
+            str(p.relative_to(EXAMPLES_DIR.parent))
+            for p in (EXAMPLES_DIR.parent / "docs").rglob("*.md")
+            if "_build" not in p.parts
+        ),
     ],
 )
 def test_the_readmes_name_real_settings(readme: str) -> None:
-    """Every ``c.<JupyterS3 class>.<name>`` a README mentions is a setting of that class."""
+    """Every ``c.<JupyterS3 class>.<name>`` a README or a page of the
+    documentation mentions is a setting of that class."""
     text = (EXAMPLES_DIR.parent / readme).read_text()
     named = re.findall(r"\bc\.(JupyterS3\w*)\.(\w+)", text)
     wrong = [

@@ -351,6 +351,44 @@ def test_a_hook_is_asked_before_the_rule(js3_fault_proxy: FaultProxy, js3_bucket
     assert request(port, "GET", f"/{js3_bucket}/y")[0] == 503
 
 
+def test_hostile_answers(js3_fault_proxy: FaultProxy, js3_bucket: str) -> None:
+    """Range ignored (forwarded without it: the whole object), a body of a
+    given size or endless, a repeating continuation token, a DTD."""
+    port = js3_fault_proxy.port
+    assert request(port, "PUT", f"/{js3_bucket}/obj", b"0123456789")[0] == 200
+    js3_fault_proxy.configure(rule=lambda i: Fault.ignore_range() if i.key == "obj" else None)
+    status, _, body = request(port, "GET", f"/{js3_bucket}/obj", headers={"Range": "bytes=2-3"})
+    assert (status, body) == (200, b"0123456789")
+    js3_fault_proxy.configure(rule=lambda i: Fault.oversized(200_000))
+    status, headers, body = request(port, "GET", f"/{js3_bucket}?list-type=2")
+    assert (status, headers["Content-Length"], len(body)) == (200, "200000", 200_000)
+    js3_fault_proxy.configure(rule=lambda i: Fault.oversized(70_000, content_length=False))
+    status, headers, body = request(port, "GET", f"/{js3_bucket}?list-type=2")
+    assert (status, headers["Transfer-Encoding"], len(body)) == (200, "chunked", 70_000)
+    js3_fault_proxy.configure(rule=lambda i: Fault.repeat_token())
+    body = request(port, "GET", f"/{js3_bucket}?list-type=2")[2]
+    assert b"<NextContinuationToken>the-same-token<" in body and b"true</IsTruncated>" in body
+    js3_fault_proxy.configure(rule=lambda i: Fault.doctype())
+    body = request(port, "GET", f"/{js3_bucket}?list-type=2")[2]
+    assert body.count(b"<!ENTITY") == 9 and b"<!DOCTYPE" in body
+    labels = [r.fault for r in js3_fault_proxy.records()][1:]
+    assert labels == ["ignore_range", "oversized", "oversized", "repeat_token", "doctype"]
+
+
+def test_an_endless_body_stops_when_the_client_hangs_up(
+    js3_fault_proxy: FaultProxy, js3_bucket: str
+) -> None:
+    js3_fault_proxy.configure(rule=lambda i: Fault.oversized(0, content_length=False))
+    with socket.create_connection(("127.0.0.1", js3_fault_proxy.port), timeout=10) as sock:
+        sock.sendall(f"GET /{js3_bucket}?list-type=2 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        received = 0
+        while received < 1_000_000:
+            received += len(sock.recv(65536))
+    # The proxy noticed (its write failed) and serves the next request at once.
+    js3_fault_proxy.configure()
+    assert request(js3_fault_proxy.port, "GET", f"/{js3_bucket}?list-type=2")[0] == 200
+
+
 def test_configure_validates() -> None:
     proxy = FaultProxy("http://127.0.0.1:9")
     with pytest.raises(ValueError):

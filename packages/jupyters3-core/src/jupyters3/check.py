@@ -36,7 +36,7 @@ from typing import Any
 
 from traitlets import TraitError
 
-from jupyters3 import errors, policy_cli, startup
+from jupyters3 import errors, policy_cli
 from jupyters3._version import __version__
 from jupyters3.check_config import (
     CheckError,
@@ -47,6 +47,7 @@ from jupyters3.check_config import (
 from jupyters3.check_mounts import check_mounts, describe_mounts, without_main_bucket
 from jupyters3.check_report import STEP_TITLES, Report
 from jupyters3.check_steps import Checker
+from jupyters3.contents_errors import StartupRefused
 from jupyters3.manager import JupyterS3
 
 __all__ = ["main", "run_check"]
@@ -72,21 +73,20 @@ def run_check(
         origin = "read " + ", ".join(files)
     else:
         origin = f"read no Jupyter config file (searched {', '.join(searched)})"
-    stops = _StopSentence()
-    log.addFilter(stops)
+    # The manager's own log line for a refusal would repeat the FAIL line below.
+    quiet = logging.getLogger("jupyters3.check.manager")
+    quiet.propagate, quiet.disabled = False, True
     try:
-        manager = cls(config=config, log=log, check_on_start=False)
+        manager = cls(config=config, log=quiet, check_on_start=False)
     except (TraitError, errors.S3Error) as exc:
         report.add("configuration", "FAIL", origin, str(exc))
         _skip_rest(report)
         return facts
-    except SystemExit:  # JupyterS3 logs why it would stop (a bad mount), then exits
-        why = stops.sentence or "JupyterS3 would stop at start with this configuration."
-        report.add("configuration", "FAIL", origin, why)
+    except StartupRefused as refused:  # a bad mount: the server would stop at start
+        report.add("configuration", "FAIL", origin, refused.sentence)
         _skip_rest(report)
         return facts
-    finally:
-        log.removeFilter(stops)
+    manager.log = log
     facts.update(bucket=manager.aws_s3_bucket, prefix=manager.prefix)
     facts.update(region=manager.aws_region, endpoint_url=manager.endpoint_url)
     if manager.mounts:
@@ -98,34 +98,19 @@ def run_check(
 async def _check(manager: JupyterS3, report: Report, origin: str) -> None:
     """The main bucket's steps (skipped when only mounts are set), then each mount's."""
     if manager.aws_s3_bucket or not manager.mounts:
-        await Checker(manager, report, origin).run()
+        await Checker(manager.bucket_settings, report, origin).run()
     else:
         await without_main_bucket(manager, report, origin)
     if manager.mounts:
         await check_mounts(manager, report)
     confinement = getattr(manager.authentication, "check_steps", None)  # jupyters3.hub
     if confinement is not None and report.status_of("credentials") == "ok":
-        client = startup.make_client(manager) if manager.aws_s3_bucket else None
+        store = manager.store  # None with mounts only: no prefix to confine
         try:
-            await confinement(manager, report, client)
+            await confinement(manager, report, store)
         finally:
-            if client is not None:
-                client.close()
-
-
-class _StopSentence(logging.Filter):
-    """Keeps (and does not print) the sentence JupyterS3 logs at CRITICAL
-    before it raises SystemExit, to report it as the configuration's FAIL."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sentence = ""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.CRITICAL:
-            return True
-        self.sentence = record.getMessage().removeprefix("JupyterS3: ")
-        return False
+            if store is not None:
+                store.close()
 
 
 def _skip_rest(report: Report) -> None:

@@ -24,9 +24,11 @@ from typing import Any
 from jupyters3 import errors, startup
 from jupyters3.check_report import Report, Status
 from jupyters3.check_steps import Checker
+from jupyters3.contents_errors import BadMount
 from jupyters3.manager import JupyterS3
-from jupyters3.mounts import BadMount, MountSpec, check_clashes, parse_mounts
+from jupyters3.mounts import MountSpec, check_clashes, parse_mounts
 from jupyters3.s3.client import S3Client
+from jupyters3.settings import BucketSettings
 
 __all__ = [
     "MountChecker",
@@ -53,7 +55,7 @@ class MountChecker(Checker):
     hides a top-level name of the main bucket ("" when it does not)."""
 
     def __init__(
-        self, settings: startup.Settings, spec: MountSpec, report: Report, clash: str = ""
+        self, settings: BucketSettings, spec: MountSpec, report: Report, clash: str = ""
     ) -> None:
         credentials = _own_credentials(spec) if spec.own_credentials else "the main credentials"
         access = f"read-only (read_only in {_setting(spec)})" if spec.read_only else "writable"
@@ -110,7 +112,7 @@ def describe_mounts(manager: JupyterS3) -> dict[str, dict[str, Any]]:
         found[spec.name] = {
             "bucket": spec.bucket,
             "prefix": spec.prefix,
-            "region": settings.aws_region,
+            "region": settings.region,
             "endpoint_url": settings.endpoint_url,
             "read_only": spec.read_only,
         }
@@ -122,7 +124,7 @@ async def without_main_bucket(manager: JupyterS3, report: Report, origin: str) -
     credentials are fetched when a mount uses them."""
     what = "no main bucket: c.JupyterS3.aws_s3_bucket is not set, the top level shows the mounts"
     report.add("configuration", "ok", f"{what}; {origin}")
-    checker = Checker(manager, report, origin)
+    checker = Checker(manager.bucket_settings, report, origin)
     if any(not spec.own_credentials for spec in _specs(manager)):
         await checker.credentials()
     else:
@@ -134,15 +136,13 @@ async def without_main_bucket(manager: JupyterS3, report: Report, origin: str) -
 async def _clashes(manager: JupyterS3, specs: list[MountSpec]) -> dict[str, str]:
     """Mount name -> why it cannot be: it hides a top-level name of the main
     bucket (one LIST per 1,000 names, as at start; nothing when S3 will not say)."""
-    client = startup.make_client(manager)
+    store = startup.new_store(manager.bucket_settings, manager.log)
     try:
-        objects, prefixes = await client.list_all(manager.prefix, delimiter="/")
+        top = await store.child_names("") or set()
     except Exception:
         return {}
     finally:
-        client.close()
-    top = {o.key[len(manager.prefix) :] for o in objects if o.key != manager.prefix}
-    top.update(p[len(manager.prefix) :].rstrip("/") for p in prefixes)
+        store.close()
     found = {}
     for spec in specs:
         try:

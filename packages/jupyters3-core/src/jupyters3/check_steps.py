@@ -33,6 +33,7 @@ from jupyters3.credentials import AwsCreds
 from jupyters3.credentials.timestamps import format_timestamp
 from jupyters3.s3 import endpoint as ep
 from jupyters3.s3.client import S3Client
+from jupyters3.settings import BucketSettings
 
 __all__ = ["Checker", "attempt", "code_of", "describe_source", "list_one"]
 
@@ -57,8 +58,8 @@ def describe_source(auth: JupyterS3Authentication, creds: AwsCreds) -> str:
 
 class Checker:
     """The steps after the configuration is read, on the running event loop,
-    for the bucket and prefix of ``settings``: the main ones (the JupyterS3),
-    or a mount's (``mount``, its :class:`~jupyters3.startup.MountSettings`).
+    for the bucket and prefix of ``settings``: the main bucket's, or a
+    mount's (then ``mount`` is its name).
 
     ``about`` ends the configuration line (where the configuration was read).
     """
@@ -67,13 +68,13 @@ class Checker:
     S3_STEPS = ("bucket", "checkpoints", "write", "copy", "read", "conditional-writes", "delete")
 
     def __init__(
-        self, settings: startup.Settings, report: Report, about: str, mount: str | None = None
+        self, settings: BucketSettings, report: Report, about: str, mount: str | None = None
     ) -> None:
         self.settings = settings
         self.report = report
         self.about = about
         self.mount = mount
-        self.bucket = settings.aws_s3_bucket
+        self.bucket = settings.bucket
         self.prefix = settings.prefix
         token = uuid.uuid4().hex
         self.key = f"{self.prefix}.jupyters3-check-{token}"
@@ -144,7 +145,7 @@ class Checker:
         virtual = ep.uses_virtual_host(endpoint, self.bucket, style)
         where = f"{endpoint.scheme}://{endpoint.netloc}{endpoint.base_path}"
         return (
-            f"s3://{self.bucket}/{self.prefix} at {where}, region {settings.aws_region}, "
+            f"s3://{self.bucket}/{self.prefix} at {where}, region {settings.region}, "
             f"{'virtual-hosted' if virtual else 'path'}-style addressing "
             f"(addressing_style {settings.addressing_style!r}); {self.about}"
         )
@@ -178,7 +179,7 @@ class Checker:
         empty, error = await attempt(list_one(client, self.prefix))
         if error is None:
             state = "empty" if empty else "not empty"
-            region = self.settings.aws_region
+            region = self.settings.region
             self.add("bucket", "ok", f"listed {where} ({state}) in region {region}")
             return True
         if isinstance(error, errors.S3Error):
@@ -232,7 +233,7 @@ class Checker:
 
     async def checkpoint_mode(self, client: S3Client) -> None:
         """Which checkpoints the server will make (copies or S3 versions), and why."""
-        mode = str(getattr(self.settings, "versioned_checkpoints", "auto"))
+        mode = self.settings.versioned_checkpoints
         if mode == "off":
             self.add("checkpoints", "ok", "copies (versioned_checkpoints = 'off')")
             return
@@ -275,7 +276,7 @@ class Checker:
 
         The body differs from the object there, so the client cannot take the
         412 for its own earlier attempt having landed."""
-        mode = str(getattr(self.settings, "conditional_writes", "auto"))
+        mode = self.settings.conditional_writes
         other = self.payload + b"(must not replace the object above)\n"
         _, error = await attempt(
             client.put_object(self.key, other, content_type="text/plain", if_none_match=True)

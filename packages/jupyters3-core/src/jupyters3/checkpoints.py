@@ -32,11 +32,12 @@ from tornado.web import HTTPError
 from traitlets import Instance, Int, TraitError, default
 
 from jupyters3 import errors, keys
+from jupyters3.contents_errors import InvalidPath, SourceMissing
 from jupyters3.http_errors import api_path, http_errors
 from jupyters3.mounts import Stores
 from jupyters3.s3.client import ObjectMeta
 from jupyters3.s3.xml import ObjectVersion
-from jupyters3.store import S3Store, SourceMissing
+from jupyters3.store import S3Store
 
 __all__ = ["S3Checkpoints", "checkpoint_model", "version_of", "versioned_id"]
 
@@ -133,7 +134,7 @@ class S3Checkpoints(AsyncCheckpoints):
         checkpoint_id = versioned_id(datetime.now(timezone.utc), version_id)
         try:
             key = store.keymap.checkpoint_key(path, checkpoint_id)
-        except keys.InvalidPath:
+        except InvalidPath:
             return None
         await store.put_empty(path, key, {VERSION_META: version_id})
         if self.max_checkpoints > 0:
@@ -188,9 +189,10 @@ class S3Checkpoints(AsyncCheckpoints):
             await store.delete_keys(doomed)
             await store.purge_deleted_checkpoints(path)
             return
-        result = await store.client.delete_objects(doomed)
-        if result.errors:
-            self.log.warning("Could not prune checkpoints of %s", path)
+        try:
+            await store.delete_keys(doomed)
+        except errors.S3Error as exc:
+            self.log.warning("Could not prune checkpoints of %s: %s", path, exc)
 
     async def _list(self, path: str, *, history: int) -> list[dict[str, Any]]:
         store = self._store(path)
@@ -198,12 +200,11 @@ class S3Checkpoints(AsyncCheckpoints):
         if await store.versioned():
             found = await self._list_versioned(store, path, history)
         else:
-            objects, _ = await store.client.list_all(keymap.checkpoint_prefix(path))
             found = []
-            for obj in objects:
+            for obj in await store.checkpoint_objects(path):
                 try:
                     checkpoint_id = keymap.checkpoint_id_of(obj.key)
-                except keys.InvalidPath:
+                except InvalidPath:
                     continue  # not one of ours (e.g. written by another tool)
                 found.append(checkpoint_model(checkpoint_id, obj.last_modified))
         return sorted(found, key=lambda c: c["last_modified"])  # stable: ties keep their order
@@ -215,7 +216,7 @@ class S3Checkpoints(AsyncCheckpoints):
         them, its checkpoints' pointers (and any copied checkpoints)."""
         keymap = store.keymap
         file_key, holder = keymap.file_key(path), keymap.checkpoint_prefix(path)
-        listed = await store.client.list_object_versions(file_key)
+        listed = await store.file_versions(path)
         versions = [v for v in listed if v.key == file_key and not v.delete_marker]
         known = {v.version_id for v in versions}
         found, pointed = [], set()
@@ -224,7 +225,7 @@ class S3Checkpoints(AsyncCheckpoints):
                 continue
             try:
                 checkpoint_id = keymap.checkpoint_id_of(entry.key)
-            except keys.InvalidPath:
+            except InvalidPath:
                 continue
             version_id = version_of(checkpoint_id)
             if version_id is not None and version_id not in known:
@@ -277,9 +278,9 @@ class S3Checkpoints(AsyncCheckpoints):
                 raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
             if await store.versioned() and meta.version_id:
                 # Our pointer (or copy) goes for good: no delete marker is left.
-                await store.client.delete_object_versions([(key, meta.version_id)])
+                await store.delete_version(key, meta.version_id)
             else:
-                await store.client.delete_object(key)
+                await store.delete_key(key)
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
         """Move one checkpoint (JupyterS3's renames move whole key trees instead)."""
@@ -290,7 +291,7 @@ class S3Checkpoints(AsyncCheckpoints):
             source = origin.keymap.checkpoint_key(old_path, checkpoint_id)
             destination = store.keymap.checkpoint_key(new_path, checkpoint_id)
             await store.copy(new_path, source, destination, 0, origin=origin)
-            await origin.client.delete_object(source)
+            await origin.delete_key(source)
 
 
 def _earlier(versions: list[ObjectVersion], pointed: set[str | None]) -> list[ObjectVersion]:

@@ -23,13 +23,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jupyters3 import errors
+from jupyters3.contents_errors import StartupRefused
 from jupyters3.credentials.http import Fetcher, FetchTimeout, TornadoFetcher, safe_url
 from jupyters3.credentials.providers import SharedFiles, env_value, static_keys
 
 if TYPE_CHECKING:
     from jupyters3.check_report import Report
     from jupyters3.manager import JupyterS3
-    from jupyters3.s3.client import S3Client
+    from jupyters3.store import S3Store
 
 __all__ = [
     "Outcome",
@@ -52,13 +53,12 @@ def outside_prefixes(prefix: str) -> list[str]:
     return list(dict.fromkeys([parent + "/" if parent else "", ""]))
 
 
-async def probe(client: S3Client, prefix: str) -> list[Outcome]:
+async def probe(store: S3Store, prefix: str) -> list[Outcome]:
     """LIST (1 key) each of :func:`outside_prefixes`; what S3 answered to each."""
     found: list[Outcome] = []
     for outside in outside_prefixes(prefix):
         try:
-            async for _ in client.list_pages(outside, max_keys=1):
-                break
+            await store.may_list(outside)
         except errors.AccessDenied:
             found.append((outside, "refused"))
         except errors.S3Error as exc:
@@ -169,10 +169,10 @@ def metadata_sentence(url: str) -> str:
     )
 
 
-async def _findings(manager: JupyterS3, client: S3Client | None) -> tuple[list[Outcome], list[str]]:
+async def _findings(manager: JupyterS3, store: S3Store | None) -> tuple[list[Outcome], list[str]]:
     """The probe's outcomes (none without a main bucket) and the warnings."""
     auth: Any = manager.authentication
-    outcomes = await probe(client, manager.prefix) if client is not None else []
+    outcomes = await probe(store, manager.prefix) if store is not None else []
     environ: Mapping[str, str] = getattr(auth, "environ", os.environ)
     try:
         shared: SharedFiles | None = SharedFiles.read(environ)
@@ -188,22 +188,20 @@ async def _findings(manager: JupyterS3, client: S3Client | None) -> tuple[list[O
 
 
 def check_at_start(manager: JupyterS3, log: logging.Logger | logging.LoggerAdapter[Any]) -> None:
-    """The server's start: warn about broad identities, and stop (one sentence) unless confined."""
-    from jupyters3 import startup  # the server's own client factory
+    """The server's start: warn about broad identities, and stop (:class:`StartupRefused`,
+    one sentence) unless confined."""
+    from jupyters3 import startup  # the server's own private loop
 
     found: list[tuple[list[Outcome], list[str]]] = []
 
-    async def work(client: Any) -> None:
-        found.append(await _findings(manager, client if manager.store is not None else None))
+    async def work(store: S3Store) -> None:
+        found.append(await _findings(manager, store if manager.store is not None else None))
 
-    if manager.store is not None:
-        error = startup.run_aside(lambda: startup.make_client(manager, blocking_dns=True), work)
-    else:  # mounts only: no prefix to probe, the warnings still (run_aside needs a client)
-        first = next(iter(manager.stores.mounts.values()))
-        error = startup.run_aside(lambda: first.new_client(blocking_dns=True), work)
+    # Mounts only: no prefix to probe, the warnings still (on a mount's store).
+    store = manager.store or next(iter(manager.stores.mounts.values()))
+    error = startup.run_aside(store, work)
     if error is not None or not found:
-        log.critical("JupyterS3: Cannot tell whether the credentials are confined: %s", error)
-        raise SystemExit(1)
+        raise StartupRefused(f"Cannot tell whether the credentials are confined: {error}")
     outcomes, warnings = found[0]
     for sentence in warnings:
         log.warning("JupyterS3: %s", sentence)
@@ -212,15 +210,14 @@ def check_at_start(manager: JupyterS3, log: logging.Logger | logging.LoggerAdapt
         return
     ok, sentence = verdict(manager.aws_s3_bucket, manager.prefix, outcomes)
     if not ok:
-        log.critical("JupyterS3: %s", sentence)
-        raise SystemExit(1)
+        raise StartupRefused(sentence)
     log.info("JupyterS3: %s", sentence)
 
 
-async def report_steps(manager: JupyterS3, report: Report, client: S3Client | None) -> None:
+async def report_steps(manager: JupyterS3, report: Report, store: S3Store | None) -> None:
     """``jupyters3 check``: the ``confinement`` line and one ``kernels`` line per warning."""
-    outcomes, warnings = await _findings(manager, client)
-    if client is not None:
+    outcomes, warnings = await _findings(manager, store)
+    if store is not None:
         ok, sentence = verdict(manager.aws_s3_bucket, manager.prefix, outcomes)
         if ok:
             report.add("confinement", "ok", sentence)

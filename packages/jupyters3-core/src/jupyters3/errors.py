@@ -1,7 +1,8 @@
-"""The one error tree of jupyters3, and the one table from S3 error codes to it.
+"""The S3 layer's error tree, and the one table from S3 error codes to it.
 
-Everything the S3 layer raises is a :class:`S3Error`. The contents manager is
-the only place that turns these into ``tornado.web.HTTPError`` answers.
+Everything the S3 layer raises is a :class:`S3Error` (the contents layer's
+own refusals are :mod:`jupyters3.contents_errors`). :mod:`jupyters3.http_errors`
+is the only place that turns either into ``tornado.web.HTTPError`` answers.
 
 ::
 
@@ -20,6 +21,9 @@ the only place that turns these into ``tornado.web.HTTPError`` answers.
     ├── NetworkError             no HTTP answer: refused, reset, timed out (retried when safe)
     ├── BodyTooLarge             an answer larger than the caller's limit, refused unread
     ├── MalformedResponse        a 2xx answer whose body cannot be read (retried when safe)
+    │   ├── RangeNotHonoured     a ranged read answered with other bytes than asked (not retried)
+    │   ├── AnswerTooLarge       an answer larger than S3 ever sends for its kind (not retried)
+    │   └── RepeatedPage         a listing that names a page it already gave (not retried)
     └── BadConfiguration         a setting that cannot work (wrong region, bad endpoint, ...)
         └── WrongRegion          the bucket lives in another region
 
@@ -36,6 +40,7 @@ from typing import Literal
 __all__ = [
     "S3_ERROR_CODES",
     "AccessDenied",
+    "AnswerTooLarge",
     "BadConfiguration",
     "BodyTooLarge",
     "ConcurrentWrite",
@@ -48,6 +53,8 @@ __all__ = [
     "NotFound",
     "NotSupported",
     "PreconditionFailed",
+    "RangeNotHonoured",
+    "RepeatedPage",
     "S3Error",
     "ServerError",
     "Throttled",
@@ -215,6 +222,30 @@ class MalformedResponse(S3Error):
     sent again when that is safe (the client does so)."""
 
     retryable = True
+
+
+class RangeNotHonoured(MalformedResponse):
+    """A ranged GET answered with other bytes than those asked for: a 200 with
+    the whole object, another Content-Range, or another length. The endpoint
+    (or a proxy in front of it) ignores ``Range``; asking again would get the
+    same, so it is not retried, and nothing is built from such an answer."""
+
+    retryable = False
+
+
+class AnswerTooLarge(MalformedResponse):
+    """An answer (a listing page, an error document, any body the client
+    buffers) larger than S3 ever sends for its kind: refused as soon as its
+    size shows, without reading the rest, and not asked again."""
+
+    retryable = False
+
+
+class RepeatedPage(MalformedResponse):
+    """A paginated listing whose next page is one it already gave (the same
+    continuation token or markers): following it would never end."""
+
+    retryable = False
 
 
 class BadConfiguration(S3Error):

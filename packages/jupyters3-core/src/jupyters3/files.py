@@ -22,6 +22,8 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from jupyters3 import errors, keys
+from jupyters3.contents_errors import InvalidPath
+from jupyters3.http_errors import http_errors
 from jupyters3.mounts import Stores
 from jupyters3.store import S3Store
 
@@ -116,35 +118,37 @@ class S3FilesHandler(JupyterHandler):
             path = keys.normalize_path(path)
             store = self.store(path)
             store.keymap.file_key(path)
-        except keys.InvalidPath as exc:
+        except InvalidPath as exc:
             raise web.HTTPError(404, str(exc)) from None
         name = path.rsplit("/", 1)[-1]
         try:
-            meta = await store.head_key(store.keymap.file_key(path))
-            if meta is None or not path:
-                raise web.HTTPError(404, f"No such file: {path}")
-            self._set_headers(name, meta)
-            try:
-                byte_range = self._range(meta.size)
-            except ValueError:
-                # As the reference: no error page (send_error would drop the headers).
-                self.set_status(416)
-                self.set_header("Content-Type", "text/plain")
-                self.set_header("Content-Range", f"bytes */{meta.size}")
-                return
-            self._set_length(meta.size, byte_range)
-            if not include_body or meta.size == 0:
-                return
-            await store.stream(meta, path, self._send, byte_range=byte_range)
-        except errors.NotFound:
-            raise web.HTTPError(404, f"No such file: {path}") from None
+            # S3's answers map to the statuses /api/contents answers (http_errors).
+            with http_errors(path):
+                meta = await store.head_key(store.keymap.file_key(path))
+                if meta is None or not path:
+                    raise web.HTTPError(404, f"No such file: {path}")
+                self._set_headers(name, meta)
+                try:
+                    byte_range = self._range(meta.size)
+                except ValueError:
+                    # As the reference: no error page (send_error would drop the headers).
+                    self.set_status(416)
+                    self.set_header("Content-Type", "text/plain")
+                    self.set_header("Content-Range", f"bytes */{meta.size}")
+                    return
+                self._set_length(meta.size, byte_range)
+                if not include_body or meta.size == 0:
+                    return
+                await store.stream(meta, path, self._send, byte_range=byte_range)
         except StreamClosedError:
             self.log.debug("Client closed the connection while downloading %s", path)
-        except errors.S3Error as exc:
-            if self._headers_written:
-                self.log.warning("Download of %s broke off: %s", path, exc)
-                return
-            raise web.HTTPError(502, f"S3 could not serve {path}: {exc}") from None
+        except web.HTTPError as answer:
+            if not self._headers_written:
+                if isinstance(answer.__cause__, errors.NotFound):
+                    raise web.HTTPError(404, f"No such file: {path}") from None
+                raise
+            # Part of the file went out already: the status cannot change now.
+            self.log.warning("Download of %s broke off: %s", path, answer.__cause__ or answer)
 
     def _range(self, size: int) -> tuple[int, int] | None:
         """The requested byte range; ``ValueError`` when it cannot be satisfied."""

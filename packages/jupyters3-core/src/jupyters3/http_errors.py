@@ -1,27 +1,101 @@
 """The one place where domain errors become HTTP answers.
 
-Everything below the manager raises :mod:`jupyters3.errors` (S3),
-:class:`jupyters3.keys.InvalidPath`, :class:`jupyters3.models.BadContent` or
-the store's :class:`~jupyters3.store.FolderInTheWay` and
-:class:`~jupyters3.store.ReadOnly`, the mounts' refusals
-(:mod:`jupyters3.mounts`); the manager, its
-checkpoints and uploads wrap their work in :func:`http_errors`, which maps each
-to the status a Jupyter client expects. (Conflicts of the write policy are
-already :class:`~jupyters3.writes.WriteConflict`, a 409 with its own message.)
+Everything below the Jupyter handlers raises plain exceptions: the S3 errors
+of :mod:`jupyters3.errors` and the contents errors of
+:mod:`jupyters3.contents_errors`. The manager, its checkpoints, its uploads
+and the ``/files/`` handler wrap their work in :func:`http_errors`, which maps
+each to the status a Jupyter client expects, through the two tables below:
+the same S3 error gets the same answer from ``/api/contents`` and ``/files/``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from tornado.web import HTTPError
 
-from jupyters3 import errors, keys, models
-from jupyters3.mounts import MountPoint, NoStore, TopLevelOnlyMounts
-from jupyters3.store import FolderInTheWay, MoveIncomplete, ReadOnly
+from jupyters3 import errors, keys
+from jupyters3.contents_errors import (
+    BadContent,
+    ChunkOutOfOrder,
+    ContentsConflict,
+    ContentsError,
+    InvalidPath,
+    MountPoint,
+    NoStore,
+    NotWritable,
+    OutsideRoot,
+    SourceMissing,
+)
 
-__all__ = ["api_path", "http_errors"]
+__all__ = ["CONTENTS_STATUS", "S3_STATUS", "api_path", "http_error", "http_errors"]
+
+#: Contents error -> (status, reason); the most specific class found in an
+#: error's MRO wins.
+CONTENTS_STATUS: Mapping[type[ContentsError], tuple[int, str | None]] = {
+    OutsideRoot: (404, None),
+    InvalidPath: (400, None),
+    BadContent: (400, None),
+    NoStore: (404, None),
+    SourceMissing: (404, None),
+    MountPoint: (403, "Mount point"),
+    NotWritable: (403, "Read-only"),
+    ChunkOutOfOrder: (409, "Conflict"),
+    ContentsConflict: (409, "Conflict"),
+    ContentsError: (400, None),
+}
+
+#: S3 error -> status (the most specific class in the error's MRO wins).
+S3_STATUS: Mapping[type[errors.S3Error], int] = {
+    errors.NotFound: 404,
+    errors.PreconditionFailed: 409,
+    errors.Conflict: 409,
+    errors.AccessDenied: 403,
+    errors.Throttled: 503,
+    errors.ServerError: 503,
+    errors.NetworkError: 502,
+    errors.BadConfiguration: 502,
+    errors.S3Error: 502,
+}
+
+
+def _lookup(kind: type, table: Mapping[type, object]) -> object:
+    for cls in kind.__mro__:
+        if cls in table:
+            return table[cls]
+    raise LookupError(kind)  # pragma: no cover - the base class is in each table
+
+
+def _s3_message(exc: errors.S3Error, path: str) -> str:
+    if isinstance(exc, errors.NotFound):
+        return f"No such file or directory: {path} ({exc.code})"
+    if isinstance(exc, errors.PreconditionFailed):
+        return (
+            f"{path} changed or appeared in the bucket meanwhile (another server or user), "
+            f"so nothing was overwritten; reload and try again ({exc.code})"
+        )
+    if isinstance(exc, errors.Conflict):
+        return f"A concurrent change conflicts with this one: {exc}"
+    if isinstance(exc, errors.AccessDenied):
+        return f"Permission denied by S3: {exc}"
+    if isinstance(exc, (errors.Throttled, errors.ServerError)):
+        return f"S3 is unavailable, try again: {exc}"
+    if isinstance(exc, (errors.NetworkError, errors.BadConfiguration)):
+        return f"S3 could not be reached: {exc}"
+    return f"S3 failed: {exc}"
+
+
+def http_error(exc: ContentsError | errors.S3Error, path: str = "") -> HTTPError:
+    """The HTTP answer for a domain error met while serving ``path``."""
+    if isinstance(exc, errors.S3Error):
+        status = _lookup(type(exc), S3_STATUS)
+        assert isinstance(status, int)
+        return HTTPError(status, _s3_message(exc, path))
+    found = _lookup(type(exc), CONTENTS_STATUS)
+    assert isinstance(found, tuple)
+    status, reason = found
+    return HTTPError(status, str(exc), reason=reason)
 
 
 def api_path(path: object) -> str:
@@ -35,38 +109,9 @@ def api_path(path: object) -> str:
 
 @contextlib.contextmanager
 def http_errors(path: str = "") -> Iterator[None]:
-    """Turn domain errors into the HTTP answers Jupyter clients understand."""
+    """Turn domain errors into the HTTP answers Jupyter clients understand (the
+    domain error stays the answer's ``__cause__``: a caller may look at it)."""
     try:
         yield
-    except keys.OutsideRoot as exc:
-        raise HTTPError(404, str(exc)) from None
-    except keys.InvalidPath as exc:
-        raise HTTPError(400, str(exc)) from None
-    except (ReadOnly, TopLevelOnlyMounts) as exc:
-        raise HTTPError(403, str(exc), reason="Read-only") from None
-    except MountPoint as exc:
-        raise HTTPError(403, str(exc), reason="Mount point") from None
-    except NoStore as exc:
-        raise HTTPError(404, str(exc)) from None
-    except models.BadContent as exc:
-        raise HTTPError(400, str(exc)) from None
-    except (FolderInTheWay, MoveIncomplete) as exc:
-        raise HTTPError(409, str(exc), reason="Conflict") from None
-    except errors.NotFound as exc:
-        raise HTTPError(404, f"No such file or directory: {path} ({exc.code})") from None
-    except errors.PreconditionFailed as exc:
-        raise HTTPError(
-            409,
-            f"{path} changed or appeared in the bucket meanwhile (another server or user), "
-            f"so nothing was overwritten; reload and try again ({exc.code})",
-        ) from None
-    except errors.Conflict as exc:
-        raise HTTPError(409, f"A concurrent change conflicts with this one: {exc}") from None
-    except errors.AccessDenied as exc:
-        raise HTTPError(403, f"Permission denied by S3: {exc}") from None
-    except (errors.Throttled, errors.ServerError) as exc:
-        raise HTTPError(503, f"S3 is unavailable, try again: {exc}") from None
-    except (errors.NetworkError, errors.BadConfiguration) as exc:
-        raise HTTPError(502, f"S3 could not be reached: {exc}") from None
-    except errors.S3Error as exc:
-        raise HTTPError(502, f"S3 failed: {exc}") from None
+    except (ContentsError, errors.S3Error) as exc:
+        raise http_error(exc, path) from exc

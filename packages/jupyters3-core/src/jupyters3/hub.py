@@ -43,7 +43,7 @@ from jupyters3.credentials.types import TimedCreds
 if TYPE_CHECKING:
     from jupyters3.check_report import Report
     from jupyters3.manager import JupyterS3
-    from jupyters3.s3.client import S3Client
+    from jupyters3.store import S3Store
 
 __all__ = ["DEFAULT_METADATA_URL", "JupyterS3HubAuthentication", "single_user_config"]
 
@@ -121,12 +121,10 @@ class JupyterS3HubAuthentication(JupyterS3RefreshingAuthentication):
         if self.kernel_credentials:
             kernel_credentials.install(self.timed_credentials, loop, self.log)
 
-    async def check_steps(
-        self, manager: JupyterS3, report: Report, client: S3Client | None
-    ) -> None:
+    async def check_steps(self, manager: JupyterS3, report: Report, store: S3Store | None) -> None:
         """``jupyters3 check``'s confinement and kernels lines (as the server would log them)."""
         if self.check_confinement:
-            await confinement.report_steps(manager, report, client)
+            await confinement.report_steps(manager, report, store)
 
 
 def single_user_config(c: Any, environ: Mapping[str, str] | None = None) -> None:

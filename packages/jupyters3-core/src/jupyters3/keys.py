@@ -28,13 +28,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from jupyters3.contents_errors import InvalidPath, OutsideRoot
+
 __all__ = [
     "CHECKPOINTS",
     "CHECKPOINT_ID",
     "MAX_KEY_BYTES",
-    "InvalidPath",
     "KeyMap",
-    "OutsideRoot",
     "check_key_length",
     "checkpoint_time",
     "is_hidden_name",
@@ -58,18 +58,6 @@ CHECKPOINT_ID = re.compile(r"^[\w-]+\Z")
 
 # C0 controls, DEL and C1 controls (Unicode category Cc), and the backslash.
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
-
-
-class InvalidPath(ValueError):
-    """An API path, prefix, key or checkpoint id that cannot be used.
-
-    The message is user-facing (the manager sends it with HTTP 400).
-    """
-
-
-class OutsideRoot(InvalidPath):
-    """A path whose ``..`` segments climb above the root (the manager answers
-    404, as jupyter_server's file manager does for a path outside its root)."""
 
 
 def _check_text(text: object, what: str) -> None:

@@ -40,21 +40,23 @@ from traitlets import (
 from jupyters3 import fileids, keys, models, names, reading, saving, startup, transfers
 from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthentication
 from jupyters3.checkpoints import S3Checkpoints
+from jupyters3.contents_errors import InvalidPath, StartupRefused, WriteConflict
 from jupyters3.credentials.providers import profile_region
 from jupyters3.files import S3FilesHandler
 from jupyters3.http_errors import api_path, http_errors
 from jupyters3.mounts import (
-    BadMount,
     MountSpec,
     Stores,
     View,
     check_clashes,
+    check_credentials,
     check_overlaps,
     parse_mounts,
 )
+from jupyters3.s3.endpoint import same_service_key
+from jupyters3.settings import BucketSettings
 from jupyters3.store import S3Store
 from jupyters3.uploads import ChunkedUploads, UploadLimits
-from jupyters3.writes import WriteConflict
 
 __all__ = ["JupyterS3"]
 
@@ -216,6 +218,23 @@ class JupyterS3(AsyncContentsManager):
     validate_cert = Bool(
         True, help="Verify the S3 endpoint's TLS certificate. Only turn off for testing."
     ).tag(config=True)
+    listing_max_age = Float(
+        30.0,
+        help="A folder of more than 1,000 entries (several LIST pages) is listed from "
+        "a kept copy for up to this many seconds (less for a folder quick to list: ten "
+        "times what its listing took, at least 2 s), shared by every tab and user of "
+        "the server. This server's own saves, uploads, copies, renames and deletes "
+        "update the kept copy at once; another writer's changes (another server, a "
+        "pipeline, a kernel's boto3) show within this bound plus one poll of the file "
+        "browser (10 s). A folder of up to 1,000 entries is always listed afresh. 0: "
+        "never keep a listing.",
+    ).tag(config=True)
+    listing_cache_entries = Int(
+        200_000,
+        help="The most folder entries kept in all (see listing_max_age), for the main "
+        "bucket and each mount apiece; the folders listed least recently are dropped "
+        "first. About 300 bytes each.",
+    ).tag(config=True)
     check_on_start = Bool(
         True,
         help="List the bucket once at start and stop the server with one sentence "
@@ -286,7 +305,7 @@ class JupyterS3(AsyncContentsManager):
     def _validate_prefix(self, proposal: Any) -> str:
         try:
             return keys.normalize_prefix(proposal["value"])
-        except keys.InvalidPath as exc:
+        except InvalidPath as exc:
             # Jupyter reports a TraitError at start as one line and exits 1.
             raise TraitError(f"c.JupyterS3.prefix: {exc}") from None
 
@@ -302,31 +321,57 @@ class JupyterS3(AsyncContentsManager):
     )
     stores = Instance(Stores, help="The store of each API path: the mounts and the main one.")
 
+    @property
+    def bucket_settings(self) -> BucketSettings:
+        """The main bucket's settings, from the traits (made anew on each use:
+        the traits may change until the server starts)."""
+        return BucketSettings(
+            bucket=self.aws_s3_bucket,
+            prefix=self.prefix,
+            region=self.aws_region,
+            endpoint_url=self.endpoint_url,
+            addressing_style=self.addressing_style,
+            authentication=self.authentication,
+            connect_timeout=self.connect_timeout,
+            request_timeout=self.request_timeout,
+            max_concurrency=self.max_concurrency,
+            max_attempts=self.max_attempts,
+            validate_cert=self.validate_cert,
+            http_client=self.http_client,
+            versioned_checkpoints=self.versioned_checkpoints,
+            conditional_writes=self.conditional_writes,
+            copy_threshold=self.copy_threshold,
+            copy_part_size=self.copy_part_size,
+            listing_max_age=self.listing_max_age,
+            listing_cache_entries=self.listing_cache_entries,
+        )
+
     @default("store")
     def _default_store(self) -> S3Store | None:
         if not self.aws_s3_bucket and self.mounts:
             return None
-        return startup.new_store(self, keys.KeyMap(self.prefix), self.log)
+        return startup.new_store(self.bucket_settings, self.log)
 
     @default("stores")
     def _default_stores(self) -> Stores:
-        mounts, settings = startup.mount_stores(self, self._mount_specs, self.log)
-        self.mount_settings.update(settings)
+        mounts = {name: startup.new_store(s, self.log) for name, s in self.mount_settings.items()}
         return Stores(self.store, mounts)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._has_checkpoint: set[str] = set()
         self._uploads: ChunkedUploads | None = None
-        self.mount_settings: dict[str, startup.MountSettings] = {}
         try:
             self._mount_specs: list[MountSpec] = parse_mounts(self.mounts)
-            check_overlaps(self._views())  # the stores are made now: a bad mount stops here
-        except BadMount as bad:
-            self.log.critical("JupyterS3: %s", bad)
-            raise SystemExit(1) from None
-        if self.check_on_start:
-            self._check_on_start()
+            check_credentials(self._mount_specs, self.endpoint_url)
+            #: Each mount's settings, by name (its credentials are made now).
+            self.mount_settings = startup.mount_settings(self.bucket_settings, self._mount_specs)
+            check_overlaps(self._views())
+            if self.check_on_start:
+                self._check_on_start()
+        except StartupRefused as refused:
+            self.log.critical("JupyterS3: %s", refused.sentence)
+            raise
         atexit.register(self._abort_uploads_at_exit)
         server_loop = getattr(self.parent, "io_loop", None)  # ServerApp's, not started yet
         serve_kernels = getattr(self.authentication, "serve_kernels", None)  # jupyters3.hub
@@ -339,46 +384,35 @@ class JupyterS3(AsyncContentsManager):
 
     def _views(self) -> list[View]:
         """What the main bucket and each mount show, for :func:`check_overlaps`."""
-        views = []
-        if self.store is not None:
-            label = "the main bucket (c.JupyterS3.aws_s3_bucket)"
-            endpoint = self.endpoint_url or "aws"
-            views.append(View(label, endpoint, self.aws_s3_bucket, self.store.keymap.prefix, False))
-        for name, store in self.stores.mounts.items():
-            settings = self.mount_settings[name]
-            label, endpoint = f"mount {name!r}", settings.endpoint_url or "aws"
-            bucket, prefix = settings.aws_s3_bucket, store.keymap.prefix
-            views.append(View(label, endpoint, bucket, prefix, store.read_only))
-        return views
+        shown = [] if self.store is None else [self.bucket_settings]
+        shown += self.mount_settings.values()
+        return [
+            View(s.label, same_service_key(s.endpoint_url), s.bucket, s.prefix, s.read_only)
+            for s in shown
+        ]
 
     def _check_on_start(self) -> None:
-        """List each bucket once (the main one, then every mount); stop the
-        server with one sentence if one cannot work or a mount hides a
+        """List each bucket once (the main one, then every mount);
+        :class:`StartupRefused` if one cannot work or a mount hides a
         top-level name of the main bucket."""
-        checks: list[tuple[startup.Settings, S3Store]] = []
+        checks: list[tuple[BucketSettings, S3Store]] = []
         if self.store is not None:
-            checks.append((self, self.store))
+            checks.append((self.bucket_settings, self.store))
         checks += [(self.mount_settings[n], store) for n, store in self.stores.mounts.items()]
         for settings, store in checks:
-            versioned = startup.check_configuration(settings, self.log)
+            versioned = startup.check_configuration(settings, store, self.log)
             if versioned is not None:
                 store.knows_versioning(versioned)
         if self.store is not None and self._mount_specs:
-            try:
-                check_clashes(self._mount_specs, startup.top_level_names(self, self.log))
-            except BadMount as bad:
-                self.log.critical("JupyterS3: %s", bad)
-                raise SystemExit(1) from None
+            check_clashes(self._mount_specs, startup.top_level_names(self.store, self.log))
         confine = getattr(self.authentication, "check_at_start", None)  # jupyters3.hub
         if confine is not None:
-            confine(self)
+            confine(self)  # StartupRefused unless confined to the prefix
 
     async def _sweep_abandoned_uploads(self) -> None:
         for store in self.stores:
             if not store.read_only:
-                await startup.abort_abandoned_uploads(
-                    store.client, store.keymap.prefix, self.abandoned_upload_age, self.log
-                )
+                await store.abort_abandoned_uploads(self.abandoned_upload_age)
 
     @property
     def uploads(self) -> ChunkedUploads:
@@ -490,10 +524,15 @@ class JupyterS3(AsyncContentsManager):
         require_hash: bool = False,
     ) -> dict[str, Any]:
         """One GET (content) or one HEAD (no content) for a file or notebook; one
-        LIST per 1,000 entries for a folder. Without ``type``, a name without a
+        LIST per 1,000 entries for a folder; none for a hidden path (404 unless
+        ``allow_hidden``, as the reference answers). Without ``type``, a name without a
         dot is tried as a folder first and anything else as a file first, so
         the common case costs one request and the other case two."""
         path = api_path(path)
+        if not self.allow_hidden and keys.is_hidden_path(path):
+            # As the reference: a hidden path is served to no caller (the REST
+            # API, nbconvert, /files/), and answers as if it did not exist.
+            raise HTTPError(404, f"file or directory does not exist: {path!r}")
         if not path and self.stores.mounts:
             with http_errors(path):
                 model = await reading.top_level(
@@ -591,8 +630,9 @@ class JupyterS3(AsyncContentsManager):
             store.versions.free(target)  # free in the listing: create, never replace
             try:
                 return await self.new(model, target)  # type: ignore[no-any-return]
-            except WriteConflict as conflict:
-                if not conflict.created:
+            except HTTPError as answer:
+                conflict = answer.__cause__
+                if not isinstance(conflict, WriteConflict) or not conflict.created:
                     raise
                 taken.add(keys.split(target)[1])  # another server took it meanwhile
         raise HTTPError(409, f"Could not find a free name for a new {model['type']} in {path!r}")
@@ -635,11 +675,11 @@ class JupyterS3(AsyncContentsManager):
             file_key = store.keymap.file_key(path)
             if meta is not None:
                 versions[file_key] = meta.etag
-            kept = await store.delete_versions(versions)
+            kept = await store.delete_versions(versions, emptied=store.keymap.dir_prefix(path))
             if any(f"/{keys.CHECKPOINTS}/" in key for key in under):
                 await store.purge_deleted_checkpoints(path)
-        if file_key in kept:
-            raise WriteConflict(path, created=False, deleting=True)
+            if file_key in kept:
+                raise WriteConflict(path, created=False, deleting=True)
         if kept:
             # Saved into the folder by another server after it was listed: kept.
             self.log.info("Delete of %s kept %d object(s) written meanwhile", path, len(kept))

@@ -28,7 +28,8 @@ from typing import Any, Literal
 
 import nbformat
 
-from jupyters3.keys import InvalidPath, KeyMap, is_hidden_name, join, normalize_path
+from jupyters3.contents_errors import BadContent, InvalidPath
+from jupyters3.keys import KeyMap, is_hidden_name, join, normalize_path
 from jupyters3.s3.xml import ListedObject
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "HASH_ALGORITHM",
     "LINE_BREAKS",
     "NOTEBOOK_CONTENT_TYPE",
-    "BadContent",
     "Model",
     "base_model",
     "decode_file",
@@ -69,10 +69,6 @@ NOTEBOOK_CONTENT_TYPE = "application/x-ipynb+json"
 _DEFAULT_MIMETYPE = {"text": "text/plain", "base64": "application/octet-stream"}
 #: Removed from base64 content before decoding (encodebytes and browsers wrap lines).
 LINE_BREAKS = str.maketrans("", "", "\r\n")
-
-
-class BadContent(ValueError):
-    """File content that cannot be decoded, parsed or encoded (HTTP 400)."""
 
 
 def guess_type(path: str) -> Literal["notebook", "file"]:

@@ -13,7 +13,10 @@ A dict takes ``url`` (required), ``endpoint_url``, ``region``,
 ``addressing_style``, ``read_only`` (default False) and its own credentials:
 ``authentication_class`` (a JupyterS3Authentication subclass, or its dotted
 name) or ``profile`` (a named AWS profile). What a mount does not set it
-inherits from the main bucket's settings.
+inherits from the main bucket's settings, with one exception: a mount on an
+endpoint of its own must name its own credentials, or say with
+``share_main_credentials: True`` that the main ones may be sent there
+(:func:`check_credentials`): they are not sent to a third party unasked.
 
 Each mount is one :class:`~jupyters3.store.S3Store` whose API paths start with
 the mount's name; :class:`Stores` says which store holds a path. Parsing is
@@ -28,17 +31,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jupyters3 import keys
+from jupyters3.contents_errors import (
+    BadMount,
+    InvalidPath,
+    MountPoint,
+    NoStore,
+    TopLevelOnlyMounts,
+)
+from jupyters3.s3.endpoint import same_service_key
 from jupyters3.store import S3Store
 
 __all__ = [
-    "BadMount",
-    "MountPoint",
     "MountSpec",
-    "NoStore",
     "Stores",
-    "TopLevelOnlyMounts",
     "View",
     "check_clashes",
+    "check_credentials",
     "check_overlaps",
     "parse_mounts",
 ]
@@ -51,41 +59,9 @@ _KEYS = {
     "read_only",
     "authentication_class",
     "profile",
+    "share_main_credentials",
 }
 _STYLES = ("auto", "path", "virtual")
-
-
-class BadMount(ValueError):
-    """A mount that cannot work; the message says which and why."""
-
-
-class NoStore(Exception):
-    """Nothing can be at ``path``: a name at the top level when only mounts
-    are configured (read: 404)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        super().__init__(f"No such file or directory: {path}")
-
-
-class TopLevelOnlyMounts(Exception):
-    """A write at the top level when only mounts are configured (403)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The top level holds only the mounts (no c.JupyterS3.aws_s3_bucket is set): "
-            "nothing can be created, renamed or deleted there. Open one of the mounts."
-        )
-
-
-class MountPoint(Exception):
-    """A write that would replace, rename or delete the mount ``name`` itself (403)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"{name} is a mount (c.JupyterS3.mounts): it cannot be replaced, renamed "
-            "or deleted from here; what is inside it can."
-        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +77,8 @@ class MountSpec:
     read_only: bool = False
     authentication_class: object = None  # a class, or its dotted name
     profile: str | None = None
+    #: The main credentials may go to this mount's own endpoint.
+    share_main_credentials: bool = False
 
     @property
     def own_credentials(self) -> bool:
@@ -125,8 +103,8 @@ def _check_name(name: object) -> str:
         raise BadMount(f"Mount name {name!r}: a mount cannot be hidden (start with '.').")
     try:
         if keys.normalize_path(name) != name:
-            raise keys.InvalidPath(f"{name!r} is not a folder name")
-    except keys.InvalidPath as error:
+            raise InvalidPath(f"{name!r} is not a folder name")
+    except InvalidPath as error:
         raise BadMount(f"Mount name {name!r}: {error}.") from None
     return name
 
@@ -143,7 +121,7 @@ def _parse_url(name: str, url: object) -> tuple[str, str]:
         raise BadMount(f"{_where(name)}: {url!r} is not an S3 URL; write 's3://<bucket>/<prefix>'.")
     try:
         prefix = keys.normalize_prefix(parts.path)
-    except keys.InvalidPath as error:
+    except InvalidPath as error:
         raise BadMount(f"{_where(name)}: {error}.") from None
     return parts.netloc, prefix
 
@@ -191,6 +169,16 @@ def parse_mount(name: object, value: object) -> MountSpec:
     profile = _text(name, value, "profile")
     if auth is not None and profile is not None:
         raise BadMount(f"{_where(name)}: set authentication_class or profile, not both.")
+    share = value.get("share_main_credentials", False)
+    if not isinstance(share, bool):
+        raise BadMount(
+            f"{_where(name)}['share_main_credentials'] must be True or False, not {share!r}."
+        )
+    if share and (auth is not None or profile is not None):
+        raise BadMount(
+            f"{_where(name)}: share_main_credentials and credentials of its own "
+            "(authentication_class or profile) exclude each other."
+        )
     if auth is not None and not isinstance(auth, (str, type)):
         raise BadMount(f"{_where(name)}['authentication_class'] must be a class or its name.")
     return MountSpec(
@@ -203,7 +191,28 @@ def parse_mount(name: object, value: object) -> MountSpec:
         read_only=read_only,
         authentication_class=auth,
         profile=profile,
+        share_main_credentials=share,
     )
+
+
+def check_credentials(specs: list[MountSpec], main_endpoint: str) -> None:
+    """:class:`BadMount` for a mount on an endpoint other than the main
+    bucket's (``main_endpoint``, compared normalised) that would sign with the
+    main credentials without saying so: their access key ID and session token
+    would go to a third party."""
+    main = same_service_key(main_endpoint)
+    for spec in specs:
+        if spec.endpoint_url is None or spec.own_credentials or spec.share_main_credentials:
+            continue
+        if same_service_key(spec.endpoint_url) == main:
+            continue
+        raise BadMount(
+            f"{_where(spec.name)} has an endpoint_url of its own ({spec.endpoint_url}) but no "
+            "credentials of its own, so the main credentials (their access key ID and session "
+            "token) would be sent to it: give the mount a 'profile' or an "
+            "'authentication_class', or set 'share_main_credentials': True if that endpoint "
+            "may see them."
+        )
 
 
 def parse_mounts(value: Mapping[Any, Any]) -> list[MountSpec]:
@@ -300,7 +309,7 @@ class Stores:
         """The store of ``path`` for a write at ``path`` (``inside``: into the
         folder ``path``), refused before any request:
         :class:`TopLevelOnlyMounts`, :class:`MountPoint` (unless ``inside``),
-        :class:`~jupyters3.store.ReadOnly`."""
+        :class:`~jupyters3.contents_errors.ReadOnly`."""
         store = self.at(path)
         if store is None:
             raise TopLevelOnlyMounts

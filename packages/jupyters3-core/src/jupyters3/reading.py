@@ -9,6 +9,7 @@ is read.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,9 +18,10 @@ from tornado.web import HTTPError
 
 from jupyters3 import errors, models
 from jupyters3.content import mark_trusted, off_loop
+from jupyters3.marks import saved_time
 from jupyters3.mounts import Stores
 from jupyters3.names import human_size
-from jupyters3.store import S3Store, saved_time
+from jupyters3.store import S3Store
 
 __all__ = ["dir_model", "get", "object_model", "too_large_to_inline", "top_level"]
 
@@ -38,7 +40,9 @@ async def get(
 ) -> dict[str, Any]:
     """The model of ``path`` (``ContentsManager.get``). Without ``type``, a name
     without a dot is tried as a folder first and anything else as a file
-    first, so the common case costs one request and the other two. A wrong
+    first, so the common case costs one request and the other two; without
+    content, a file's name not known here as a file is tried both ways at
+    once (one round trip, also when nothing is there). A wrong
     ``type`` is 400, nothing at all 404. ``is_file``: the manager's existence
     check (an upload in progress counts)."""
 
@@ -74,7 +78,14 @@ async def get(
                 raise HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
             raise HTTPError(404, f"No such file or directory: {path}")
         return model
-    if "." not in path.rsplit("/", 1)[-1]:
+    file_like = "." in path.rsplit("/", 1)[-1]
+    if not content and file_like and not isinstance(store.versions.basis(path), str):
+        # A file's name this server does not know as a file: what JupyterLab
+        # asks before an upload or a "Save As", mostly of a free path. HEAD and
+        # LIST at once: one round trip, found or not.
+        found, listed = await asyncio.gather(file(None), folder())
+        model = found or listed
+    elif not file_like:
         model = await folder() or await file(None)
     else:
         model = await file(None) or await folder()

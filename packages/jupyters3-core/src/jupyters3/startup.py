@@ -1,73 +1,50 @@
 """What JupyterS3 does around requests rather than for them: make the S3
-client from the settings, fetch credentials, check the configuration at start
-(and say in one sentence what is wrong), sweep abandoned multipart uploads,
-and abort unfinished ones at exit.
+client and the store from a bucket's settings, fetch credentials, check the
+configuration at start (and say in one sentence what is wrong), and abort
+unfinished uploads at exit.
 
-Works on the settings a JupyterS3 exposes (:class:`Settings`), so the
-``jupyters3 check`` command uses the very same steps as the server.
+Works on :class:`~jupyters3.settings.BucketSettings`, so the ``jupyters3
+check`` command uses the very same steps as the server. Everything that
+reaches S3 here goes through a store (on a private event loop:
+:func:`run_aside`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
-from typing import Any, Protocol, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 
 from traitlets.utils.importstring import import_item
 
 from jupyters3 import errors, keys
 from jupyters3.auth import JupyterS3Authentication, JupyterS3DefaultAuthentication
+from jupyters3.contents_errors import BadMount, StartupRefused
 from jupyters3.credentials import AwsCreds
-from jupyters3.mounts import BadMount, MountSpec
+from jupyters3.mounts import MountSpec
 from jupyters3.s3.client import S3Client
 from jupyters3.s3.config import ClientConfig, HttpClientChoice
-from jupyters3.s3.endpoint import AddressingStyle
+from jupyters3.s3.endpoint import AddressingStyle, same_service_key
 from jupyters3.s3.retry import RetryPolicy
+from jupyters3.settings import BucketSettings
 from jupyters3.store import S3Store, StoreLimits
 from jupyters3.tree import CopySizes
 
 __all__ = [
-    "MountSettings",
-    "Settings",
-    "abort_abandoned_uploads",
     "abort_at_exit",
     "check_configuration",
     "credentials",
     "explain",
     "make_client",
     "mount_authentication",
-    "mount_stores",
+    "mount_settings",
     "new_store",
     "run_aside",
     "top_level_names",
 ]
-
-
-class Settings(Protocol):
-    """The JupyterS3 settings these steps read (JupyterS3 has them all)."""
-
-    aws_s3_bucket: str
-    aws_region: str
-    endpoint_url: str
-    addressing_style: str
-    connect_timeout: float
-    request_timeout: float
-    max_concurrency: int
-    max_attempts: int
-    validate_cert: bool
-    http_client: str
-    authentication: JupyterS3Authentication
-    authentication_class: type[JupyterS3Authentication]
-    prefix: str
-    versioned_checkpoints: str
-    conditional_writes: str
-    copy_threshold: int
-    copy_part_size: int
 
 
 async def credentials(auth: JupyterS3Authentication) -> Any:
@@ -85,10 +62,11 @@ async def _invalidate(auth: JupyterS3Authentication, rejected: AwsCreds) -> None
             await result
 
 
-def make_client(settings: Settings, *, blocking_dns: bool = False) -> S3Client:
+def make_client(settings: BucketSettings, *, blocking_dns: bool = False) -> S3Client:
     """The S3 client the settings describe (:class:`errors.BadConfiguration`
-    when they cannot work). ``blocking_dns``: for use while the interpreter exits."""
-    if not settings.aws_s3_bucket:
+    when they cannot work). ``blocking_dns``: for a private event loop (at
+    start, or while the interpreter exits)."""
+    if not settings.bucket:
         raise errors.BadConfiguration(
             "c.JupyterS3.aws_s3_bucket is not set: name the S3 bucket that keeps the contents."
         )
@@ -98,8 +76,8 @@ def make_client(settings: Settings, *, blocking_dns: bool = False) -> S3Client:
         await _invalidate(auth, creds)
 
     config = ClientConfig(
-        bucket=settings.aws_s3_bucket,
-        region=settings.aws_region,
+        bucket=settings.bucket,
+        region=settings.region,
         endpoint_url=settings.endpoint_url or None,
         addressing_style=cast(AddressingStyle, settings.addressing_style),
         connect_timeout=settings.connect_timeout,
@@ -114,21 +92,22 @@ def make_client(settings: Settings, *, blocking_dns: bool = False) -> S3Client:
 
 
 def run_aside(
-    connect: Callable[[], S3Client],
-    work: Callable[[S3Client], Awaitable[None]],
+    store: S3Store,
+    work: Callable[[S3Store], Awaitable[None]],
     timeout: float | None = None,
 ) -> BaseException | None:
-    """Run ``work`` with a fresh client from ``connect`` (which must resolve
-    names without a loop: ``blocking_dns``) on a private event loop in a
-    thread (Jupyter's loop may be running, or already stopped); return its error."""
+    """Run ``work`` with a detached copy of ``store`` (:meth:`S3Store.detached`:
+    a client of its own, which resolves names without a loop) on a private
+    event loop in a thread (Jupyter's loop may be running, or already
+    stopped); return its error."""
     failure: list[BaseException] = []
 
     async def main() -> None:
-        client = connect()
+        aside = store.detached()
         try:
-            await work(client)
+            await work(aside)
         finally:
-            client.close()
+            aside.close()
 
     def run() -> None:
         try:
@@ -144,64 +123,44 @@ def run_aside(
     return failure[0] if failure else None
 
 
-class MountSettings:
-    """The settings of a mount: the main ones, with what the mount sets
-    (bucket, prefix, endpoint, region, addressing, credentials)."""
-
-    def __init__(self, base: Settings, spec: MountSpec, auth: JupyterS3Authentication) -> None:
-        self._base = base
-        self.name = spec.name
-        self.spec = spec
-        self.aws_s3_bucket = spec.bucket
-        self.prefix = spec.prefix
-        self.aws_region = spec.region or base.aws_region
-        self.endpoint_url = base.endpoint_url if spec.endpoint_url is None else spec.endpoint_url
-        self.addressing_style = spec.addressing_style or base.addressing_style
-        self.authentication = auth
-        self.authentication_class = type(auth)
-        self.read_only = spec.read_only
-        # No checkpoint is ever made in a read-only mount: 'on' asks nothing of it.
-        mode = base.versioned_checkpoints
-        self.versioned_checkpoints = "auto" if spec.read_only and mode == "on" else mode
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
-
-
-def new_store(
-    settings: Settings, keymap: keys.KeyMap, log: logging.Logger, *, read_only: bool = False
-) -> S3Store:
+def new_store(settings: BucketSettings, log: logging.Logger) -> S3Store:
     """The store the settings describe, its client made on first use. Stores
     with the same endpoint and credentials (one S3 service) copy from each
     other server-side."""
     sizes = CopySizes(
         threshold=settings.copy_threshold, part_size=settings.copy_part_size, parallel=8
     )
+    keymap = keys.KeyMap(settings.prefix, mount=settings.mount.name if settings.mount else "")
+
+    def connect(*, blocking_dns: bool = False) -> S3Client:
+        return make_client(settings, blocking_dns=blocking_dns)
+
     return S3Store(
-        functools.partial(make_client, settings),
+        connect,
         keymap,
         conditional_writes=settings.conditional_writes,
-        limits=StoreLimits(max_concurrency=settings.max_concurrency, copy_sizes=sizes),
+        limits=StoreLimits(
+            max_concurrency=settings.max_concurrency,
+            copy_sizes=sizes,
+            listing_max_age=settings.listing_max_age,
+            listing_cache_entries=settings.listing_cache_entries,
+        ),
         log=log,
         use_versioning=settings.versioned_checkpoints != "off",
-        read_only=read_only,
-        service=(settings.endpoint_url or "aws", id(settings.authentication)),
+        read_only=settings.read_only,
+        service=(same_service_key(settings.endpoint_url), id(settings.authentication)),
     )
 
 
-def mount_stores(
-    settings: Settings, specs: list[MountSpec], log: logging.Logger
-) -> tuple[dict[str, S3Store], dict[str, MountSettings]]:
-    """A store per mount, and its settings (the main ones, with the mount's own)."""
+def mount_settings(main: BucketSettings, specs: Sequence[MountSpec]) -> dict[str, BucketSettings]:
+    """Each mount's settings: the main ones with the mount's own
+    (:meth:`BucketSettings.for_mount`); :class:`BadMount` for credentials
+    that cannot be made."""
     made: dict[object, JupyterS3Authentication] = {}
-    stores, all_settings = {}, {}
-    for spec in specs:
-        auth = mount_authentication(spec, settings.authentication, made)
-        mounted = MountSettings(settings, spec, auth)
-        keymap = keys.KeyMap(spec.prefix, mount=spec.name)
-        stores[spec.name] = new_store(mounted, keymap, log, read_only=spec.read_only)
-        all_settings[spec.name] = mounted
-    return stores, all_settings
+    return {
+        spec.name: main.for_mount(spec, mount_authentication(spec, main.authentication, made))
+        for spec in specs
+    }
 
 
 def mount_authentication(
@@ -246,19 +205,21 @@ def mount_authentication(
     return made[wanted]
 
 
-def check_configuration(settings: Settings, log: logging.Logger) -> bool | None:
-    """List the prefix once; on failure log one sentence and stop the server.
-    Unless ``versioned_checkpoints`` is off, also ask whether the bucket is
-    versioned: returns True or False, or None when S3 would not say."""
+def check_configuration(
+    settings: BucketSettings, store: S3Store, log: logging.Logger
+) -> bool | None:
+    """List the prefix once (:class:`StartupRefused` with one sentence when
+    that fails). Unless ``versioned_checkpoints`` is off, also ask whether the
+    bucket is versioned: returns True or False, or None when S3 would not say."""
     versioning: list[bool] = []
+    problems: list[str] = []
 
-    async def probe(client: S3Client) -> None:
-        async for _ in client.list_pages(settings.prefix, max_keys=1):
-            break
+    async def probe(aside: S3Store) -> None:
+        await aside.is_empty()
         if settings.versioned_checkpoints == "off":
             return
         try:
-            status = await client.get_bucket_versioning()
+            status = await aside.versioning_status()
         except errors.S3Error as exc:
             if settings.versioned_checkpoints == "on":
                 raise
@@ -268,13 +229,12 @@ def check_configuration(settings: Settings, log: logging.Logger) -> bool | None:
         if settings.versioned_checkpoints == "on" and status != "Enabled":
             problems.append(
                 f"c.JupyterS3.versioned_checkpoints = 'on', but versioning is "
-                f"{status or 'not enabled'} on bucket {settings.aws_s3_bucket!r}: enable "
+                f"{status or 'not enabled'} on bucket {settings.bucket!r}: enable "
                 "it, or set versioned_checkpoints to 'auto' or 'off'."
             )
 
-    problems: list[str] = []
     # Aside: Jupyter may already have an event loop here.
-    error = run_aside(lambda: make_client(settings, blocking_dns=True), probe)
+    error = run_aside(store, probe)
     if problems:
         problem = problems[0]
     elif isinstance(error, errors.S3Error):
@@ -284,48 +244,43 @@ def check_configuration(settings: Settings, log: logging.Logger) -> bool | None:
     else:
         log.info(
             "JupyterS3: %s in s3://%s/%s (%s)%s",
-            f"mount {settings.name!r}" if isinstance(settings, MountSettings) else "contents",
-            settings.aws_s3_bucket,
+            "contents" if settings.mount is None else f"mount {settings.mount.name!r}",
+            settings.bucket,
             settings.prefix,
-            settings.endpoint_url or f"AWS {settings.aws_region}",
+            settings.endpoint_url or f"AWS {settings.region}",
             "; checkpoints name S3 versions" if versioning and versioning[0] else "",
         )
         return versioning[0] if versioning else None
-    mount = f"mount {settings.name!r}: " if isinstance(settings, MountSettings) else ""
-    log.critical("JupyterS3: %s%s", mount, problem)
-    raise SystemExit(1)
+    mount = "" if settings.mount is None else f"mount {settings.mount.name!r}: "
+    raise StartupRefused(f"{mount}{problem}")
 
 
-def top_level_names(settings: Settings, log: logging.Logger) -> set[str]:
+def top_level_names(store: S3Store, log: logging.Logger) -> set[str]:
     """The names at the top of the main bucket's prefix (one LIST per 1,000);
     an empty set when S3 cannot say (the start-up check reports that)."""
     found: set[str] = set()
 
-    async def names(client: S3Client) -> None:
-        prefix = settings.prefix
-        objects, prefixes = await client.list_all(prefix, delimiter="/")
-        found.update(o.key[len(prefix) :] for o in objects if o.key != prefix)
-        found.update(p[len(prefix) :].rstrip("/") for p in prefixes)
+    async def names(aside: S3Store) -> None:
+        found.update(await aside.child_names("") or set())
 
-    error = run_aside(lambda: make_client(settings, blocking_dns=True), names)
+    error = run_aside(store, names)
     if error is not None:
         log.debug("JupyterS3: top-level names unknown: %s", error)
     return found
 
 
-def explain(settings: Settings, exc: errors.S3Error) -> str:
+def explain(settings: BucketSettings, exc: errors.S3Error) -> str:
     """One sentence: what is wrong and which setting fixes it (for a mount,
     the setting of ``c.JupyterS3.mounts`` it is)."""
-    if isinstance(settings, MountSettings):
-        return _explain_mount(settings, exc)
+    if settings.mount is not None:
+        return _explain_mount(settings, settings.mount, exc)
     return _explain_main(settings, exc)
 
 
-def _explain_mount(settings: MountSettings, exc: errors.S3Error) -> str:
+def _explain_mount(settings: BucketSettings, spec: MountSpec, exc: errors.S3Error) -> str:
     """:func:`explain` for a mount: the setting to change is the mount's own."""
-    spec = settings.spec
-    setting = f"c.JupyterS3.mounts[{spec.name!r}]"
-    bucket, region = settings.aws_s3_bucket, settings.aws_region
+    setting = settings.setting
+    bucket, region = settings.bucket, settings.region
     where = settings.endpoint_url or f"AWS region {region}"
     if isinstance(exc, errors.WrongRegion):
         if exc.region:
@@ -342,7 +297,7 @@ def _explain_mount(settings: MountSettings, exc: errors.S3Error) -> str:
             f"Bucket {bucket!r} does not exist at {where}: create it or fix the url of {setting}."
         )
     if isinstance(exc, errors.CredentialsRejected):
-        cls = settings.authentication_class.__name__
+        cls = type(settings.authentication).__name__
         if spec.profile is not None:
             return (
                 f"S3 rejected the credentials ({exc.code}): check the keys or role of AWS "
@@ -369,8 +324,8 @@ def _explain_mount(settings: MountSettings, exc: errors.S3Error) -> str:
     return f"S3 check failed ({exc}): fix {setting}."
 
 
-def _explain_main(settings: Settings, exc: errors.S3Error) -> str:
-    bucket, region = settings.aws_s3_bucket, settings.aws_region
+def _explain_main(settings: BucketSettings, exc: errors.S3Error) -> str:
+    bucket, region = settings.bucket, settings.region
     where = settings.endpoint_url or f"AWS region {region}"
     if isinstance(exc, errors.WrongRegion):
         if exc.region:
@@ -390,7 +345,7 @@ def _explain_main(settings: Settings, exc: errors.S3Error) -> str:
     if isinstance(exc, errors.CredentialsRejected):
         return (
             f"S3 rejected the credentials ({exc.code}): check the keys or role that "
-            f"{settings.authentication_class.__name__} uses."
+            f"{type(settings.authentication).__name__} uses."
         )
     if isinstance(exc, errors.AccessDenied):
         return (
@@ -407,30 +362,6 @@ def _explain_main(settings: Settings, exc: errors.S3Error) -> str:
     return f"S3 check failed ({exc}): fix the c.JupyterS3 settings."
 
 
-async def abort_abandoned_uploads(
-    client: S3Client, prefix: str, age: float, log: logging.Logger
-) -> None:
-    """Abort multipart uploads under ``prefix`` begun ``age`` seconds ago or
-    more (one ListMultipartUploads per 1,000, then the aborts). Best effort: a
-    policy without s3:ListBucketMultipartUploads only costs a debug line."""
-    try:
-        uploads = await client.list_multipart_uploads(prefix)
-    except errors.S3Error as exc:
-        log.debug("JupyterS3: not looking for abandoned uploads: %s", exc.code)
-        return
-    now = datetime.now(timezone.utc)
-    stale = [
-        u for u in uploads if u.initiated is not None and (now - u.initiated).total_seconds() >= age
-    ]
-    for upload in stale:
-        try:
-            await client.abort_multipart_upload(upload.key, upload.upload_id)
-        except errors.S3Error as exc:
-            log.debug("JupyterS3: could not abort %s: %s", upload.key, exc.code)
-    if stale:
-        log.info("JupyterS3: aborted %d abandoned multipart upload(s) under %r", len(stale), prefix)
-
-
 def abort_at_exit(doomed: list[tuple[S3Store, str, str]], log: logging.Logger) -> None:
     """The server is stopping: abort the multipart uploads ``(store, key,
     upload_id)`` of unfinished chunked uploads, on a private loop (Jupyter's
@@ -439,17 +370,13 @@ def abort_at_exit(doomed: list[tuple[S3Store, str, str]], log: logging.Logger) -
     for store, key, upload_id in doomed:
         by_store.setdefault(store, []).append((key, upload_id))
     for store, uploads in by_store.items():
-        error = run_aside(
-            functools.partial(store.new_client, blocking_dns=True),
-            functools.partial(_abort_all, uploads=uploads),
-            timeout=20,
-        )
+
+        async def abort_all(aside: S3Store, uploads: list[tuple[str, str]] = uploads) -> None:
+            for key, upload_id in uploads:
+                await aside.abort_upload(key, upload_id)
+
+        error = run_aside(store, abort_all, timeout=20)
         if error is not None:
             log.warning("JupyterS3: could not abort unfinished uploads: %s", error)
         else:
             log.info("JupyterS3: aborted %d unfinished upload(s)", len(uploads))
-
-
-async def _abort_all(client: S3Client, *, uploads: list[tuple[str, str]]) -> None:
-    for key, upload_id in uploads:
-        await client.abort_multipart_upload(key, upload_id)

@@ -14,9 +14,14 @@ policies that must hold for all of them:
   the checkpoints of a file of the same name (``<key>/.checkpoints/``):
   :func:`is_folder` decides it for every listing.
 
-The store raises domain errors (:mod:`jupyters3.errors`, :class:`FolderInTheWay`,
-:class:`~jupyters3.writes.WriteConflict`); the manager turns them into HTTP
-answers (:mod:`jupyters3.http_errors`).
+And every write and delete it made is announced to the listeners of its
+``changes`` (:mod:`jupyters3.changes`) once it succeeded: the one hook for
+what follows this server's own writes (a listing cache, kernels' working
+folders).
+
+The store raises domain errors only: the S3 errors of :mod:`jupyters3.errors`
+and the contents errors of :mod:`jupyters3.contents_errors`; the contents
+layer turns them into HTTP answers in one place (:mod:`jupyters3.http_errors`).
 """
 
 from __future__ import annotations
@@ -28,30 +33,21 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
 from jupyters3 import errors, keys, streamcopy, tree
+from jupyters3.changes import Changes
+from jupyters3.contents_errors import FolderInTheWay, ReadOnly, SourceMissing
+from jupyters3.listings import ListingCache, Walk
 from jupyters3.marks import MTIME_META, RENAMED_FROM_META, is_folder, now_stamp, saved_time
-from jupyters3.s3.client import FileBody, ObjectMeta, S3Client
-from jupyters3.s3.xml import ListedObject
+from jupyters3.s3.client import CopySource, FileBody, ObjectMeta, S3Client
+from jupyters3.s3.xml import ListedObject, ObjectVersion
 from jupyters3.versions import FREE, Conditions, VersionMemo
 from jupyters3.writes import ConditionalWrites
 
-__all__ = [
-    "MTIME_META",
-    "RENAMED_FROM_META",
-    "FolderInTheWay",
-    "MoveIncomplete",
-    "ReadOnly",
-    "S3Store",
-    "SourceMissing",
-    "StoreLimits",
-    "is_folder",
-    "now_stamp",
-    "saved_time",
-]
+__all__ = ["S3Store", "StoreLimits"]
 
 #: A folder probe started by :meth:`S3Store.probe_folder` serves a write this soon after.
 _PROBE_SECONDS = 5.0
@@ -63,58 +59,24 @@ _DIRECTORY = "application/x-directory"
 _STREAMS = 4
 
 
-class SourceMissing(Exception):
-    """The object a copy or restore reads from does not exist."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(f"no object {key!r}")
-
-
-class ReadOnly(Exception):
-    """A write into ``where`` (a read-only mount, or the root when no main
-    bucket is configured)."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        super().__init__(
-            f"{where} is read-only: nothing can be saved, created, renamed, moved or "
-            "deleted there. Copy what you need into a writable folder."
-        )
-
-
-class FolderInTheWay(Exception):
-    """An object cannot be written at ``path``: a folder of that name exists."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        super().__init__(
-            f"Cannot save {path!r}: a folder of that name exists. "
-            "Choose another name, or rename or delete the folder."
-        )
-
-
-class MoveIncomplete(Exception):
-    """A rename moved everything but ``left``: API paths that another server kept
-    changing at the source while they were moved, left there with their newest
-    version (what was moved stays moved)."""
-
-    def __init__(self, old: str, new: str, left: list[str]) -> None:
-        self.left = left
-        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-        super().__init__(
-            f"Renamed {old} to {new}, except what another server (or user) kept changing "
-            f"at {old} meanwhile, left there with its newest version: {shown}. Rename "
-            "or move those again once they are no longer being saved."
-        )
-
-
 @dataclass(frozen=True)
 class StoreLimits:
-    """How the store fans out and copies (from JupyterS3's settings)."""
+    """How the store fans out, copies and keeps folder listings (from
+    JupyterS3's settings; see :mod:`jupyters3.listings`)."""
 
     max_concurrency: int = 32
     copy_sizes: tree.CopySizes = field(default_factory=tree.CopySizes)
+    listing_max_age: float = 30.0
+    listing_cache_entries: int = 200_000
+
+
+def _stamped(metadata: Mapping[str, str] | None) -> datetime:
+    """The save time a write records in ``metadata`` (now when it records none)."""
+    stamp = (metadata or {}).get(MTIME_META)
+    if stamp:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(stamp)
+    return datetime.now(timezone.utc)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -159,6 +121,16 @@ class S3Store:
         self._versioned: bool | None = None if use_versioning else False
         #: Streamed copies into this store in flight at once, whatever starts them.
         self._stream_slots = asyncio.Semaphore(_STREAMS)
+        #: Every write and delete made here, for whoever follows them.
+        self.changes = Changes(self.log)
+        #: The listings of folders of several pages, kept exact for this
+        #: server's writes (:mod:`jupyters3.listings`).
+        self.listings = ListingCache(
+            max_age=self.limits.listing_max_age,
+            max_entries=self.limits.listing_cache_entries,
+            log=self.log,
+        )
+        self.changes.subscribe(self.listings.apply)
 
     @property
     def client(self) -> S3Client:
@@ -167,9 +139,20 @@ class S3Store:
             self._client = self._connect()
         return self._client
 
-    def new_client(self, *, blocking_dns: bool = False) -> S3Client:
-        """A client of its own (for a private event loop: ``blocking_dns``)."""
-        return self._connect(blocking_dns=blocking_dns)
+    def detached(self) -> S3Store:
+        """A store of the same bucket, prefix and policies over a client of its
+        own that resolves names without a thread pool, for a private event
+        loop (at start, or while the interpreter exits)."""
+        return S3Store(
+            functools.partial(self._connect, blocking_dns=True),
+            self.keymap,
+            conditional_writes=self.writes.mode,
+            limits=self.limits,
+            log=self.log,
+            use_versioning=self._versioned is not False,
+            read_only=self.read_only,
+            service=self.service,
+        )
 
     def close(self) -> None:
         """Close the S3 client (a later use makes a new one)."""
@@ -205,10 +188,11 @@ class S3Store:
             self.versions.absent(path)  # a write there next is a creation
             return None
 
-    async def head_key(self, key: str) -> ObjectMeta | None:
-        """One HEAD of ``key`` (a folder marker, a checkpoint); None if there is none."""
+    async def head_key(self, key: str, *, version_id: str | None = None) -> ObjectMeta | None:
+        """One HEAD of ``key`` (a folder marker, a checkpoint; one S3 version of
+        it with ``version_id``); None if there is none."""
         try:
-            return await self.client.head_object(key)
+            return await self.client.head_object(key, version_id=version_id)
         except errors.NotFound:
             return None
 
@@ -280,6 +264,8 @@ class S3Store:
                 if_none_match=conditions.if_none_match,
             )
             self.versions.served(path, result.etag, saved, result.version_id)
+            size = len(body) if isinstance(body, bytes) else body.length
+            self.changes.written(key, size, result.etag, saved)
 
         await self.writes.run(path, put, creating=creating)
         return saved
@@ -309,18 +295,22 @@ class S3Store:
         meta = None if isinstance(source, int) else source
         copy, _ = self._copier(origin or self)
 
+        copied = CopySource(
+            source_key, size, meta.etag if meta else None, version_id=source_version
+        )
+
         async def run(conditions: Conditions) -> str:
-            return await copy(
-                source_key,
+            etag = await copy(
+                copied,
                 destination_key,
-                size,
                 content_type=(meta.content_type or None) if meta else None,
                 metadata=metadata,
-                source_if_match=meta.etag if meta else None,
-                source_version_id=source_version,
                 if_match=conditions.if_match,
                 if_none_match=conditions.if_none_match,
             )
+            known = size if meta is not None or size else None  # 0 alone: not known
+            self.changes.written(destination_key, known, etag, _stamped(metadata))
+            return etag
 
         return await self.writes.run(path, run, creating=creating, over=over)
 
@@ -341,9 +331,9 @@ class S3Store:
             return copy, limit
         streamed = functools.partial(streamcopy.copy_object, origin.client, self.client)
 
-        async def in_a_slot(*args: Any, **kwargs: Any) -> str:
+        async def in_a_slot(source: CopySource, destination: str, **kwargs: Any) -> str:
             async with self._stream_slots:
-                return await streamed(*args, **kwargs)
+                return await streamed(source, destination, **kwargs)
 
         return in_a_slot, min(limit, _STREAMS)
 
@@ -375,18 +365,16 @@ class S3Store:
             meta = (await asyncio.gather(*checks))[0]
             etag = await tree.copy_object(
                 self.client,
-                source_key,
+                CopySource(source_key, meta.size, meta.etag, version_id=source_version),
                 key,
-                meta.size,
                 sizes=self.limits.copy_sizes,
                 content_type=meta.content_type or None,
                 metadata=metadata,
-                source_if_match=meta.etag,
-                source_version_id=source_version,
                 if_match=conditions.if_match,
                 if_none_match=conditions.if_none_match,
             )
             self.versions.served(path, etag, saved)  # the client reloads what it restored
+            self.changes.written(key, meta.size, etag, saved)
 
         await self.writes.run(path, run)
         return saved
@@ -404,6 +392,7 @@ class S3Store:
                 metadata=metadata,
                 if_none_match=conditions.if_none_match,
             )
+            self.changes.written(key, 0, result.etag, _stamped(metadata))
             return result.version_id
 
         return await self.writes.run(path, put, creating=True)
@@ -412,6 +401,11 @@ class S3Store:
         """Whether versioning is Enabled, as found at start (when it is used)."""
         if self._versioned is None:
             self._versioned = enabled
+
+    async def versioning_status(self) -> str:
+        """GetBucketVersioning: ``"Enabled"``, ``"Suspended"`` or ``""`` (S3
+        errors are raised: at start they say what is wrong)."""
+        return await self.client.get_bucket_versioning()
 
     async def versioned(self) -> bool:
         """Whether the bucket has versioning Enabled and it is used
@@ -453,18 +447,44 @@ class S3Store:
         metadata = {RENAMED_FROM_META: quote(renamed_from, safe="/")} if renamed_from else None
 
         async def put(conditions: Conditions) -> None:
-            await self.client.put_object(
+            result = await self.client.put_object(
                 marker,
                 b"",
                 content_type=_DIRECTORY,
                 metadata=metadata,
                 if_none_match=conditions.if_none_match,
             )
+            self.changes.written(marker, 0, result.etag, _stamped(None))
 
         if renamed_from is None:
             await put(Conditions())  # a marker over a marker changes nothing
         else:
             await self.writes.run(path + "/", put, creating=True)
+
+    async def delete_key(self, key: str) -> None:
+        """One DeleteObject of ``key`` (a checkpoint), whatever it holds."""
+        self.check_writable()
+        await self.client.delete_object(key)
+        self.changes.removed([key])
+
+    async def delete_version(self, key: str, version_id: str) -> None:
+        """Remove one S3 version of ``key`` for good (no delete marker is left)."""
+        self.check_writable()
+        result = await self.client.delete_object_versions([(key, version_id)])
+        if result.errors:
+            raise tree.delete_error(self.client, result.errors, 1)
+        self.changes.removed([key])
+
+    async def checkpoint_objects(self, path: str) -> list[ListedObject]:
+        """Every object under the checkpoints' holder of ``path``, all pages."""
+        objects, _ = await self.client.list_all(self.keymap.checkpoint_prefix(path))
+        return objects
+
+    async def file_versions(self, path: str) -> list[ObjectVersion]:
+        """One ListObjectVersions of the file key of ``path`` (all pages): the
+        file's versions and, after them, those of the keys under it (its
+        checkpoints), newest first per key."""
+        return await self.client.list_object_versions(self.keymap.file_key(path))
 
     # -- multipart uploads ----------------------------------------------------
 
@@ -482,9 +502,15 @@ class S3Store:
         return await self.client.upload_part(self.keymap.file_key(path), upload_id, number, body)
 
     async def complete_upload(
-        self, path: str, upload_id: str, parts: Sequence[tuple[int, str]], saved: datetime
+        self,
+        path: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        saved: datetime,
+        size: int,
     ) -> None:
-        """Complete a multipart upload of ``path`` under the write policy."""
+        """Complete a multipart upload of ``path`` (``size`` bytes in all) under
+        the write policy."""
         self.check_writable()
         key = self.keymap.file_key(path)
 
@@ -497,12 +523,41 @@ class S3Store:
                 if_none_match=conditions.if_none_match,
             )
             self.versions.served(path, result.etag, saved)
+            self.changes.written(key, size, result.etag, saved)
 
         await self.writes.run(path, complete)
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload (its parts are dropped)."""
         await self.client.abort_multipart_upload(key, upload_id)
+
+    async def abort_abandoned_uploads(self, age: float) -> int:
+        """Abort the multipart uploads under the prefix begun ``age`` seconds
+        ago or more: what a crashed server left (one ListMultipartUploads per
+        1,000, then the aborts); returns how many. Best effort: a policy
+        without s3:ListBucketMultipartUploads only costs a debug line."""
+        prefix = self.keymap.prefix
+        try:
+            uploads = await self.client.list_multipart_uploads(prefix)
+        except errors.S3Error as exc:
+            self.log.debug("JupyterS3: not looking for abandoned uploads: %s", exc.code)
+            return 0
+        now = datetime.now(timezone.utc)
+        stale = [
+            u
+            for u in uploads
+            if u.initiated is not None and (now - u.initiated).total_seconds() >= age
+        ]
+        for upload in stale:
+            try:
+                await self.client.abort_multipart_upload(upload.key, upload.upload_id)
+            except errors.S3Error as exc:
+                self.log.debug("JupyterS3: could not abort %s: %s", upload.key, exc.code)
+        if stale:
+            self.log.info(
+                "JupyterS3: aborted %d abandoned multipart upload(s) under %r", len(stale), prefix
+            )
+        return len(stale)
 
     # -- folders -------------------------------------------------------------
 
@@ -515,6 +570,20 @@ class S3Store:
                 return True, False
             return False, bool(page.common_prefixes)  # only the checkpoints' holder
         return False, False
+
+    async def is_empty(self) -> bool:
+        """One LIST of at most one entry under the prefix: whether nothing is
+        there (what the check at start asks: it fails as S3 would refuse)."""
+        async for page in self.client.list_pages(self.keymap.prefix, max_keys=1):
+            return not page.objects and not page.common_prefixes
+        return True
+
+    async def may_list(self, key_prefix: str) -> None:
+        """One LIST of at most one key under ``key_prefix``, anywhere in the
+        bucket (not an API path): whether these credentials may list there
+        (raises S3's refusal). What a server checks to see it is confined."""
+        async for _ in self.client.list_pages(key_prefix, max_keys=1):
+            break
 
     async def is_dir(self, path: str) -> bool:
         """One short LIST (none for the root, which always exists)."""
@@ -530,7 +599,18 @@ class S3Store:
         page; one short page unless ``complete``); None if there is no such folder."""
         prefix = self.keymap.dir_prefix(path)
         if complete:
-            objects, prefixes = await self.client.list_all(prefix, delimiter="/")
+
+            async def walk() -> Walk:
+                objects: list[ListedObject] = []
+                prefixes: list[str] = []
+                pages = 0
+                async for page in self.client.list_pages(prefix, delimiter="/"):
+                    objects += page.objects
+                    prefixes += page.common_prefixes
+                    pages += 1
+                return objects, prefixes, pages
+
+            objects, prefixes = await self.listings.listing(prefix, walk)
         else:
             objects, prefixes = [], []
             async for page in self.client.list_pages(prefix, delimiter="/", max_keys=2):
@@ -615,7 +695,7 @@ class S3Store:
         copy, limit = self._copier(origin or self)
 
         async def run(conditions: Conditions) -> dict[str, str]:
-            return await tree.copy_keys(
+            copied = await tree.copy_keys(
                 copy,
                 pairs,
                 sizes_of,
@@ -623,6 +703,13 @@ class S3Store:
                 label=label,
                 if_none_match=conditions.if_none_match,
             )
+            now = _stamped(None)
+            for source, destination in pairs:
+                if destination in copied:
+                    self.changes.written(
+                        destination, sizes_of.get(source), copied[destination], now
+                    )
+            return copied
 
         if not pairs:
             return {}
@@ -634,26 +721,36 @@ class S3Store:
         """Delete ``doomed``, whatever they hold (one DeleteObjects per 1,000 keys)."""
         self.check_writable()
         await tree.delete_keys(self.client, doomed)
+        self.changes.removed(doomed)
 
-    async def delete_versions(self, versions: Mapping[str, str | None]) -> set[str]:
+    async def delete_versions(
+        self, versions: Mapping[str, str | None], *, emptied: str | None = None
+    ) -> set[str]:
         """Delete each key only while it is still the version named (its ETag;
         None: whatever is there), so that a version another server wrote after
         it was listed or copied is never deleted unseen. Returns the keys kept
         because they changed. One DeleteObjects per 1,000 keys with each key's
         ETag (one DeleteObject with If-Match for a single key); on a store
         without conditional deletes, one HEAD per key right before (see
-        :mod:`jupyters3.writes`)."""
+        :mod:`jupyters3.writes`). ``emptied``: the keys are all there was
+        under that prefix, as listed (a file's or folder's whole tree): when
+        none was kept, it is announced gone with them."""
         self.check_writable()
         if not versions:
             return set()
+        kept: set[str] | None = None
         if self.writes.deletes_enabled:
             try:
-                return await tree.delete_if_unchanged(self.client, versions)
+                kept = await tree.delete_if_unchanged(self.client, versions)
             except (errors.NotSupported, errors.InvalidRequest) as error:
                 if not self.writes.refuses_conditional_deletes(error):
                     raise
-        limit = self.limits.max_concurrency
-        return await tree.delete_after_checking(self.client, versions, limit=limit)
+        if kept is None:
+            limit = self.limits.max_concurrency
+            kept = await tree.delete_after_checking(self.client, versions, limit=limit)
+        gone = [key for key in versions if key not in kept]
+        self.changes.removed(gone, [emptied] if emptied and not kept else [])
+        return kept
 
     def forget(self, *paths: str) -> None:
         """Forget what was seen at ``paths`` and under them (after a move or delete)."""

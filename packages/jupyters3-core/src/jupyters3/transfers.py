@@ -27,17 +27,17 @@ from urllib.parse import quote
 
 from jupyters3 import errors, keys, models, tree
 from jupyters3.checkpoints import version_of
+from jupyters3.contents_errors import InvalidPath, MoveIncomplete, WriteConflict
+from jupyters3.marks import MTIME_META, RENAMED_FROM_META, now_stamp, saved_time
 from jupyters3.s3.client import ObjectMeta
 from jupyters3.s3.xml import ListedObject
-from jupyters3.store import MTIME_META, RENAMED_FROM_META, MoveIncomplete, S3Store, now_stamp
-from jupyters3.writes import WriteConflict
+from jupyters3.store import S3Store
 
 if TYPE_CHECKING:
     from jupyters3.checkpoints import S3Checkpoints
 
 __all__ = [
     "RECOPY_ROUNDS",
-    "MoveIncomplete",
     "copy_file",
     "copy_folder",
     "move",
@@ -153,7 +153,7 @@ async def move(
     elif marker is not None and source is store:
         versions[marker] = None  # the source folder was implicit: so is the target
     moves = _Moves(source, store, dict(pairs), copied, pairs[0][0] if mark else None, mark)
-    deleting = asyncio.ensure_future(moves.delete(versions))
+    deleting = asyncio.ensure_future(moves.delete(versions, source.keymap.dir_prefix(old)))
     await asyncio.gather(deleting, *finish)
     left = deleting.result()
     if implicit and marker is not None and source is not store:
@@ -164,6 +164,10 @@ async def move(
         await source.purge_deleted_checkpoints(old)
     source.gone(old)
     store.forget(new)
+    if src_file is not None and not left:
+        # The renamed file is the copy this rename made: a later save of it is
+        # based on that version, and the model asked right after costs a HEAD.
+        store.versions.served(new, copied[pairs[0][1]], saved_time(src_file))
     if left:
         old_prefix = source.keymap.file_key(old)
         paths = sorted(old + k[len(old_prefix) :] for k in left)
@@ -240,7 +244,9 @@ async def _copy_version(
                 source_version=version,
             )
         except errors.InvalidRequest:  # larger than one CopyObject takes
-            meta = await source.client.head_object(owner, version_id=version)
+            meta = await source.head_key(owner, version_id=version)
+            if meta is None:
+                raise errors.NotFound("the version is gone", key=owner) from None
             etag = await store.copy(
                 path,
                 owner,
@@ -278,9 +284,10 @@ class _Moves:
         self.marked, self.mark = marked, mark  # the file key whose copy carries the mark
         self.recopies = 0
 
-    async def delete(self, versions: dict[str, str | None]) -> set[str]:
-        """Delete the sources; returns those left behind (still changing)."""
-        changed = await self.source.delete_versions(versions)
+    async def delete(self, versions: dict[str, str | None], emptied: str) -> set[str]:
+        """Delete the sources (the whole tree under prefix ``emptied``, as
+        listed); returns those left behind (still changing)."""
+        changed = await self.source.delete_versions(versions, emptied=emptied)
         for _ in range(RECOPY_ROUNDS):
             if not changed:
                 break
@@ -349,8 +356,9 @@ async def copy_folder(
     src_tree: Mapping[str, ListedObject],
 ) -> None:
     """Copy every key under folder ``path`` of ``origin`` but checkpoints to
-    ``destination`` of ``store`` (each a creation), and make sure the
-    destination has its marker."""
+    ``destination`` of ``store`` (each a creation). Folder markers are not
+    copied but written anew, plain: a copy never carries the mark of a rename
+    (which a later rename onto the copy would take for its own, interrupted)."""
     old, new = origin.keymap.dir_prefix(path), store.keymap.dir_prefix(destination)
     pairs = [
         (k, new + k[len(old) :])
@@ -359,12 +367,22 @@ async def copy_folder(
     ]
     for _, key in pairs:
         keys.check_key_length(key)
+    markers: list[str] = []
+    files = []
+    for source, target in pairs:
+        try:
+            markers.append(store.keymap.path_of(target) if source.endswith("/") else "")
+        except InvalidPath:  # a marker key no API path names: copied as it is
+            markers.append("")
+        if not markers[-1]:
+            files.append((source, target))
+    markers = [m for m in markers if m and m != destination]
+    if store.keymap.dir_marker(destination) is not None:
+        markers.append(destination)
     jobs: list[Awaitable[object]] = [
-        store.copy_tree(destination, pairs, src_tree, label=f"copy {path}", origin=origin)
+        store.copy_tree(destination, files, src_tree, label=f"copy {path}", origin=origin)
     ]
-    marker = store.keymap.dir_marker(destination)
-    if marker and marker not in {d for _, d in pairs}:
-        jobs.append(store.mkdir(destination))
+    jobs += [store.mkdir(folder) for folder in markers]
     await asyncio.gather(*jobs)
 
 

@@ -13,11 +13,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from jupyters3.errors import NoSuchBucket, NotFound, PreconditionFailed, S3Error, error_class
-from jupyters3.s3.client import S3Client
+from jupyters3.s3.client import CopySource, S3Client
 from jupyters3.s3.xml import DeleteError
 
 __all__ = [
@@ -28,9 +28,9 @@ __all__ = [
     "copy_keys",
     "copy_object",
     "delete_after_checking",
+    "delete_error",
     "delete_if_unchanged",
     "delete_keys",
-    "list_tree",
 ]
 
 #: S3's limit for one CopyObject: larger objects are copied part by part.
@@ -85,26 +85,17 @@ async def bounded_gather(
         raise
 
 
-async def list_tree(client: S3Client, prefix: str) -> dict[str, int]:
-    """Every key under ``prefix`` (which ends with ``/``) with its size, all pages."""
-    objects, _ = await client.list_all(prefix)
-    return {o.key: o.size for o in objects}
-
-
 class Copier(Protocol):
-    """Copies one object to ``destination``; returns the copy's ETag (see
+    """Copies ``source`` to ``destination``; returns the copy's ETag (see
     :func:`copy_object`, whose keywords it takes)."""
 
     def __call__(
         self,
-        source: str,
+        source: CopySource,
         destination: str,
-        size: int,
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
-        source_if_match: str | None = None,
-        source_version_id: str | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> Awaitable[str]: ...
@@ -112,16 +103,13 @@ class Copier(Protocol):
 
 async def copy_object(
     client: S3Client,
-    source: str,
+    source: CopySource,
     destination: str,
-    size: int,
     *,
     sizes: CopySizes,
     source_client: S3Client | None = None,
     content_type: str | None = None,
     metadata: Mapping[str, str] | None = None,
-    source_if_match: str | None = None,
-    source_version_id: str | None = None,
     if_match: str | None = None,
     if_none_match: bool = False,
 ) -> str:
@@ -132,31 +120,30 @@ async def copy_object(
     only create (412 :class:`~jupyters3.errors.PreconditionFailed` otherwise).
     ``source_client``: the source is in that client's bucket (same S3 service)."""
     reader = source_client or client
-    bucket = reader.bucket if source_client is not None else None
-    if size <= sizes.threshold:
-        replace = metadata is not None
+    if source_client is not None:
+        source = replace(source, bucket=source_client.bucket)
+    if source.size <= sizes.threshold:
+        replacing = metadata is not None
         result = await client.copy_object(
             source,
             destination,
-            source_bucket=bucket,
-            metadata_directive="REPLACE" if replace else "COPY",
-            content_type=content_type if replace else None,
+            metadata_directive="REPLACE" if replacing else "COPY",
+            content_type=content_type if replacing else None,
             metadata=metadata,
-            source_if_match=source_if_match,
-            source_version_id=source_version_id,
             if_match=if_match,
             if_none_match=if_none_match,
         )
         return result.etag
-    if metadata is None or source_if_match is None:
-        meta = await reader.head_object(source, version_id=source_version_id)
-        source_if_match = source_if_match or meta.etag
+    if metadata is None or source.etag is None:
+        meta = await reader.head_object(source.key, version_id=source.version_id)
+        source = replace(source, etag=source.etag or meta.etag)
         if metadata is None:
             metadata, content_type = meta.metadata, meta.content_type
     upload_id = await client.create_multipart_upload(
         destination, content_type=content_type, metadata=metadata
     )
     try:
+        size = source.size
         ranges = [
             (number, start, min(start + sizes.part_size, size) - 1)
             for number, start in enumerate(range(0, size, sizes.part_size), start=1)
@@ -164,18 +151,11 @@ async def copy_object(
 
         def part(number: int, first: int, last: int) -> Callable[[], Awaitable[str]]:
             return lambda: client.upload_part_copy(
-                destination,
-                upload_id,
-                number,
-                source,
-                byte_range=(first, last),
-                source_bucket=bucket,
-                source_if_match=source_if_match,
-                source_version_id=source_version_id,
+                destination, upload_id, number, source, byte_range=(first, last)
             )
 
         etags = await bounded_gather(
-            [part(*r) for r in ranges], sizes.parallel, label=f"copy {source}"
+            [part(*r) for r in ranges], sizes.parallel, label=f"copy {source.key}"
         )
         done = await client.complete_multipart_upload(
             destination,
@@ -205,14 +185,15 @@ async def copy_keys(
     each destination's new ETag."""
 
     def job(source: str, destination: str) -> Callable[[], Awaitable[str]]:
-        size = sizes_of.get(source, 0)
-        return lambda: copy(source, destination, size, if_none_match=if_none_match)
+        found = CopySource(source, size=sizes_of.get(source, 0))
+        return lambda: copy(found, destination, if_none_match=if_none_match)
 
     etags = await bounded_gather([job(s, d) for s, d in pairs], limit, label=label)
     return {d: etag for (_, d), etag in zip(pairs, etags, strict=True)}
 
 
-def _delete_error(client: S3Client, failed: Sequence[DeleteError], count: int) -> S3Error:
+def delete_error(client: S3Client, failed: Sequence[DeleteError], count: int) -> S3Error:
+    """The error for per-key failures of a DeleteObjects of ``count`` keys."""
     first = failed[0]
     # Per-key errors carry S3's codes (AccessDenied, ...): same table as whole requests.
     return error_class(first.code, None)(
@@ -233,7 +214,7 @@ async def delete_keys(client: S3Client, keys: Sequence[str]) -> None:
         return
     result = await client.delete_objects(keys)
     if result.errors:
-        raise _delete_error(client, result.errors, len(keys))
+        raise delete_error(client, result.errors, len(keys))
 
 
 async def delete_if_unchanged(client: S3Client, versions: Mapping[str, str | None]) -> set[str]:
@@ -264,7 +245,7 @@ async def delete_if_unchanged(client: S3Client, versions: Mapping[str, str | Non
         elif not issubclass(kind, NotFound):
             failed.append(failure)
     if failed:
-        raise _delete_error(client, failed, len(versions))
+        raise delete_error(client, failed, len(versions))
     return changed
 
 

@@ -12,7 +12,13 @@ upload. Disk use stays under about two parts past the threshold; the
 previous object stays readable and untouched until completion.
 
 Chunk numbers follow jupyter_server's ``LargeFileManager``: chunk 1 starts
-the upload (over, when one is in progress), any other chunk appends. A chunk
+the upload (over, when one is in progress), any other chunk appends, with
+one exception: a chunk whose number skips one (chunk 3 right after chunk 1)
+is refused with 409 (:class:`~jupyters3.contents_errors.ChunkOutOfOrder`),
+appending nothing, and the upload in progress stays as it was. The reference
+would append it and leave the file without the lost chunk; no client skips
+a number (JupyterLab sends 1, 2, ..., -1), so a gap is a lost request. A
+repeated number, and a chunk after -1, append as the reference does. A chunk
 1 for a path whose upload is in progress starts a new upload that supersedes
 the older one: the older one's multipart upload is aborted, and its next
 chunk (recognised by its number, the one it would have sent next) answers
@@ -53,6 +59,7 @@ from typing import IO, Any, Protocol
 from tornado.web import HTTPError
 
 from jupyters3 import models
+from jupyters3.contents_errors import ChunkOutOfOrder
 from jupyters3.http_errors import http_errors
 from jupyters3.s3.client import FileBody
 from jupyters3.store import S3Store
@@ -205,7 +212,7 @@ class ChunkedUploads:
                     )
                 await self._take(upload, data)
                 if chunk != -1:
-                    upload.next_chunk = chunk + 1
+                    upload.next_chunk = max(upload.next_chunk, chunk + 1)
                     now = datetime.now(timezone.utc)
                     self.events.emit(data={"action": "save", "path": path})
                     return models.file_model(path, last_modified=now, created=now, size=upload.size)
@@ -259,6 +266,9 @@ class ChunkedUploads:
         if superseded:  # the newer upload's own next chunk: no telling them apart
             del self._ended[path]
         if upload is not None:
+            if chunk != -1 and chunk > upload.next_chunk:
+                with http_errors(path):
+                    raise ChunkOutOfOrder(path, chunk, upload.next_chunk)
             return upload
         if ended is not None and ended.next_chunk is None:
             return await self._reopen(path)
@@ -378,7 +388,9 @@ class ChunkedUploads:
                     upload.pending = None
                 assert upload.saved_at is not None
                 now = upload.saved_at
-                await upload.store.complete_upload(upload.path, upload.upload_id, upload.parts, now)
+                await upload.store.complete_upload(
+                    upload.path, upload.upload_id, upload.parts, now, upload.size
+                )
         return models.file_model(upload.path, last_modified=now, created=now, size=upload.size)
 
     # -- abandoned uploads -------------------------------------------------------

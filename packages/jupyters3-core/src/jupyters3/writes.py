@@ -5,9 +5,10 @@ CopyObject) with the conditions :class:`~jupyters3.versions.VersionMemo` gives
 for its path, and turns the outcomes into what a Jupyter client should see:
 
 * the condition held: the write landed, and its ETag is remembered;
-* ``If-Match`` failed (412): someone else saved a newer version; 409 with a
-  message saying so, and the newer object is left as it is;
-* ``If-None-Match`` failed (412): someone else created the path; 409;
+* ``If-Match`` failed (412): someone else saved a newer version:
+  :class:`~jupyters3.contents_errors.WriteConflict` (409) with a message
+  saying so, and the newer object is left as it is;
+* ``If-None-Match`` failed (412): someone else created the path: the same;
 * ``If-Match`` on a key that is gone (404): it was deleted elsewhere since it
   was read here; the write is repeated as a creation, so the user's work is
   kept (and a creation by a third writer in between still answers 409);
@@ -28,44 +29,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tornado.web import HTTPError
-
 from jupyters3 import errors
+from jupyters3.contents_errors import WriteConflict
 from jupyters3.versions import Conditions, VersionMemo
 
-__all__ = ["ConditionalWrites", "WriteConflict"]
+__all__ = ["ConditionalWrites"]
 
 T = TypeVar("T")
-
-
-class WriteConflict(HTTPError):
-    """409: a conditional write found a version it was not based on.
-    ``created`` is True when the path was created by someone else meanwhile."""
-
-    def __init__(self, path: str, *, created: bool, deleting: bool = False) -> None:
-        self.path = path
-        self.created = created
-        if deleting:
-            message = (
-                f"{path} was changed by someone else (another server or user of this "
-                "bucket) while it was being deleted here, so it was not deleted and the "
-                "newer version is kept. Reload to see it, then delete it again if you "
-                "still want to."
-            )
-        elif created:
-            message = (
-                f"{path} was created by someone else (another server or user of this "
-                "bucket) after it was found free here; nothing was overwritten. Choose "
-                "another name, or open the new file."
-            )
-        else:
-            message = (
-                f"{path} was changed by someone else (another server or user of this "
-                "bucket) since it was opened here, so this save was not written and the "
-                "newer version is kept. Reload the file (File > Reload from Disk) to see "
-                "it, then make your changes again, or save yours under another name."
-            )
-        super().__init__(409, message, reason="Conflict")
 
 
 def _refuses_conditions(error: errors.S3Error) -> bool:

@@ -64,9 +64,10 @@ def test_revert_to_checkpoint_preselects_the_newest(
     # A new notebook. JupyterLab checkpoints a file that has none when it opens
     # it (docregistry's context.ts, _populate -> _maybeCheckpoint). One save
     # first takes in what JupyterLab itself writes into a new notebook (the
-    # kernel's language_info, which can arrive after a save was sent and make
-    # lab.save click again: one more checkpoint). Then every checkpoint made so
-    # far is removed, so the three below are the only ones.
+    # kernel's language_info, which new_notebook_here waits for; should it
+    # still come after a save, lab.save clicks again: one more checkpoint).
+    # Then every checkpoint made so far is removed, so the three below are the
+    # only ones.
     lab.new_notebook_here()
     wait_until(checkpoint_keys, "JupyterLab's checkpoint of the new notebook")
     lab.save()

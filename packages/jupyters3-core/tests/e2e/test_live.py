@@ -253,6 +253,58 @@ def test_paths_leaving_the_prefix_are_refused(s3: Live, path: str) -> None:
 
 
 @pytest.mark.js3_no_chaos
+def test_keys_xml_cannot_carry_are_renamed_and_deleted_with_the_folder(s3: Live) -> None:
+    """Another tool wrote keys with control characters, which no DeleteObjects
+    body can name: a folder rename and a folder delete still finish (those keys
+    go by DeleteObject, one each), and the log names them."""
+    folder = s3.folder()
+    odd = [f"{folder}/src/a\x01", f"{folder}/src/b\x1f.txt"]
+    for key in [*odd, f"{folder}/src/plain.txt"]:
+        s3.raw.put(s3.bucket, key, b"data")
+    s3.api.rename(f"{folder}/src", f"{folder}/dst").expect(200)
+    assert s3.keys(f"{folder}/src") == []
+    moved = s3.keys(f"{folder}/dst")
+    assert {k.rsplit("/", 1)[-1] for k in moved} >= {"a\x01", "b\x1f.txt", "plain.txt"}
+    s3.api.delete(f"{folder}/dst").expect(204)
+    assert s3.keys(f"{folder}/dst") == []
+    assert "key(s) XML cannot carry, deleted one by one" in s3.server.log_text()
+
+
+def test_a_copied_folder_carries_no_rename_mark(s3: Live) -> None:
+    """A folder whose marker still names the source of a rename (an
+    interrupted one, or another server's) is copied: the copy's markers are
+    written anew, plain, so a later rename from that source onto the copy is a
+    409, not taken for the interrupted rename it would finish by writing over."""
+    folder = s3.folder()
+    marked = {"jupyters3-renamed-from": f"{folder}/old"}
+    s3.raw.put(s3.bucket, f"{folder}/src/", b"", metadata=marked)
+    s3.raw.put(s3.bucket, f"{folder}/src/sub/", b"", metadata=marked)
+    s3.raw.put(s3.bucket, f"{folder}/src/a.txt", b"copied")
+    s3.api.copy(f"{folder}/src", f"{folder}/into").expect(201)
+    copy = f"{folder}/into/src"
+    for marker in (f"{copy}/", f"{copy}/sub/"):
+        assert "jupyters3-renamed-from" not in s3.raw.head(s3.bucket, marker)["Metadata"]
+    s3.api.save_text(f"{folder}/old/a.txt", "must not land over the copy").expect(201)
+    s3.api.rename(f"{folder}/old", copy).expect(409)
+    assert s3.raw.get(s3.bucket, f"{copy}/a.txt") == b"copied"
+
+
+def test_a_hidden_notebook_is_served_to_no_caller(s3: Live) -> None:
+    """As the reference's get: with allow_hidden off, a hidden path is served
+    neither by /api/contents nor by nbconvert (which reads through the
+    manager's get), and the answer reveals nothing."""
+    folder = s3.folder()
+    body = json.dumps(notebook("secret = 42")).encode()
+    for path in (f"{folder}/.private/x.ipynb", f"{folder}/.x.ipynb"):
+        s3.raw.put(s3.bucket, path, body)
+        assert s3.api.get(path).status == 404
+        converted = s3.api.request("GET", f"nbconvert/html/{path}")
+        assert converted.status == 404 and b"secret = 42" not in converted.body
+    s3.raw.put(s3.bucket, f"{folder}/shown.ipynb", body)
+    converted = s3.api.request("GET", f"nbconvert/html/{folder}/shown.ipynb")
+    assert converted.status == 200 and b"secret" in converted.body  # nbconvert works here
+
+
 def test_checkpoints_several_listed_restored_deleted_and_hidden(s3: Live) -> None:
     d = s3.folder()
     path = f"{d}/work.ipynb"

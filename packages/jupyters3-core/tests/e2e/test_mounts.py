@@ -347,7 +347,11 @@ def test_a_copy_between_two_endpoints_streams_with_flat_memory(
         bucket=main, endpoint_url=js3_moto_server.endpoint_url, region=js3_region
     )
     config["JupyterS3"]["mounts"] = {
-        "far": {"url": f"s3://{far}/", "endpoint_url": far_moto.endpoint_url},
+        "far": {
+            "url": f"s3://{far}/",
+            "endpoint_url": far_moto.endpoint_url,
+            "share_main_credentials": True,  # moto takes any key
+        },
     }
     server = js3_jupyter_factory(config=config)
     api = ContentsClient(server.url, server.token, timeout=300)

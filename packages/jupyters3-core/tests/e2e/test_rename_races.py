@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 import re
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -28,9 +27,14 @@ from jupyters3_testing.jupyter import JupyterServer
 from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
 from jupyters3_testing.rest import ContentsClient
 
-#: Saves B makes at least (and renames A makes meanwhile), bounded in time.
+#: Saves B makes, and renames A makes meanwhile, at least: a fixed amount of
+#: work, whatever the machine's speed (its throughput is the benchmark's
+#: business), bounded in steps; the timeout only guards against a hang.
 SAVES = 220
-SECONDS = 90.0
+RENAMES = 10
+#: Listings of B's (each followed by up to 4 saves, fewer when a rename moved
+#: the folder away meanwhile: 1 in 4 on a loaded machine) before the test gives up.
+MAX_ROUNDS = 10 * SAVES
 FILES = 24
 
 
@@ -133,6 +137,7 @@ def contents(raw: RawS3, bucket: str) -> set[str]:
 
 
 @pytest.mark.js3_no_chaos
+@pytest.mark.timeout(900)
 def test_saves_during_folder_renames_are_never_lost(servers: Servers) -> None:
     top = f"r-{uuid.uuid4().hex[:8]}"
     for i in range(FILES):
@@ -140,11 +145,12 @@ def test_saves_during_folder_renames_are_never_lost(servers: Servers) -> None:
     ledger, stop = Ledger(), threading.Event()
     thread = threading.Thread(target=renamer, args=(servers.a, top, "dir", stop, ledger))
     rng = random.Random(15)
-    deadline = time.monotonic() + SECONDS
     thread.start()
     try:
         number = 0
-        while len(ledger.acknowledged) < SAVES and time.monotonic() < deadline:
+        for _ in range(MAX_ROUNDS):
+            if len(ledger.acknowledged) >= SAVES and ledger.renames >= RENAMES:
+                break
             folders = [
                 m["name"]
                 for m in servers.b.get(top).expect(200).json["content"]
@@ -167,24 +173,24 @@ def test_saves_during_folder_renames_are_never_lost(servers: Servers) -> None:
         f"files behind (409), {recopies} sources copied again; statuses {ledger.statuses}"
     )
     assert ledger.lost(final) == []
-    assert len(ledger.acknowledged) >= SAVES, "too few saves in the time allowed"
-    assert ledger.renames >= 10
+    assert len(ledger.acknowledged) >= SAVES, f"fewer than {SAVES} saves in {MAX_ROUNDS} rounds"
+    assert ledger.renames >= RENAMES
 
 
 @pytest.mark.js3_no_chaos
+@pytest.mark.timeout(900)
 def test_saves_during_file_renames_are_never_lost(servers: Servers) -> None:
     top = f"s-{uuid.uuid4().hex[:8]}"
     servers.a.save_text(f"{top}/doc.txt", "initial\n").expect(201)
     ledger, stop = Ledger(), threading.Event()
     thread = threading.Thread(target=renamer, args=(servers.a, top, "doc.txt", stop, ledger))
     rng = random.Random(16)
-    deadline = time.monotonic() + SECONDS / 2
     thread.start()
     try:
-        number = 0
-        while len(ledger.acknowledged) < SAVES // 2 and time.monotonic() < deadline:
+        for number in range(1, MAX_ROUNDS + 1):
+            if len(ledger.acknowledged) >= SAVES // 2 and ledger.renames >= RENAMES:
+                break
             names = [m["name"] for m in servers.b.get(top).expect(200).json["content"]]
-            number += 1
             writer_step(servers.b, f"{top}/{rng.choice(names)}", rng, ledger, number)
     finally:
         stop.set()
@@ -196,8 +202,8 @@ def test_saves_during_file_renames_are_never_lost(servers: Servers) -> None:
         f"statuses {ledger.statuses}"
     )
     assert ledger.lost(final) == []
-    assert len(ledger.acknowledged) >= SAVES // 2, "too few saves in the time allowed"
-    assert ledger.renames >= 10
+    assert len(ledger.acknowledged) >= SAVES // 2, f"too few saves in {MAX_ROUNDS} rounds"
+    assert ledger.renames >= RENAMES
 
 
 def _recopies(log: str) -> int:

@@ -125,6 +125,28 @@ def test_a_new_upload_supersedes_one_in_progress_and_they_never_interleave(
     assert js3_raw.get(js3_bucket, "h.bin") == b"".join(second)
 
 
+def test_a_chunk_that_skips_a_number_is_refused_and_the_upload_goes_on(
+    start: Any, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    """Chunk 3 right after chunk 1 (chunk 2 was lost): 409 with a sentence,
+    nothing appended, the bucket's object unchanged; the upload in progress
+    goes on when chunk 2 comes. A repeated number still appends, as the
+    reference does."""
+    api, tmp = start()
+    api.save_text("g.bin", "previous").expect()
+    parts = [os.urandom(1000) for _ in range(4)]
+    send(api, "g.bin", 1, parts[0]).expect()
+    gap = send(api, "g.bin", 3, parts[2]).expect(409)
+    assert gap.json["message"].startswith("Chunk 3 of the upload of g.bin came when chunk 2")
+    assert js3_raw.get(js3_bucket, "g.bin") == b"previous"
+    assert len(spools(tmp)) == 1  # the upload in progress is kept
+    send(api, "g.bin", 2, parts[1]).expect()
+    send(api, "g.bin", 2, parts[1]).expect()  # a repeated number appends
+    send(api, "g.bin", -1, parts[3]).expect()
+    assert js3_raw.get(js3_bucket, "g.bin") == parts[0] + parts[1] * 2 + parts[3]
+    assert spools(tmp) == []
+
+
 @pytest.mark.js3_no_chaos
 def test_a_part_failing_in_s3_fails_the_upload_cleanly(
     start: Any, js3_raw: RawS3, js3_bucket: str, js3_fault_proxy: FaultProxy

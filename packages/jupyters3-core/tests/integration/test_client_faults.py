@@ -59,7 +59,7 @@ async def test_every_call_succeeds_with_5_percent_faults(
         )
         assert js3_raw.get(js3_bucket, f"{tag}/mp.bin") == data
 
-    faulted = js3_fault_proxy.count(faulted=True)
+    faulted = js3_fault_proxy.count(faulted=True, bucket=js3_bucket)
     total = len(js3_fault_proxy.records())
     assert total > 200
     assert faulted >= 5, f"only {faulted} faults in {total} requests: the test proved nothing"
@@ -85,7 +85,11 @@ async def test_permanent_failure_surfaces_after_max_attempts(
     with pytest.raises(expected) as info:
         await client.get_object("doomed.txt")
 
-    assert js3_fault_proxy.count("GET", key="doomed.txt") == RetryPolicy().max_attempts == 5
+    assert (
+        js3_fault_proxy.count("GET", key="doomed.txt", bucket=js3_bucket)
+        == RetryPolicy().max_attempts
+        == 5
+    )
     assert info.value.attempts == 5
     assert "doomed.txt" in str(info.value)
 
@@ -124,8 +128,8 @@ async def test_lost_answer_to_a_create_only_put_is_recognised(
     result = await client.put_object("new.txt", b"v1", if_none_match=True)
 
     assert result.etag == hashlib.md5(b"v1").hexdigest()
-    assert js3_fault_proxy.count("PUT") == 2
-    assert js3_fault_proxy.count("PUT", status=412) == 1
+    assert js3_fault_proxy.count("PUT", bucket=js3_bucket) == 2
+    assert js3_fault_proxy.count("PUT", status=412, bucket=js3_bucket) == 1
     assert js3_raw.get(js3_bucket, "new.txt") == b"v1"
 
 
@@ -185,11 +189,11 @@ async def test_unknown_outcome_of_idempotent_write_is_retried(
 
     await client.put_object("idem.txt", b"v1")
 
-    assert js3_fault_proxy.count("PUT") == 2
+    assert js3_fault_proxy.count("PUT", bucket=js3_bucket) == 2
     assert js3_raw.get(js3_bucket, "idem.txt") == b"v1"
 
 
-async def test_one_shot_stream_is_not_retried(js3_make_client, js3_fault_proxy):
+async def test_one_shot_stream_is_not_retried(js3_make_client, js3_fault_proxy, js3_bucket):
     """A body that cannot be replayed is never half-sent twice."""
     js3_fault_proxy.configure(rule=lambda req: Fault.slow_down())
     client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
@@ -201,7 +205,7 @@ async def test_one_shot_stream_is_not_retried(js3_make_client, js3_fault_proxy):
     # the 503 or the connection closing under its upload: both are final.
     with pytest.raises((errors.Throttled, errors.NetworkError)):
         await client.put_object("once.bin", IterBody(gen(), 3))
-    assert js3_fault_proxy.count("PUT") == 1
+    assert js3_fault_proxy.count("PUT", bucket=js3_bucket) == 1
 
 
 async def test_connection_refused_is_a_network_error(js3_make_client):
@@ -364,11 +368,13 @@ async def test_expired_token_refreshes_once_and_retries(
 
     assert creds.invalidated == 1
     assert creds.fetched == [1, 2]
-    assert js3_fault_proxy.count("PUT") == 2
+    assert js3_fault_proxy.count("PUT", bucket=js3_bucket) == 2
     assert js3_raw.get(js3_bucket, "fresh.txt") == b"data"
 
 
-async def test_credentials_still_rejected_after_refresh_fail_fast(js3_make_client, js3_fault_proxy):
+async def test_credentials_still_rejected_after_refresh_fail_fast(
+    js3_make_client, js3_fault_proxy, js3_bucket
+):
     js3_fault_proxy.configure(
         rule=lambda req: Fault.error(403, "InvalidAccessKeyId", "The key does not exist.")
     )
@@ -381,15 +387,17 @@ async def test_credentials_still_rejected_after_refresh_fail_fast(js3_make_clien
     with pytest.raises(errors.CredentialsRejected):
         await client.get_object("k")
     assert creds.invalidated == 1  # one refresh, not one per attempt
-    assert js3_fault_proxy.count("GET") == 2
+    assert js3_fault_proxy.count("GET", bucket=js3_bucket) == 2
     # A HEAD answer has no body, so no code: a bare 403 is worth one refresh too.
     with pytest.raises(errors.AccessDenied):
         await client.head_object("k")
     assert creds.invalidated == 2
-    assert js3_fault_proxy.count("HEAD") == 2
+    assert js3_fault_proxy.count("HEAD", bucket=js3_bucket) == 2
 
 
-async def test_access_denied_is_not_a_reason_to_refresh(js3_make_client, js3_fault_proxy):
+async def test_access_denied_is_not_a_reason_to_refresh(
+    js3_make_client, js3_fault_proxy, js3_bucket
+):
     js3_fault_proxy.configure(rule=lambda req: Fault.access_denied())
     creds = RotatingCredentials()
     client = js3_make_client(
@@ -400,7 +408,7 @@ async def test_access_denied_is_not_a_reason_to_refresh(js3_make_client, js3_fau
     with pytest.raises(errors.AccessDenied):
         await client.get_object("k")
     assert creds.invalidated == 0
-    assert js3_fault_proxy.count("GET") == 1
+    assert js3_fault_proxy.count("GET", bucket=js3_bucket) == 1
 
 
 @pytest.mark.parametrize(("http_client", "most"), [("curl", 2), ("simple", 50)])
@@ -461,7 +469,9 @@ async def test_connection_pool_survives_quiet_periods(js3_make_client, js3_fault
     assert js3_fault_proxy.connections_opened - before <= 1
 
 
-async def test_an_unreadable_answer_is_sent_again_then_reported(js3_make_client, js3_fault_proxy):
+async def test_an_unreadable_answer_is_sent_again_then_reported(
+    js3_make_client, js3_fault_proxy, js3_bucket
+):
     """A 200 whose XML is truncated: the listing is sent again and succeeds; when
     every answer is unreadable it is a typed MalformedResponse, never a ValueError."""
     client = js3_make_client(endpoint_url=js3_fault_proxy.endpoint_url)
@@ -477,7 +487,7 @@ async def test_an_unreadable_answer_is_sent_again_then_reported(js3_make_client,
     js3_fault_proxy.configure(rule=once)
     objects, _ = await client.list_all("a/")
     assert [o.key for o in objects] == ["a/x.txt"]
-    assert js3_fault_proxy.count("GET") == 2
+    assert js3_fault_proxy.count("GET", bucket=js3_bucket) == 2
 
     js3_fault_proxy.clear()
     js3_fault_proxy.configure(rule=lambda req: Fault.garbage_body())

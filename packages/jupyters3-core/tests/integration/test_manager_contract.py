@@ -25,7 +25,7 @@ from tornado.web import HTTPError
 from traitlets import TraitError
 
 from jupyters3 import AwsCreds, JupyterS3, JupyterS3Authentication
-from jupyters3.store import MTIME_META, RENAMED_FROM_META
+from jupyters3.marks import MTIME_META, RENAMED_FROM_META
 from jupyters3_testing import FaultProxy, MotoServer
 from jupyters3_testing.raw import RawS3
 

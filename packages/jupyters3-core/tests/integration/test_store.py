@@ -8,22 +8,18 @@ which also reads the bucket back.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from jupyters3 import errors, keys, transfers
+from jupyters3.changes import Change, Removed, Written
+from jupyters3.contents_errors import FolderInTheWay, MoveIncomplete, SourceMissing, WriteConflict
+from jupyters3.http_errors import http_error
+from jupyters3.marks import MTIME_META, RENAMED_FROM_META, saved_time
 from jupyters3.s3.client import S3Client
-from jupyters3.store import (
-    MTIME_META,
-    RENAMED_FROM_META,
-    FolderInTheWay,
-    MoveIncomplete,
-    S3Store,
-    SourceMissing,
-    saved_time,
-)
-from jupyters3.writes import WriteConflict
+from jupyters3.store import S3Store
 from jupyters3_testing import FaultProxy
 from jupyters3_testing.faults import RequestInfo
 from jupyters3_testing.raw import RawS3
@@ -56,7 +52,7 @@ async def test_a_write_over_a_version_another_writer_replaced_is_refused(
     js3_raw.put(js3_bucket, "pre/a.txt", b"theirs v2")
     with pytest.raises(WriteConflict) as conflict:
         await store.write("a.txt", b"mine v2", "text/plain")
-    assert conflict.value.status_code == 409 and not conflict.value.created
+    assert not conflict.value.created and http_error(conflict.value).status_code == 409
     assert js3_raw.get(js3_bucket, "pre/a.txt") == b"theirs v2"
 
 
@@ -204,3 +200,49 @@ async def test_a_source_copied_again_never_replaces_a_save_made_at_its_new_path(
     assert saved and left.value.left == ["old/a.txt"]
     assert js3_raw.get(js3_bucket, "pre/old/a.txt") == b"v2, saved at the old path"
     assert js3_raw.get(js3_bucket, "pre/new/a.txt") == b"v3, saved at the new path"
+
+
+async def test_every_write_and_delete_is_announced_once_it_succeeded(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    """The store's changes: what a listing cache or a working folder follows.
+    Each event matches what S3 then holds (key, size, ETag)."""
+    seen: list[Change] = []
+    unsubscribe = store.changes.subscribe(seen.append)
+    saved = await store.write("d/a.txt", b"hello", "text/plain")
+    await store.mkdir("d/sub")
+    meta = await store.head("d/a.txt")
+    assert meta is not None
+    await store.copy("d/b.txt", "pre/d/a.txt", "pre/d/b.txt", meta)
+    listed = await store.tree("d")
+    await store.copy_tree("e", [("pre/d/a.txt", "pre/e/a.txt")], listed)
+    with pytest.raises(WriteConflict):  # a failed write announces nothing
+        await store.write("d/a.txt", b"x", "text/plain", creating=True)
+    await store.delete_versions({"pre/d/b.txt": None, "pre/e/a.txt": None})
+    await store.delete_keys(["pre/d/sub/"])
+    written = [c for c in seen if isinstance(c, Written)]
+    assert [c.key for c in written] == ["pre/d/a.txt", "pre/d/sub/", "pre/d/b.txt", "pre/e/a.txt"]
+    assert written[0].saved == saved and written[0].size == 5
+    assert [c.size for c in written] == [5, 0, 5, 5]
+    assert written[0].etag == meta.etag == written[2].etag == written[3].etag  # copies of one
+    assert written[1].etag == hashlib.md5(b"").hexdigest()  # the marker's: empty
+    removed = [c for c in seen if isinstance(c, Removed)]
+    assert [set(c.keys) for c in removed] == [{"pre/d/b.txt", "pre/e/a.txt"}, {"pre/d/sub/"}]
+    unsubscribe()
+    await store.write("d/c.txt", b"", "text/plain")
+    assert len(seen) == 6
+
+
+async def test_a_listener_that_fails_is_dropped_and_the_write_stands(
+    store: S3Store, js3_raw: RawS3, js3_bucket: str
+) -> None:
+    calls: list[Change] = []
+
+    def broken(change: Change) -> None:
+        calls.append(change)
+        raise RuntimeError("listener bug")
+
+    store.changes.subscribe(broken)
+    await store.write("f/a.txt", b"1", "text/plain")
+    await store.write("f/b.txt", b"2", "text/plain")
+    assert len(calls) == 1 and js3_raw.get(js3_bucket, "pre/f/b.txt") == b"2"

@@ -8,13 +8,17 @@ to the other. The target bucket is read back with boto3 (``js3_raw``).
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jupyters3 import errors, streamcopy
-from jupyters3.s3.client import S3Client
+from jupyters3.s3.client import CopySource, S3Client
 from jupyters3_testing import MotoServer
 from jupyters3_testing.raw import RawS3
 
@@ -39,7 +43,7 @@ async def test_a_small_object_is_one_get_and_one_put_with_its_metadata(
 ) -> None:
     source, target = js3_make_client(), js3_make_client(bucket=target_bucket)
     await source.put_object("a.txt", b"small", content_type="text/x-a", metadata={"k": "v"})
-    etag = await streamcopy.copy_object(source, target, "a.txt", "b/a.txt", 5)
+    etag = await streamcopy.copy_object(source, target, CopySource("a.txt", 5), "b/a.txt")
     head = js3_raw.head(target_bucket, "b/a.txt")
     assert js3_raw.get(target_bucket, "b/a.txt") == b"small"
     assert head["ContentType"] == "text/x-a" and head["Metadata"] == {"k": "v"}
@@ -57,7 +61,9 @@ async def test_a_large_object_goes_part_by_part_byte_exact(
     data = _data(2 * PART + 12345)
     await source.put_object("big.bin", data, metadata={"k": "v"})
     size = len(data) if listed_size == "exact" else 0  # 0: a GET refused unread, then parts
-    await streamcopy.copy_object(source, target, "big.bin", "big.bin", size, part_size=PART)
+    await streamcopy.copy_object(
+        source, target, CopySource("big.bin", size), "big.bin", part_size=PART
+    )
     assert js3_raw.get(target_bucket, "big.bin") == data
     assert js3_raw.head(target_bucket, "big.bin")["Metadata"] == {"k": "v"}
     assert js3_raw.multipart_uploads(target_bucket) == []
@@ -70,7 +76,9 @@ async def test_the_target_takes_the_write_conditions(
     await source.put_object("a.txt", b"new")
     js3_raw.put(target_bucket, "a.txt", b"there already")
     with pytest.raises(errors.PreconditionFailed):
-        await streamcopy.copy_object(source, target, "a.txt", "a.txt", 3, if_none_match=True)
+        await streamcopy.copy_object(
+            source, target, CopySource("a.txt", 3), "a.txt", if_none_match=True
+        )
     assert js3_raw.get(target_bucket, "a.txt") == b"there already"
 
 
@@ -85,12 +93,43 @@ async def test_a_source_that_changed_is_not_copied_and_leaves_no_upload(
         await streamcopy.copy_object(
             source,
             target,
+            CopySource("big.bin", len(data), listed.etag),
             "big.bin",
-            "big.bin",
-            len(data),
             part_size=PART,
-            source_if_match=listed.etag,
             metadata={},
         )
     assert not js3_raw.exists(target_bucket, "big.bin")
     assert js3_raw.multipart_uploads(target_bucket) == []
+
+
+async def test_an_object_too_large_for_10000_parts_in_memory_goes_through_files(
+    js3_make_client: Callable[..., S3Client],
+    target_bucket: str,
+    js3_raw: RawS3,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With at most 2 parts allowed, a 3-part object needs parts over part_size:
+    each is streamed to a temporary file, then uploaded from it; the copy is
+    byte-exact and no temporary file is left."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    source, target = js3_make_client(), js3_make_client(bucket=target_bucket)
+    data = _data(2 * PART + 777)
+    await source.put_object("huge.bin", data)
+    seen: list[str] = []
+    real_spool = streamcopy._spool
+
+    async def spool(*args: Any) -> Any:  # the file parts, counted as they are made
+        body = await real_spool(*args)
+        seen.append(body.path)
+        return body
+
+    monkeypatch.setattr(streamcopy, "_spool", spool)
+    await streamcopy.copy_object(
+        source, target, CopySource("huge.bin", len(data)), "huge.bin", part_size=PART, max_parts=2
+    )
+    assert js3_raw.get(target_bucket, "huge.bin") == data
+    assert js3_raw.head(target_bucket, "huge.bin")["ETag"].strip('"').endswith("-2")
+    assert len(seen) == 2 and all(path.startswith(str(tmp_path)) for path in seen)
+    assert js3_raw.multipart_uploads(target_bucket) == []
+    assert os.listdir(tmp_path) == []

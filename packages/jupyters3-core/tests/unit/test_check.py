@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from jupyters3.check_report import (
     needs_permission,
 )
 from jupyters3.mounts import parse_mount
+from jupyters3.settings import BucketSettings
 
 
 def test_conditional_put_refused_with_412_means_supported() -> None:
@@ -146,14 +146,9 @@ def test_mount_steps_follow_the_main_ones_and_name_their_mount() -> None:
 
 def _mount_settings(**mount: Any) -> tuple[Any, Any]:
     spec = parse_mount("team", {"url": "s3://team-bucket/ml/", **mount})
-    main = SimpleNamespace(
-        endpoint_url="",
-        aws_region="us-east-1",
-        addressing_style="auto",
-        versioned_checkpoints="auto",
-    )
     auth = JupyterS3DefaultAuthentication()
-    return startup.MountSettings(main, spec, auth), spec  # type: ignore[arg-type]
+    main = BucketSettings("main", "", "us-east-1", "", "auto", auth)
+    return main.for_mount(spec, auth), spec
 
 
 def _error(status: int, code: str, region: str = "") -> errors.S3Error:

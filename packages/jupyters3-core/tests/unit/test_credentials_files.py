@@ -1,20 +1,24 @@
-"""The shared AWS files: INI parsing, profile sections, and the profile provider."""
+"""The shared AWS files: INI parsing, profile sections, and the chain's profile
+provider reading static keys from them."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
+from credential_fakes import FakeClock, FakeFetcher, answers
 
 from jupyters3.credentials import AwsCreds, TimedCreds
+from jupyters3.credentials.profiles import ProfileProvider
 from jupyters3.credentials.providers import (
-    SharedFilesProvider,
     config_profiles,
     credentials_profiles,
     parse_ini,
     profile_name,
     shared_file_paths,
 )
+from jupyters3.credentials.types import ProviderContext
 from jupyters3.errors import BadConfiguration
 
 CONFIG = """\
@@ -103,6 +107,15 @@ def test_profile_name_and_paths_from_the_environment() -> None:
     assert shared_file_paths(env) == ("/c", "/h/conf")
 
 
+LOG = logging.getLogger("test.files")
+
+
+def profile_provider(environ: dict[str, str], profile: str = "") -> ProfileProvider:
+    """The chain's profile provider over ``environ`` (no network: static keys only)."""
+    context = ProviderContext(environ, FakeClock(), FakeFetcher(answers()), LOG)
+    return ProfileProvider(context, profile, entry_points=False)
+
+
 @pytest.fixture
 def aws_home(tmp_path: Path) -> dict[str, str]:
     """An environment whose ~/.aws holds CONFIG and CREDENTIALS."""
@@ -113,7 +126,7 @@ def aws_home(tmp_path: Path) -> dict[str, str]:
 
 
 async def test_default_profile_from_the_credentials_file(aws_home: dict[str, str]) -> None:
-    found = await SharedFilesProvider(aws_home).load()
+    found = await profile_provider(aws_home).load()
     assert found == TimedCreds(AwsCreds("AKIDDEFAULT", "default-secret", {}))
 
 
@@ -124,12 +137,12 @@ async def test_default_profile_from_the_credentials_file(aws_home: dict[str, str
 async def test_aws_profile_selects_and_the_credentials_file_wins(
     aws_home: dict[str, str], profile: str, key: str, token: str
 ) -> None:
-    found = await SharedFilesProvider({**aws_home, "AWS_PROFILE": profile}).load()
+    found = await profile_provider({**aws_home, "AWS_PROFILE": profile}).load()
     assert found is not None
     assert found.creds.access_key_id == key
     assert found.creds.pre_auth_headers == {"x-amz-security-token": token}
     # The same profile given as an argument.
-    found_too = await SharedFilesProvider(aws_home, profile).load()
+    found_too = await profile_provider(aws_home, profile).load()
     assert found_too == found
 
 
@@ -137,39 +150,31 @@ async def test_static_keys_of_the_config_file(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text(CONFIG)
     env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
-    found = await SharedFilesProvider({**env, "AWS_PROFILE": "dev"}).load()
+    found = await profile_provider({**env, "AWS_PROFILE": "dev"}).load()
     assert found == TimedCreds(AwsCreds("AKIDDEVCONFIG", "dev-config-secret", {}))
     # [default] has no keys in the config: not configured, not an error.
-    assert await SharedFilesProvider(env).load() is None
+    assert await profile_provider(env).load() is None
 
 
 async def test_no_files_is_not_configured(tmp_path: Path) -> None:
-    assert await SharedFilesProvider({"HOME": str(tmp_path)}).load() is None
+    assert await profile_provider({"HOME": str(tmp_path)}).load() is None
 
 
 async def test_a_named_profile_that_is_nowhere_is_a_config_error(aws_home: dict[str, str]) -> None:
     with pytest.raises(BadConfiguration, match="AWS profile 'nope' is in neither"):
-        await SharedFilesProvider({**aws_home, "AWS_PROFILE": "nope"}).load()
-
-
-async def test_assume_role_profiles_say_they_are_unsupported(tmp_path: Path) -> None:
-    config = tmp_path / "config"
-    config.write_text("[profile ops]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = default\n")
-    env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
-    with pytest.raises(BadConfiguration, match="assumes a role"):
-        await SharedFilesProvider(env, "ops").load()
+        await profile_provider({**aws_home, "AWS_PROFILE": "nope"}).load()
 
 
 async def test_an_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     env = {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "x")}
     with pytest.raises(BadConfiguration, match="Cannot read"):
-        await SharedFilesProvider(env).load()
+        await profile_provider(env).load()
 
 
 async def test_files_are_read_at_every_load(tmp_path: Path) -> None:
     creds_file = tmp_path / "credentials"
     env = {"AWS_SHARED_CREDENTIALS_FILE": str(creds_file), "AWS_CONFIG_FILE": str(tmp_path / "c")}
-    provider = SharedFilesProvider(env)
+    provider = profile_provider(env)
     assert await provider.load() is None
     creds_file.write_text("[default]\naws_access_key_id = A1\naws_secret_access_key = s1\n")
     found = await provider.load()

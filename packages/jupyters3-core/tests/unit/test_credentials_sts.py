@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 from credential_fakes import T0, FakeClock, FakeFetcher, answers, sts_error_xml, sts_xml
 
+from jupyters3 import errors
+from jupyters3.credentials.http import INSECURE_ENDPOINTS
+from jupyters3.credentials.sso import sso_oidc_url, sso_portal_url
 from jupyters3.credentials.web_identity import (
     WebIdentityConfig,
     WebIdentityProvider,
@@ -74,11 +79,69 @@ def test_profile_keys_with_the_environment_winning_key_by_key() -> None:
             "",
             "http://127.0.0.1:9/",
         ),
-        ({"AWS_ENDPOINT_URL_STS": "http://a"}, "http://b:1/", "http://b:1/"),
+        ({"AWS_ENDPOINT_URL_STS": "http://a"}, "https://b:1/", "https://b:1/"),
+        ({"AWS_ENDPOINT_URL_STS": "http://localhost:5/"}, "", "http://localhost:5/"),
+        ({"AWS_ENDPOINT_URL_STS": "http://[::1]:5"}, "", "http://[::1]:5/"),
+        (
+            {"AWS_ENDPOINT_URL_STS": "http://sts.corp:80", INSECURE_ENDPOINTS: "true"},
+            "",
+            "http://sts.corp:80/",
+        ),
     ],
 )
 def test_sts_endpoint(env: dict[str, str], override: str, expected: str) -> None:
     assert sts_endpoint(env, override) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "override", "setting"),
+    [
+        ({"AWS_ENDPOINT_URL_STS": "http://sts.corp"}, "", "AWS_ENDPOINT_URL_STS"),
+        ({"AWS_ENDPOINT_URL_STS": "https://sts.corp"}, "http://10.0.0.1:1/", "sts_endpoint_url"),
+        ({"AWS_ENDPOINT_URL_STS": "http://sts.corp", INSECURE_ENDPOINTS: "no"}, "", "AWS_END"),
+        ({"AWS_ENDPOINT_URL_STS": "ftp://sts.corp"}, "", "must be an http(s) URL"),
+    ],
+)
+def test_a_plain_http_sts_endpoint_off_loopback_is_refused(
+    env: dict[str, str], override: str, setting: str
+) -> None:
+    with pytest.raises(BadConfiguration, match=re.escape(setting)) as refused:
+        sts_endpoint(env, override)
+    if "http(s)" not in setting:
+        assert "clear text" in str(refused.value) and INSECURE_ENDPOINTS in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [("AWS_ENDPOINT_URL_SSO", sso_portal_url), ("AWS_ENDPOINT_URL_SSO_OIDC", sso_oidc_url)],
+)
+def test_plain_http_sso_endpoints_off_loopback_are_refused(name: str, url: Any) -> None:
+    with pytest.raises(BadConfiguration, match=f"{name} is plain http"):
+        url({name: "http://sso.corp:8080/"}, "eu-west-1")
+    assert url({name: "http://127.0.0.1:8080/"}, "eu-west-1") == "http://127.0.0.1:8080"
+    assert url({name: "http://sso.corp", INSECURE_ENDPOINTS: "1"}, "x") == "http://sso.corp"
+
+
+def test_sts_errors_are_redacted_before_they_are_cut() -> None:
+    """A token STS echoes near the 300th character is blanked whole, never
+    left half-visible by the cut."""
+    token = "eyJ" + "t" * 400
+    body = sts_error_xml("InvalidIdentityToken", message="x" * 250 + token)
+    with pytest.raises(errors.CredentialsRejected) as rejected:
+        parse_sts_response(400, body, redact=(token,))
+    assert "ttttt" not in str(rejected.value) and "***" in str(rejected.value)
+
+
+def test_an_sts_answer_with_a_doctype_is_never_parsed() -> None:
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+        b"<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+        b"<AccessKeyId>&lol2;</AccessKeyId></Credentials>"
+        b"</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
+    )
+    with pytest.raises(errors.ServerError, match="not XML"):
+        parse_sts_response(200, laughs)
 
 
 def test_request_body_is_the_query_protocol_form() -> None:
@@ -214,11 +277,11 @@ async def test_provider_from_profile_keys(tmp_path: Path, token_file: Path) -> N
     env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "c")}
     fetcher = FakeFetcher(answers((200, sts_xml(1))))
     provider = WebIdentityProvider(
-        env, fetcher, FakeClock(), profile="eks", endpoint_url="http://s"
+        env, fetcher, FakeClock(), profile="eks", endpoint_url="http://127.0.0.1:9"
     )
     assert await provider.load() is not None
     assert parse_qs((fetcher.sent[0].body or b"").decode())["RoleSessionName"] == ["from-profile"]
-    assert fetcher.sent[0].url == "http://s/"
+    assert fetcher.sent[0].url == "http://127.0.0.1:9/"
 
 
 async def test_provider_retries_transient_errors(token_file: Path) -> None:

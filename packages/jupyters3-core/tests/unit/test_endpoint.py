@@ -83,3 +83,37 @@ def test_virtual_style_refuses_non_dns_bucket():
     """Forcing virtual-hosted on a bucket that is not a DNS label is a config error."""
     with pytest.raises(BadConfiguration, match="addressing_style"):
         ep.target(ep.aws_endpoint("us-east-1"), "Under_Score", "k", style="virtual")
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("", "https://s3.amazonaws.com"),
+        ("", "https://s3.us-east-1.amazonaws.com/"),
+        ("https://s3.eu-west-1.amazonaws.com", "https://s3.dualstack.us-east-2.amazonaws.com"),
+        ("https://s3-fips.us-gov-west-1.amazonaws.com", ""),
+        ("http://minio:9000", "http://minio:9000/"),
+        ("HTTP://MinIO:9000", "http://minio:9000"),
+        ("https://minio.corp:443", "https://minio.corp/"),
+        ("http://127.0.0.1:80/", "http://127.0.0.1"),
+        ("https://s3.cn-north-1.amazonaws.com.cn", "https://s3.cn-northwest-1.amazonaws.com.cn"),
+    ],
+)
+def test_endpoint_settings_that_name_one_service_compare_equal(one: str, other: str) -> None:
+    assert ep.same_service_key(one) == ep.same_service_key(other)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("", "https://s3.cn-north-1.amazonaws.com.cn"),
+        ("", "http://minio:9000"),
+        ("http://minio:9000", "https://minio:9000"),
+        ("http://minio:9000", "http://minio:9001"),
+        ("http://minio:9000/a", "http://minio:9000/b"),
+        ("", "https://s3.example.com"),
+        ("", "http://s3.amazonaws.com"),
+    ],
+)
+def test_endpoint_settings_that_name_two_services_differ(one: str, other: str) -> None:
+    assert ep.same_service_key(one) != ep.same_service_key(other)

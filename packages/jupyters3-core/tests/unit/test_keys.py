@@ -8,7 +8,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from jupyters3 import keys
-from jupyters3.keys import InvalidPath, KeyMap
+from jupyters3.contents_errors import InvalidPath, OutsideRoot
+from jupyters3.keys import KeyMap
 
 AWKWARD_OK = "a b+=&%?#~:,'!*$@;()ü日本😀"
 
@@ -68,7 +69,7 @@ def test_normalize_path_refuses_with_a_reason(raw, reason):
 @pytest.mark.parametrize("raw", ["..", "../a", "a/../..", "foo/../../../bar", "./..", "a/./../.."])
 def test_paths_that_climb_above_the_root_are_outside_root(raw):
     """jupyter_server's file manager answers 404 for them; the manager maps this to 404."""
-    with pytest.raises(keys.OutsideRoot, match="outside root contents directory"):
+    with pytest.raises(OutsideRoot, match="outside root contents directory"):
         keys.normalize_path(raw)
 
 
@@ -76,7 +77,7 @@ def test_paths_that_climb_above_the_root_are_outside_root(raw):
 def test_dot_segments_that_stay_inside_are_invalid_not_outside(raw):
     with pytest.raises(InvalidPath) as error:
         keys.normalize_path(raw)
-    assert not isinstance(error.value, keys.OutsideRoot)
+    assert not isinstance(error.value, OutsideRoot)
 
 
 def test_invalid_path_is_a_value_error():

@@ -101,3 +101,57 @@ def test_no_module_imports_itself_back(root: pathlib.Path, edge: tuple[str, str]
 def test_jupyters3_inherits_only_jupyter_servers_classes() -> None:
     ours = [c for c in JupyterS3.__mro__[1:] if c.__module__.startswith("jupyters3")]
     assert ours == []
+
+
+#: The store, and the layers below it that it hands its client to.
+_S3_DOOR = {"jupyters3.store", "jupyters3.tree", "jupyters3.streamcopy"}
+#: ``jupyters3 check`` tries the S3 client itself, on purpose; ``startup`` makes it.
+_CLIENT_USERS = {"jupyters3.check_steps", "jupyters3.check_mounts", "jupyters3.startup"}
+
+
+def _sources() -> dict[str, ast.Module]:
+    return {_module_name(p, PACKAGE): ast.parse(p.read_text()) for p in PACKAGE.rglob("*.py")}
+
+
+def _above_the_store(name: str) -> bool:
+    return not name.startswith("jupyters3.s3") and name not in _S3_DOOR
+
+
+def test_no_module_above_the_store_touches_the_s3_client() -> None:
+    """The store is the contents layer's only door to S3: nothing above it
+    reaches for a store's ``client`` (or makes one of its own), so a hook on
+    the store (a listing cache, a working-folder sync) sees every request."""
+    found = []
+    for name, tree in _sources().items():
+        if not _above_the_store(name) or name in _CLIENT_USERS:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("client", "new_client"):
+                found.append(f"{name}:{node.lineno}: .{node.attr}")
+            if isinstance(node, ast.ImportFrom) and any(a.name == "S3Client" for a in node.names):
+                found.append(f"{name}:{node.lineno}: imports S3Client")
+    assert found == []
+
+
+def test_the_check_on_the_client_finds_a_use() -> None:
+    """The scan above sees a use where there is one (``jupyters3 check``'s)."""
+    uses = [
+        node
+        for node in ast.walk(_sources()["jupyters3.check_steps"])
+        if isinstance(node, ast.ImportFrom) and any(a.name == "S3Client" for a in node.names)
+    ]
+    assert uses
+
+
+@pytest.mark.parametrize(
+    "name", ["jupyters3.store", "jupyters3.writes", "jupyters3.mounts", "jupyters3.contents_errors"]
+)
+def test_the_domain_modules_do_not_import_tornado(name: str) -> None:
+    """Their errors are plain exceptions: HTTP is http_errors' business."""
+    imported = {
+        alias.name if isinstance(node, ast.Import) else node.module or ""
+        for node in ast.walk(_sources()[name])
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert not {m for m in imported if m.split(".")[0] == "tornado"}

@@ -23,6 +23,7 @@ from jupyters3 import (
     JupyterS3SecretAccessKeyAuthentication,
 )
 from jupyters3.checkpoints import S3Checkpoints
+from jupyters3.contents_errors import StartupRefused
 from jupyters3.errors import BadConfiguration
 from jupyters3.files import S3FilesHandler
 from jupyters3.names import first_free_name
@@ -264,3 +265,21 @@ def test_the_region_defaults_to_the_aws_profiles(
     assert make(monkeypatch, files, config=named).aws_region == "ap-south-1"
     config.write_text("[default\nbroken")
     assert make(monkeypatch, files).aws_region == "us-east-1"
+
+
+@pytest.mark.parametrize(
+    ("main", "mount"),
+    [
+        ("http://minio:9000", "http://minio:9000/"),
+        ("", "https://s3.us-east-1.amazonaws.com"),
+        ("https://s3.amazonaws.com", "https://s3.eu-west-1.amazonaws.com/"),
+    ],
+)
+def test_a_read_only_mount_shown_writable_elsewhere_is_found_with_endpoints_normalised(
+    monkeypatch: pytest.MonkeyPatch, main: str, mount: str
+) -> None:
+    """The same S3 service written two ways is one: the main bucket (prefix '')
+    would show the read-only mount's keys writable, so the server stops."""
+    lake = {"url": "s3://data/curated/", "read_only": True, "endpoint_url": mount}
+    with pytest.raises(StartupRefused, match="is read-only, but the main bucket"):
+        make(monkeypatch, aws_s3_bucket="data", endpoint_url=main, mounts={"lake": lake})

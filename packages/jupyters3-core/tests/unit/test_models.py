@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from jupyter_server.services.contents.handlers import validate_model
 
 from jupyters3 import models
+from jupyters3.contents_errors import BadContent
 from jupyters3.keys import KeyMap
-from jupyters3.models import BadContent
 from jupyters3.s3.xml import ListedObject
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)

@@ -6,18 +6,20 @@ from typing import Any
 
 import pytest
 
-from jupyters3 import keys, startup
+from jupyters3 import keys
 from jupyters3.auth import JupyterS3SecretAccessKeyAuthentication
+from jupyters3.contents_errors import BadMount, ReadOnly
 from jupyters3.mounts import (
-    BadMount,
     MountSpec,
     Stores,
     View,
     check_clashes,
+    check_credentials,
     check_overlaps,
     parse_mount,
     parse_mounts,
 )
+from jupyters3.settings import BucketSettings
 from jupyters3.store import S3Store
 
 
@@ -159,7 +161,6 @@ def test_the_store_of_a_path_is_its_mount_else_the_main_one() -> None:
 
 
 def test_a_read_only_store_refuses_writes_before_any_request() -> None:
-    from jupyters3.store import ReadOnly
 
     store = _store("lake", read_only=True)
     with pytest.raises(ReadOnly, match="lake is read-only"):
@@ -189,16 +190,65 @@ def test_a_read_only_mount_cannot_be_shown_writable_by_another_store() -> None:
 
 
 def test_versioned_checkpoints_on_asks_nothing_of_a_read_only_mount() -> None:
-    from types import SimpleNamespace
-
     from jupyters3.auth import JupyterS3DefaultAuthentication
 
-    main = SimpleNamespace(
-        endpoint_url="", aws_region="us-east-1", addressing_style="auto", versioned_checkpoints="on"
-    )
     auth = JupyterS3DefaultAuthentication()
-    lake = startup.MountSettings(
-        main, parse_mount("lake", {"url": "s3://l/", "read_only": True}), auth
-    )  # type: ignore[arg-type]
-    team = startup.MountSettings(main, parse_mount("team", "s3://t/"), auth)  # type: ignore[arg-type]
+    main = BucketSettings("main", "", "us-east-1", "", "auto", auth, versioned_checkpoints="on")
+    lake = main.for_mount(parse_mount("lake", {"url": "s3://l/", "read_only": True}), auth)
+    team = main.for_mount(parse_mount("team", "s3://t/"), auth)
     assert (lake.versioned_checkpoints, team.versioned_checkpoints) == ("auto", "on")
+
+
+def test_a_mount_inherits_what_it_does_not_set_and_nothing_else() -> None:
+    from jupyters3.auth import JupyterS3DefaultAuthentication
+
+    auth, own = JupyterS3DefaultAuthentication(), JupyterS3DefaultAuthentication()
+    main = BucketSettings(
+        "main", "users/a/", "eu-west-1", "http://127.0.0.1:9000", "path", auth,
+        connect_timeout=3.0, max_attempts=7, http_client="simple", conditional_writes="on",
+        copy_threshold=1024**3,
+    )  # fmt: skip
+    spec = parse_mount("team", {"url": "s3://t/p/", "region": "us-west-2", "profile": "x"})
+    team = main.for_mount(spec, own)
+    assert (team.bucket, team.prefix, team.region) == ("t", "p/", "us-west-2")
+    assert (team.endpoint_url, team.addressing_style) == ("http://127.0.0.1:9000", "path")
+    assert team.authentication is own and team.own_credentials and not team.own_endpoint
+    assert (team.connect_timeout, team.max_attempts, team.http_client) == (3.0, 7, "simple")
+    assert (team.conditional_writes, team.copy_threshold) == ("on", 1024**3)
+    assert team.setting == "c.JupyterS3.mounts['team']" and main.setting == "c.JupyterS3"
+    other = main.for_mount(parse_mount("o", {"url": "s3://o/", "endpoint_url": "https://m"}), auth)
+    assert other.endpoint_url == "https://m" and other.own_endpoint and not other.own_credentials
+
+
+@pytest.mark.parametrize(
+    ("mount", "main_endpoint", "refused"),
+    [
+        ({"endpoint_url": "https://minio.corp:9000"}, "", True),
+        ({"endpoint_url": "https://minio.corp:9000", "share_main_credentials": True}, "", False),
+        ({"endpoint_url": "https://minio.corp:9000", "profile": "minio"}, "", False),
+        ({"endpoint_url": "https://minio.corp:9000", "authentication_class": "m.A"}, "", False),
+        ({"endpoint_url": "http://minio:9000/"}, "http://minio:9000", False),  # the main one
+        ({"endpoint_url": "https://s3.us-east-1.amazonaws.com"}, "", False),  # AWS is AWS
+        ({"endpoint_url": "https://s3.example.com"}, "https://s3.us-east-1.amazonaws.com", True),
+        ({}, "https://minio.corp", False),  # inherits the main endpoint
+    ],
+)
+def test_a_mount_on_an_endpoint_of_its_own_names_its_credentials(
+    mount: dict[str, Any], main_endpoint: str, refused: bool
+) -> None:
+    spec = parse_mount("x", {"url": "s3://b/", **mount})
+    if refused:
+        with pytest.raises(BadMount, match="would be sent to it") as info:
+            check_credentials([spec], main_endpoint)
+        assert "share_main_credentials" in str(info.value) and "c.JupyterS3.mounts['x']" in str(
+            info.value
+        )
+    else:
+        check_credentials([spec], main_endpoint)
+
+
+def test_share_main_credentials_is_a_boolean_and_excludes_own_credentials() -> None:
+    with pytest.raises(BadMount, match="must be True or False"):
+        parse_mount("x", {"url": "s3://b/", "share_main_credentials": "yes"})
+    with pytest.raises(BadMount, match="exclude each other"):
+        parse_mount("x", {"url": "s3://b/", "share_main_credentials": True, "profile": "p"})

@@ -36,7 +36,6 @@ from jupyters3.credentials.http import status_error
 from jupyters3.credentials.providers import (
     EnvironmentProvider,
     SharedFiles,
-    SharedFilesProvider,
     creds_from_environ,
 )
 from jupyters3.credentials.refresh import RefreshingCredentials
@@ -173,7 +172,6 @@ async def test_providers_and_the_chain(
         chain,
         *providers,
         EnvironmentProvider(environ),
-        SharedFilesProvider(environ),
         WebIdentityProvider(environ, fetcher, FakeClock()),
         ContainerProvider(environ, fetcher),
         found,

@@ -250,8 +250,8 @@ async def test_credentials_rejected_twice_are_final() -> None:
 
 
 async def test_a_sink_that_received_bytes_is_not_retried() -> None:
-    """Part of the body reached the sink, then the connection broke: the caller
-    resumes (Range request); the transport must not start the body over."""
+    """Part of the body reached a sink that can neither restart nor resume,
+    then the connection broke: the transport must not start the body over."""
     got: list[bytes] = []
 
     def half_then_drop(request: SignedRequest) -> BaseException:
@@ -347,3 +347,147 @@ def test_close_closes_the_sender() -> None:
     transport, _ = make(sender)
     transport.close()
     assert sender.closed
+
+
+# -- the one retry loop: parsing, restarting and resuming inside the attempts ----
+
+
+def _parse_xml(body: bytes) -> str:
+    if not body.startswith(b"<ok"):
+        raise ValueError("not the answer expected")
+    return body.decode()
+
+
+async def test_an_unreadable_answer_is_retried_with_backoff_under_the_same_policy() -> None:
+    """Garbage, a 503, garbage, then a readable body: 4 sends, 3 backoffs, and
+    the parsed value in the response."""
+    script = [ok(200, b"<trunc"), ok(503, code="SlowDown"), ok(200, b"junk"), ok(200, b"<ok/>")]
+    sender = FakeSender(script)
+    transport, time = make(sender)
+
+    response = await transport.send(Request("ListObjectsV2", "GET", None, parse=_parse_xml))
+
+    assert response.parsed == "<ok/>"
+    assert len(sender.requests) == 4
+    assert len(time.sleeps) == 3 and all(delay >= 0 for delay in time.sleeps)
+    assert transport.quota.available == 500 - 3 * 5 + 5
+
+
+async def test_unreadable_answers_stop_at_max_attempts_in_all() -> None:
+    """Garbled 200s and 503s mixed: never more than max_attempts sends."""
+    script = [ok(200, b"x"), ok(503, code="SlowDown")] * 10
+    sender = FakeSender(script)
+    transport, _ = make(sender, retry=RetryPolicy(max_attempts=5))
+
+    with pytest.raises(errors.MalformedResponse) as info:
+        await transport.send(Request("ListObjectsV2", "GET", None, parse=_parse_xml))
+    assert len(sender.requests) == 5 == info.value.attempts
+
+
+async def test_an_unreadable_answer_to_a_non_idempotent_request_is_not_repeated() -> None:
+    sender = FakeSender([ok(200, b"x"), ok(200, b"<ok/>")])
+    transport, _ = make(sender)
+    request = Request("CompleteMultipartUpload", "POST", "k", parse=_parse_xml, idempotent=False)
+    with pytest.raises(errors.MalformedResponse):
+        await transport.send(request)
+    assert len(sender.requests) == 1
+
+
+async def test_a_restartable_sink_starts_the_body_over_within_max_attempts() -> None:
+    got = bytearray()
+
+    def part_then_drop(request: SignedRequest) -> BaseException:
+        assert request.sink is not None
+        request.sink(b"first ha")
+        return FakeSender.dropped()
+
+    sender = FakeSender([part_then_drop, part_then_drop, ok(200, b"whole")])
+    transport, time = make(sender)
+    request = Request("GetObject", "GET", "k", sink=got.extend, restart_sink=got.clear)
+
+    await transport.send(request)
+    assert bytes(got) == b"whole" and len(sender.requests) == 3 and len(time.sleeps) == 2
+
+    got.clear()
+    sender = FakeSender(default=part_then_drop)  # type: ignore[arg-type]
+    transport, _ = make(sender, retry=RetryPolicy(max_attempts=4))
+    with pytest.raises(errors.NetworkError):
+        await transport.send(request)
+    assert len(sender.requests) == 4
+
+
+async def test_a_resumable_stream_asks_for_the_rest_pinned_to_the_first_version() -> None:
+    got: list[bytes] = []
+
+    def first(request: SignedRequest) -> BaseException:
+        assert request.sink is not None and request.on_answer is not None
+        request.on_answer(200, FakeSender.answer(200, headers={"ETag": '"v1"'}).headers)
+        request.sink(b"0123")
+        return FakeSender.dropped()
+
+    rest = ok(206, b"456789", headers={"ETag": '"v1"', "Content-Range": "bytes 4-9/10"})
+    sender = FakeSender([first, rest])
+    transport, _ = make(sender)
+
+    response = await transport.send(Request("GetObject", "GET", "k", sink=got.append, resume=True))
+
+    assert b"".join(got) == b"0123456789"
+    assert "range" not in {k.lower() for k in sender.requests[0].headers}
+    assert header(sender.requests[1], "range") == "bytes=4-"
+    assert header(sender.requests[1], "if-match") == '"v1"'
+    assert response.status == 206
+
+
+async def test_a_resumed_range_keeps_the_requested_end() -> None:
+    got: list[bytes] = []
+
+    def first(request: SignedRequest) -> BaseException:
+        assert request.sink is not None and request.on_answer is not None
+        answer = FakeSender.answer(
+            206, headers={"ETag": '"v1"', "Content-Range": "bytes 10-13/100"}
+        )
+        request.on_answer(206, answer.headers)
+        request.sink(b"ab")
+        return FakeSender.dropped()
+
+    rest = ok(206, b"cd", headers={"ETag": '"v1"', "Content-Range": "bytes 12-13/100"})
+    sender = FakeSender([first, rest])
+    transport, _ = make(sender)
+    request = Request(
+        "GetObject", "GET", "k", headers={"Range": "bytes=10-13"}, sink=got.append, resume=True
+    )
+    await transport.send(request)
+    assert b"".join(got) == b"abcd"
+    assert header(sender.requests[1], "range") == "bytes=12-13"
+
+
+async def test_a_resume_answered_with_the_whole_object_delivers_nothing_more() -> None:
+    """An endpoint that ignores Range on the resume: RangeNotHonoured, not retried."""
+    got: list[bytes] = []
+
+    def first(request: SignedRequest) -> BaseException:
+        assert request.sink is not None and request.on_answer is not None
+        request.on_answer(200, FakeSender.answer(200, headers={"ETag": '"v1"'}).headers)
+        request.sink(b"0123")
+        return FakeSender.dropped()
+
+    sender = FakeSender([first, ok(200, b"0123456789", headers={"ETag": '"v1"'})])
+    transport, _ = make(sender)
+
+    with pytest.raises(errors.RangeNotHonoured):
+        await transport.send(Request("GetObject", "GET", "k", sink=got.append, resume=True))
+    assert got == [b"0123"] and len(sender.requests) == 2
+
+
+async def test_a_range_answered_with_the_whole_object_delivers_nothing() -> None:
+    """A streamed ranged GET (a browser's Range download) answered 200 with
+    the whole object: RangeNotHonoured before any byte reaches the sink."""
+    got: list[bytes] = []
+    sender = FakeSender([ok(200, b"0123456789", headers={"ETag": '"v1"'})])
+    transport, _ = make(sender)
+    request = Request(
+        "GetObject", "GET", "k", headers={"Range": "bytes=2-5"}, sink=got.append, resume=True
+    )
+    with pytest.raises(errors.RangeNotHonoured, match=r"127\.0\.0\.1:9 answered a ranged GET"):
+        await transport.send(request)
+    assert got == [] and len(sender.requests) == 1

@@ -8,8 +8,10 @@ import logging
 import pytest
 
 from jupyters3 import errors
+from jupyters3.contents_errors import WriteConflict
+from jupyters3.http_errors import http_error
 from jupyters3.versions import Conditions, VersionMemo
-from jupyters3.writes import ConditionalWrites, WriteConflict
+from jupyters3.writes import ConditionalWrites
 
 LOG = logging.getLogger("test")
 
@@ -30,8 +32,8 @@ async def test_stale_save_is_a_conflict_and_forgets_the_version() -> None:
 
     with pytest.raises(WriteConflict) as info:
         await writes.run("a.txt", write)
-    assert info.value.status_code == 409 and not info.value.created
-    assert "changed by someone else" in info.value.log_message
+    assert not info.value.created and http_error(info.value).status_code == 409
+    assert "changed by someone else" in str(info.value)
     assert seen == [Conditions(if_match="v1")]
     assert memo.basis("a.txt") is None
 

@@ -2,6 +2,7 @@
 
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -301,3 +302,55 @@ def test_versioning_status_is_read_or_empty():
     assert xml.parse_versioning(b"<VersioningConfiguration/>") == ""
     with pytest.raises(xml.XMLError):
         xml.parse_versioning(b"<ListBucketResult/>")
+
+
+# -- document type declarations: refused before any parsing ------------------------
+
+_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">'.encode() for i in range(2, 10)
+    ).replace(b"&lol1;", b"&lol;")
+    + b"]><ListBucketResult><Contents><Key>&lol9;</Key></Contents></ListBucketResult>"
+)
+_ENTITY_KEY = (
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY k "secret/../other">]>'
+    b"<ListBucketResult><Contents><Key>&k;</Key><Size>1</Size></Contents></ListBucketResult>"
+)
+
+
+@pytest.mark.parametrize("body", [_LAUGHS, _ENTITY_KEY, b"<!doctype x><Error/>"])
+@pytest.mark.parametrize(
+    "parse",
+    [
+        xml.parse_list_objects_v2,
+        xml.parse_list_versions,
+        xml.parse_delete_result,
+        xml.parse_copy_result,
+        xml.parse_list_multipart_uploads,
+        xml.parse_versioning,
+        xml.parse_initiate_multipart,
+        xml.parse_complete_multipart,
+    ],
+)
+def test_a_doctype_is_refused_before_parsing(body: bytes, parse: Any) -> None:
+    # DoctypeRefused, not expat's own "limit on input amplification" error:
+    # nothing was parsed, so nothing was expanded.
+    with pytest.raises(xml.DoctypeRefused):
+        parse(body)
+
+
+def test_an_error_body_with_a_doctype_is_no_error_document() -> None:
+    assert (
+        xml.parse_error(b"<!DOCTYPE e [<!ENTITY c 'AccessDenied'>]><Error><Code>&c;</Code></Error>")
+        is None
+    )
+
+
+def test_a_doctype_named_inside_a_key_is_text_not_markup() -> None:
+    body = (
+        b"<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>a%3C%21DOCTYPE</Key>"
+        b"<Size>1</Size><ETag>e</ETag><LastModified>2026-01-01T00:00:00Z</LastModified>"
+        b"</Contents></ListBucketResult>"
+    )
+    assert [o.key for o in xml.parse_list_objects_v2(body).objects] == ["a<!DOCTYPE"]

@@ -50,6 +50,25 @@ _HOP_BY_HOP = frozenset(
     }
 )
 _SECRET_HEADERS = frozenset({"authorization", "x-amz-security-token", "cookie"})
+#: The longest "endless" body the proxy sends (a bound on every loop).
+_ENDLESS = 1 << 30
+_LAUGHS = b"".join(
+    f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">'.encode() for i in range(1, 10)
+).replace(b"&lol0;", b"lol")
+_HOSTILE_BODIES = {
+    # A truncated page whose continuation token is always the same one.
+    "repeat_token": (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>'
+        b"<IsTruncated>true</IsTruncated><KeyCount>0</KeyCount>"
+        b"<NextContinuationToken>the-same-token</NextContinuationToken></ListBucketResult>"
+    ),
+    # "Billion laughs": nine levels of entities, ten each, expanding to 10**9 "lol"s.
+    "doctype": (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE lolz [' + _LAUGHS + b"]>"
+        b"<ListBucketResult><IsTruncated>false</IsTruncated>"
+        b"<Contents><Key>&lol9;</Key><Size>1</Size></Contents></ListBucketResult>"
+    ),
+}
 
 
 class RelayHost(Protocol):
@@ -220,8 +239,13 @@ class _Exchange(httputil.HTTPMessageDelegate):
             latency, self.fault = 0.0, Fault.error(500, "ProxyRuleError", repr(exc))
         if latency > 0:
             await asyncio.sleep(latency)
-        if self.fault is None or self.fault.kind == "drop_after_forward":
-            await self._open_upstream(self.start_line, self.headers)
+        if self.fault is None or self.fault.kind in ("drop_after_forward", "ignore_range"):
+            headers = self.headers
+            if self.fault is not None and self.fault.kind == "ignore_range":
+                headers = httputil.HTTPHeaders(
+                    {k: v for k, v in headers.get_all() if k.lower() != "range"}
+                )
+            await self._open_upstream(self.start_line, headers)
             if self.held is not None and self.upstream is not None and not self.upstream_failed:
                 try:
                     await self.upstream.write(bytes(self.held))
@@ -305,6 +329,12 @@ class _Exchange(httputil.HTTPMessageDelegate):
         if fault is not None and fault.kind == "garbage":
             await self._send_garbage(fault.label)
             return
+        if fault is not None and fault.kind in ("repeat_token", "doctype"):
+            await self._send_body(fault.label, _HOSTILE_BODIES[fault.kind])
+            return
+        if fault is not None and fault.kind == "oversized":
+            await self._send_oversized(fault)
+            return
         dropping = fault is not None and fault.kind == "drop_after_forward"
         upstream, task = self.upstream, self.upstream_task
         ok = False
@@ -339,6 +369,40 @@ class _Exchange(httputil.HTTPMessageDelegate):
     async def _send_garbage(self, label: str) -> None:
         """200 OK with a truncated XML document: what a broken gateway or store sends."""
         body = b'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Contents><Key>trunc'
+        await self._send_body(label, body)
+
+    async def _send_oversized(self, fault: Fault) -> None:
+        """``fault.status`` with ``fault.size`` bytes of body (0: until the client
+        hangs up, at most :data:`_ENDLESS`), streamed in chunks."""
+        size = fault.size or _ENDLESS
+        headers = httputil.HTTPHeaders(
+            {
+                "Content-Type": "application/xml",
+                "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+                "Date": formatdate(usegmt=True),
+                "Server": "js3-fault-proxy",
+            }
+        )
+        if fault.content_length and fault.size:
+            headers["Content-Length"] = str(size)
+        self.status = fault.status
+        self._record(fault.label)  # before the client can see anything of it
+        line = httputil.ResponseStartLine("HTTP/1.1", fault.status, _reason(fault.status))
+        chunk = b"<" + b"x" * (_CHUNK - 1)
+        try:
+            await self.conn.write_headers(line, headers)
+            sent = 0
+            while sent < size and self.method != "HEAD":
+                piece = chunk[: size - sent]
+                await self.conn.write(piece)
+                sent += len(piece)
+                self.bytes_out = sent
+            self.conn.finish()
+        except (iostream.StreamClosedError, httputil.HTTPOutputError):
+            self.conn.close()
+
+    async def _send_body(self, label: str, body: bytes) -> None:
+        """200 OK with ``body`` (an XML document), not forwarded."""
         headers = httputil.HTTPHeaders(
             {
                 "Content-Type": "application/xml",
@@ -398,6 +462,8 @@ class _Exchange(httputil.HTTPMessageDelegate):
         if self.recorded:
             return
         self.recorded = True
+        if fault is None and self.fault is not None and self.fault.kind == "ignore_range":
+            fault = self.fault.label  # forwarded, but not as the client asked
         # None when the client received no status line at all.
         received = fault not in ("drop", "drop_after_forward", "client_closed") or (
             fault == "client_closed" and self.headers_sent

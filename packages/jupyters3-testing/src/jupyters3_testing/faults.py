@@ -18,7 +18,16 @@ __all__ = [
     "split_path",
 ]
 
-FaultKind = Literal["error", "drop", "drop_after_forward", "garbage"]
+FaultKind = Literal[
+    "error",
+    "drop",
+    "drop_after_forward",
+    "garbage",
+    "ignore_range",
+    "oversized",
+    "repeat_token",
+    "doctype",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +41,17 @@ class Fault:
     connection without responding; ``"garbage"`` answers 200 with a body that
     is not the XML the operation returns (a truncated document), without
     forwarding.
+
+    Hostile or broken endpoints, as seen in the field: ``"ignore_range"``
+    forwards the request without its ``Range`` header (S3 answers 200 with
+    the whole object, as a server or proxy that ignores Range does);
+    ``"oversized"`` answers ``status`` with a body of ``size`` bytes (0:
+    endless, streamed until the client hangs up, at most 1 GiB), with a
+    Content-Length when ``content_length``; ``"repeat_token"`` answers a
+    ListObjectsV2 with an empty, truncated page whose continuation token is
+    always the same; ``"doctype"`` answers 200 with an XML body that declares
+    a DTD with nested entities ("billion laughs"). None of these is forwarded
+    but ``"ignore_range"``.
     """
 
     kind: FaultKind = "error"
@@ -40,6 +60,10 @@ class Fault:
     message: str = "Please reduce your request rate."
     #: For region errors: sent as ``<Region>`` and ``x-amz-bucket-region``, as S3 does.
     region: str = ""
+    #: For ``"oversized"``: the body's size in bytes (0: endless).
+    size: int = 0
+    #: For ``"oversized"``: whether the answer says its length up front.
+    content_length: bool = True
 
     @classmethod
     def error(cls, status: int, code: str, message: str) -> Fault:
@@ -87,6 +111,26 @@ class Fault:
     def garbage_body(cls) -> Fault:
         """200 with a truncated, unreadable XML body."""
         return cls("garbage", 200, "", "")
+
+    @classmethod
+    def ignore_range(cls) -> Fault:
+        """Forward without the Range header: the whole object comes back, 200."""
+        return cls("ignore_range", 0, "", "")
+
+    @classmethod
+    def oversized(cls, size: int = 0, *, status: int = 200, content_length: bool = True) -> Fault:
+        """``status`` with a body of ``size`` bytes (0: endless), not forwarded."""
+        return cls("oversized", status, "", "", size=size, content_length=content_length)
+
+    @classmethod
+    def repeat_token(cls) -> Fault:
+        """A truncated ListObjectsV2 page whose continuation token never changes."""
+        return cls("repeat_token", 200, "", "")
+
+    @classmethod
+    def doctype(cls) -> Fault:
+        """200 with a "billion laughs" XML body (a DTD with nested entities)."""
+        return cls("doctype", 200, "", "")
 
     @property
     def label(self) -> str:

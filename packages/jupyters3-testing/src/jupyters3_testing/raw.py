@@ -7,6 +7,7 @@ that they are not verified by the code under test.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["RawS3"]
@@ -93,9 +94,17 @@ class RawS3:
         key: str,
         data: bytes,
         content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
     ) -> str:
-        """Write an object directly (bypassing any proxy); returns its ETag."""
-        result = self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+        """Write an object directly (bypassing any proxy), with user
+        ``metadata`` (``x-amz-meta-*``) if given; returns its ETag."""
+        result = self.client.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            Metadata=dict(metadata or {}),
+        )
         etag: str = result["ETag"]
         return etag
 

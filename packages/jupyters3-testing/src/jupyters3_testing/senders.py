@@ -108,6 +108,8 @@ class FakeSender:
             async for _ in request.stream.chunks():  # a real sender reads the body
                 pass
         if request.sink is not None and step.status < 300:
+            if request.on_answer is not None and step.body:
+                request.on_answer(step.status, step.headers)
             result = request.sink(step.body)
             if inspect.isawaitable(result):
                 await result

@@ -8,6 +8,7 @@ default, :class:`TornadoFetcher`, uses a fresh ``AsyncHTTPClient`` per request
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -25,14 +26,22 @@ from jupyters3.errors import (
 )
 
 __all__ = [
+    "INSECURE_ENDPOINTS",
     "FetchTimeout",
     "Fetcher",
     "HttpResponse",
     "TornadoFetcher",
+    "is_loopback",
+    "require_tls",
     "safe_url",
     "status_error",
     "with_attempts",
 ]
+
+#: The environment variable that lets a credentials endpoint (STS, SSO, SSO-OIDC)
+#: be plain http on a host other than loopback: tokens and keys then travel in
+#: clear text, as its name says.
+INSECURE_ENDPOINTS = "JUPYTERS3_ALLOW_INSECURE_CREDENTIAL_ENDPOINTS"
 
 T = TypeVar("T")
 
@@ -72,6 +81,42 @@ class FetchTimeout(NetworkError):
     def __init__(self, message: str, *, connected: bool, operation: str = "") -> None:
         self.connected = connected
         super().__init__(message, outcome_unknown=connected, operation=operation)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_tls(url: str, setting: str, environ: Mapping[str, str]) -> str:
+    """``url``, if it may carry credentials: ``https``, or plain ``http`` to a
+    loopback host (a local test server or agent), or anywhere when
+    :data:`INSECURE_ENDPOINTS` is ``true``. Otherwise a
+    :class:`BadConfiguration` naming ``setting``, the one that set the URL:
+    refresh tokens, client secrets, web-identity tokens and the keys returned
+    would travel in clear text."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise BadConfiguration(f"{setting} is not a URL: {url!r}.") from None
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and host:
+        allowed = environ.get(INSECURE_ENDPOINTS, "").strip().lower() in ("1", "true", "yes")
+        if is_loopback(host) or allowed:
+            return url
+        raise BadConfiguration(
+            f"{setting} is plain http ({safe_url(url, with_path=False)}): tokens and keys "
+            f"would travel in clear text. Use https, or a loopback address; to accept it "
+            f"anyway, set {INSECURE_ENDPOINTS}=true."
+        )
+    raise BadConfiguration(f"{setting} must be an http(s) URL, not {safe_url(url)!r}.")
 
 
 def safe_url(url: str, *, with_path: bool = True) -> str:

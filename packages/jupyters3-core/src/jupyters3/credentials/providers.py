@@ -18,7 +18,6 @@ from jupyters3.errors import BadConfiguration
 __all__ = [
     "EnvironmentProvider",
     "SharedFiles",
-    "SharedFilesProvider",
     "config_profiles",
     "credentials_profiles",
     "env_value",
@@ -218,51 +217,3 @@ def static_keys(profile: Mapping[str, str]) -> TimedCreds | None:
         return None
     token = (profile.get("aws_session_token") or profile.get("aws_security_token") or "").strip()
     return TimedCreds(session_creds(key_id, secret, token))
-
-
-class SharedFilesProvider:
-    """Static keys of a profile: the credentials file first, then the config file.
-
-    The default chain uses :class:`jupyters3.credentials.profiles.ProfileProvider`,
-    which reads every kind of profile; this one reads static keys only.
-
-    The profile is ``profile`` if given, else ``AWS_PROFILE``/``AWS_DEFAULT_PROFILE``,
-    else ``default``. A profile named explicitly (not ``default``) that neither
-    file has is a :class:`BadConfiguration`; a profile with ``role_arn`` and
-    ``source_profile``/``credential_source`` (assume-role) is not supported and
-    says so.
-    """
-
-    name = "profile"
-
-    def __init__(self, environ: Mapping[str, str], profile: str = "") -> None:
-        self.environ = environ
-        self.profile = profile or profile_name(environ)
-        self.explicit = bool(profile or env_value(environ, "AWS_PROFILE", "AWS_DEFAULT_PROFILE"))
-
-    @property
-    def description(self) -> str:
-        """What this provider looks for."""
-        cred_path, conf_path = shared_file_paths(self.environ)
-        return f"static keys of profile {self.profile!r} in {cred_path} or {conf_path}"
-
-    async def load(self) -> TimedCreds | None:
-        """The profile's keys; ``None`` when no file has the default profile's keys."""
-        files = SharedFiles.read(self.environ)
-        for profiles in (files.credentials, files.config):
-            found = static_keys(profiles.get(self.profile, {}))
-            if found is not None:
-                return found
-        if self.explicit and self.profile != "default" and not files.knows(self.profile):
-            raise BadConfiguration(
-                f"AWS profile {self.profile!r} is in neither {files.credentials_path} "
-                f"nor {files.config_path}."
-            )
-        settings = files.config.get(self.profile, {})
-        if "role_arn" in settings and "web_identity_token_file" not in settings:
-            raise BadConfiguration(
-                f"AWS profile {self.profile!r} assumes a role (role_arn with source_profile or "
-                "credential_source), which jupyters3 does not support: give the profile static "
-                "keys, or use environment, web identity or container credentials."
-            )
-        return None

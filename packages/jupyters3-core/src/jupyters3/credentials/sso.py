@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from jupyters3.credentials.http import Fetcher, safe_url, status_error, with_attempts
+from jupyters3.credentials.http import (
+    Fetcher,
+    require_tls,
+    safe_url,
+    status_error,
+    with_attempts,
+)
 from jupyters3.credentials.providers import env_value
 from jupyters3.credentials.timestamps import format_timestamp, parse_timestamp
 from jupyters3.credentials.types import Clock, TimedCreds, session_creds
@@ -142,10 +148,11 @@ def read_sso_token(
 
 
 def sso_oidc_url(environ: Mapping[str, str], region: str) -> str:
-    """``AWS_ENDPOINT_URL_SSO_OIDC``, else ``https://oidc.<region>.amazonaws.com``."""
+    """``AWS_ENDPOINT_URL_SSO_OIDC`` (plain http on loopback only), else
+    ``https://oidc.<region>.amazonaws.com``."""
     explicit = env_value(environ, "AWS_ENDPOINT_URL_SSO_OIDC")
     if explicit:
-        return explicit.rstrip("/")
+        return require_tls(explicit.rstrip("/"), "AWS_ENDPOINT_URL_SSO_OIDC", environ)
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"https://oidc.{region}.{suffix}"
 
@@ -257,10 +264,11 @@ async def current_token(
 
 
 def sso_portal_url(environ: Mapping[str, str], region: str) -> str:
-    """``AWS_ENDPOINT_URL_SSO``, else ``https://portal.sso.<region>.amazonaws.com``."""
+    """``AWS_ENDPOINT_URL_SSO`` (plain http on loopback only), else
+    ``https://portal.sso.<region>.amazonaws.com``."""
     explicit = env_value(environ, "AWS_ENDPOINT_URL_SSO")
     if explicit:
-        return explicit.rstrip("/")
+        return require_tls(explicit.rstrip("/"), "AWS_ENDPOINT_URL_SSO", environ)
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"https://portal.sso.{region}.{suffix}"
 

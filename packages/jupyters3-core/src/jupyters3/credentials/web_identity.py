@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from jupyters3.credentials.http import Fetcher, safe_url, with_attempts
+from jupyters3.credentials.http import Fetcher, require_tls, safe_url, with_attempts
 from jupyters3.credentials.providers import SharedFiles, env_value, profile_name
 from jupyters3.credentials.timestamps import parse_timestamp
 from jupyters3.credentials.types import Clock, TimedCreds, session_creds
 from jupyters3.errors import BadConfiguration, CredentialsRejected, S3Error, ServerError, Throttled
+from jupyters3.s3.xml import DoctypeRefused, refuse_doctype
 
 __all__ = [
     "WebIdentityConfig",
@@ -85,13 +86,15 @@ def web_identity_config(
 
 def sts_endpoint(environ: Mapping[str, str], override: str = "", region: str = "") -> str:
     """``override``, else ``AWS_ENDPOINT_URL_STS``, else the regional STS endpoint.
+    A plain-http one must be on loopback (:func:`~jupyters3.credentials.http.require_tls`).
 
     The region is ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else ``region``
     (a profile's); without one the global ``https://sts.amazonaws.com``.
     """
     explicit = override or env_value(environ, "AWS_ENDPOINT_URL_STS")
     if explicit:
-        return explicit.rstrip("/") + "/"
+        setting = "sts_endpoint_url" if override else "AWS_ENDPOINT_URL_STS"
+        return require_tls(explicit.rstrip("/") + "/", setting, environ)
     region = env_value(environ, "AWS_REGION", "AWS_DEFAULT_REGION") or region.strip()
     if not region:
         return "https://sts.amazonaws.com/"
@@ -150,8 +153,9 @@ def parse_sts_response(
     ``redact`` (the token) blanked out; ``operation`` says where (role, endpoint).
     """
     try:
-        root: ET.Element | None = ET.fromstring(body)  # noqa: S314 - STS is the trusted peer
-    except ET.ParseError:
+        refuse_doctype(body)  # no DTD, so no entity, is ever parsed
+        root: ET.Element | None = ET.fromstring(body)  # noqa: S314 - no DOCTYPE: no entities
+    except (ET.ParseError, DoctypeRefused):
         root = None
     if status == 200 and root is not None:
         creds = _find(root, f"{action}Result", "Credentials")
@@ -173,10 +177,11 @@ def parse_sts_response(
         return TimedCreds(session_creds(key_id, secret, token), expiration)
     error = _find(root, "Error") if root is not None else None
     code = _text(error, "Code") or f"HTTP{status}"
-    message = _text(error, "Message")[:300]
-    for secret in redact:
+    message = _text(error, "Message")
+    for secret in redact:  # before the message is cut: a cut secret is still a secret
         if secret:
             message = message.replace(secret, "***")
+    message = message[:300]
     text = f"STS {action} failed ({code}): {message or f'HTTP {status}'}"
     cls: type[S3Error]
     if status == 200:

@@ -25,12 +25,12 @@ from typing import TypeVar
 
 from jupyters3 import errors
 from jupyters3.credentials import AwsCreds
-from jupyters3.errors import S3Error
 from jupyters3.s3 import endpoint as ep
 from jupyters3.s3 import xml
 from jupyters3.s3.config import ClientConfig
 from jupyters3.s3.objects import (
     DELETE_BATCH,
+    CopySource,
     ObjectMeta,
     PutResult,
     check_part_number,
@@ -41,6 +41,7 @@ from jupyters3.s3.objects import (
     put_headers,
     quote_etag,
     range_header,
+    range_problem,
     unquote_etag,
 )
 from jupyters3.s3.senders import HttpSender
@@ -58,6 +59,7 @@ __all__ = [
     "DELETE_BATCH",
     "Body",
     "ClientConfig",
+    "CopySource",
     "FileBody",
     "IterBody",
     "ListPage",
@@ -70,9 +72,6 @@ __all__ = [
 ListPage = xml.ListPage
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-#: XML bodies larger than this are parsed in a worker thread.
-_PARSE_OFF_LOOP = 64 * 1024
 
 
 class S3Client:
@@ -134,33 +133,27 @@ class S3Client:
     async def _send(self, request: Request) -> Response:
         return await self._transport.send(request)
 
-    async def _send_parsed(
-        self, request: Request, parse: Callable[[bytes], T]
-    ) -> tuple[Response, T]:
-        """Send ``request`` and read its answer's XML with ``parse``. An answer
-        whose body cannot be read is sent again (when the request is
-        idempotent) up to the retry policy's attempts, then raised as
-        :class:`MalformedResponse`."""
-        attempts = self._transport.retry.max_attempts if request.idempotent else 1
-        for attempt in range(1, attempts + 1):
-            response = await self._send(request)
-            try:
-                if len(response.body) > _PARSE_OFF_LOOP:  # a full listing is ~300 KB
-                    return response, await asyncio.to_thread(parse, response.body)
-                return response, parse(response.body)
-            except ValueError as exc:  # xml.XMLError, or a value it could not convert
-                if attempt < attempts:
-                    log.info("%s: unreadable answer (%s); sending it again", request.operation, exc)
-                    continue
-                raise errors.MalformedResponse(
-                    f"S3 answered with a body that could not be read ({exc})",
-                    status=response.status,
-                    request_id=response.headers.get("x-amz-request-id", ""),
-                    bucket=self.bucket,
-                    key=request.key,
-                    operation=request.operation,
-                ) from None
-        raise AssertionError("unreachable")
+    async def _parsed(self, request: Request, parse: Callable[[bytes], T]) -> tuple[Response, T]:
+        """Send ``request``; its answer's body read with ``parse`` inside each
+        attempt (an unreadable one is retried by the transport like a 503)."""
+        request.parse = parse
+        response = await self._send(request)
+        return response, response.parsed
+
+    def _next_page(
+        self, seen: set[tuple[str, str]], marks: tuple[str, str], operation: str, prefix: str
+    ) -> None:
+        """Remember the marks of the next page; :class:`RepeatedPage` if a
+        page with the same marks came before (the listing would never end)."""
+        if marks in seen:
+            raise errors.RepeatedPage(
+                f"{self.endpoint.netloc} gave the same next page twice (continuation "
+                f"{marks[0]!r}) while listing {prefix!r}: the listing would never end, so it "
+                "stops here",
+                bucket=self.bucket,
+                operation=operation,
+            )
+        seen.add(marks)
 
     # -- bucket ---------------------------------------------------------------
 
@@ -187,7 +180,7 @@ class S3Client:
     async def get_bucket_versioning(self) -> str:
         """GetBucketVersioning: ``"Enabled"``, ``"Suspended"`` or ``""`` (never enabled)."""
         request = Request("GetBucketVersioning", "GET", None, query=[("versioning", "")])
-        _, status = await self._send_parsed(request, xml.parse_versioning)
+        _, status = await self._parsed(request, xml.parse_versioning)
         return status
 
     async def list_object_versions(self, prefix: str) -> list[xml.ObjectVersion]:
@@ -195,6 +188,7 @@ class S3Client:
         markers by key, newest first."""
         found: list[xml.ObjectVersion] = []
         key_marker = version_marker = ""
+        seen: set[tuple[str, str]] = set()
         while True:
             query = [("encoding-type", "url"), ("prefix", prefix), ("versions", "")]
             if key_marker:
@@ -202,12 +196,13 @@ class S3Client:
             if version_marker:
                 query.append(("version-id-marker", version_marker))
             request = Request("ListObjectVersions", "GET", None, query=query)
-            _, (page, truncated, key_marker, version_marker) = await self._send_parsed(
+            _, (page, truncated, key_marker, version_marker) = await self._parsed(
                 request, xml.parse_list_versions
             )
             found.extend(page)
             if not truncated or not key_marker:
                 return found
+            self._next_page(seen, (key_marker, version_marker), "ListObjectVersions", prefix)
 
     # -- listing --------------------------------------------------------------
 
@@ -219,8 +214,10 @@ class S3Client:
         start_after: str | None = None,
         max_keys: int | None = None,
     ) -> AsyncIterator[xml.ListPage]:
-        """ListObjectsV2, one page (up to 1,000 entries) at a time, every page."""
+        """ListObjectsV2, one page (up to 1,000 entries) at a time, every page
+        (:class:`RepeatedPage` if a continuation token comes back)."""
         token: str | None = None
+        seen: set[tuple[str, str]] = set()
         while True:
             query = [("list-type", "2"), ("encoding-type", "url"), ("prefix", prefix)]
             if delimiter is not None:
@@ -231,13 +228,14 @@ class S3Client:
                 query.append(("max-keys", str(max_keys)))
             if token is not None:
                 query.append(("continuation-token", token))
-            _, page = await self._send_parsed(
+            _, page = await self._parsed(
                 Request("ListObjectsV2", "GET", None, query=query), xml.parse_list_objects_v2
             )
             yield page
             if not page.is_truncated or not page.next_continuation_token:
                 return
             token = page.next_continuation_token
+            self._next_page(seen, (token, ""), "ListObjectsV2", prefix)
 
     async def list_all(
         self, prefix: str = "", *, delimiter: str | None = None
@@ -284,29 +282,44 @@ class S3Client:
             headers["if-match"] = quote_etag(if_match)
         query = [("versionId", version_id)] if version_id else []
         request = Request("GetObject", "GET", key, headers=headers, query=query, max_body=max_size)
-        if max_size is None or self.keeps_alive:
-            response = await self._send(request)
-            return meta_from_headers(key, response.headers), response.body
-        # Tornado's own client: the body goes through a sink, which sees the
-        # size before the first chunk is kept. A sink's request is not retried
-        # once part of the body arrived: start it over here, as a buffered
-        # request would be.
-        body = bytearray()
-        request.sink = body.extend
-        for attempt in range(1, self._transport.retry.max_attempts + 1):
-            body.clear()
-            try:
+        if byte_range is not None and byte_range[1] is not None and max_size is None:
+            request.max_body = byte_range[1] - byte_range[0] + 1  # more is not the range
+        try:
+            if max_size is None or self.keeps_alive:
                 response = await self._send(request)
-            except S3Error as error:
-                partial = bool(body)  # else the transport has retried it already
-                if (
-                    not (error.retryable and partial)
-                    or attempt == self._transport.retry.max_attempts
-                ):
-                    raise
-                continue
-            return meta_from_headers(key, response.headers), bytes(body)
-        raise AssertionError("unreachable")
+                body = response.body
+            else:
+                # Tornado's own client: the body goes through a sink, which sees
+                # the size before the first chunk is kept; an attempt that breaks
+                # off midway starts the body over.
+                buffer = bytearray()
+                request.sink, request.restart_sink = buffer.extend, buffer.clear
+                response = await self._send(request)
+                body = bytes(buffer)
+        except errors.BodyTooLarge as too_large:
+            if byte_range is None or max_size is not None:
+                raise
+            told = f"{too_large.size:,} bytes" if too_large.size is not None else "more bytes"
+            answered = f"{told} than the {too_large.limit:,} asked for"
+            raise self._range_ignored(key, byte_range, answered) from None
+        if byte_range is not None:
+            problem = range_problem(response.status, response.headers, *byte_range, len(body))
+            if problem is not None:
+                raise self._range_ignored(key, byte_range, problem)
+        return meta_from_headers(key, response.headers), body
+
+    def _range_ignored(
+        self, key: str, byte_range: tuple[int, int | None], answered: str
+    ) -> errors.RangeNotHonoured:
+        first, last = byte_range
+        asked = f"bytes {first:,}-{'' if last is None else f'{last:,}'}"
+        return errors.RangeNotHonoured(
+            f"{self.endpoint.netloc} answered a ranged GET ({asked}) with {answered}: it (or a "
+            "proxy in front of it) does not honour Range, so nothing is built from that answer",
+            bucket=self.bucket,
+            key=key,
+            operation="GetObject",
+        )
 
     async def get_object_stream(
         self,
@@ -315,61 +328,34 @@ class S3Client:
         *,
         byte_range: tuple[int, int | None] | None = None,
         if_match: str | None = None,
-        on_meta: Callable[[ObjectMeta], Awaitable[None] | None] | None = None,
         version_id: str | None = None,
     ) -> ObjectMeta:
         """GetObject streamed to ``sink`` chunk by chunk (an awaitable result is
         awaited: that is the backpressure).
 
-        If the connection breaks midway, the rest is fetched with a Range
-        request pinned to the same ETag, so ``sink`` sees each byte once, in
-        order, of one single version of the object. ``if_match`` pins the
-        version from the start (:class:`PreconditionFailed` if it changed).
+        If the connection breaks midway, the transport fetches the rest with a
+        Range request pinned to the first answer's ETag (``Request.resume``),
+        so ``sink`` sees each byte once, in order, of one single version of
+        the object. ``if_match`` pins the version from the start
+        (:class:`PreconditionFailed` if it changed).
         """
-        first, last = byte_range if byte_range is not None else (0, None)
-        received = 0
-        etag: str | None = if_match
-        meta: ObjectMeta | None = None
-        resumes = 0
-
-        def counting_sink(chunk: bytes) -> Awaitable[None] | None:
-            nonlocal received
-            received += len(chunk)
-            return sink(chunk)
-
-        while True:
-            headers = {}
-            start = first + received
-            if byte_range is not None or received:
-                headers["range"] = range_header(start, last)
-            if etag is not None:
-                headers["if-match"] = quote_etag(etag)
-            before = received
-            try:
-                response = await self._send(
-                    Request(
-                        "GetObject",
-                        "GET",
-                        key,
-                        headers=headers,
-                        query=[("versionId", version_id)] if version_id else [],
-                        sink=counting_sink,
-                    )
-                )
-            except S3Error as error:
-                if received == before or not error.retryable or resumes >= 10:
-                    raise
-                resumes += 1
-                continue
-            current = meta_from_headers(key, response.headers)
-            if meta is None:
-                meta = current
-                etag = current.etag
-                if on_meta is not None:
-                    result = on_meta(meta)
-                    if result is not None:
-                        await result
-            return meta
+        headers = {}
+        if byte_range is not None:
+            headers["range"] = range_header(*byte_range)
+        if if_match:
+            headers["if-match"] = quote_etag(if_match)
+        response = await self._send(
+            Request(
+                "GetObject",
+                "GET",
+                key,
+                headers=headers,
+                query=[("versionId", version_id)] if version_id else [],
+                sink=sink,
+                resume=True,
+            )
+        )
+        return meta_from_headers(key, response.headers)
 
     async def put_object(
         self,
@@ -435,22 +421,21 @@ class S3Client:
 
     async def copy_object(
         self,
-        source_key: str,
+        source: CopySource | str,
         key: str,
         *,
-        source_bucket: str | None = None,
         metadata_directive: str = "COPY",
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
-        source_if_match: str | None = None,
-        source_version_id: str | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> xml.CopyResult:
-        """CopyObject (server side, sources up to 5 GB). ``if_match`` writes only
-        over that version of ``key``, ``if_none_match`` only creates (412
+        """CopyObject of ``source`` (a :class:`CopySource`, or a key of this
+        bucket) to ``key``: server side, sources up to 5 GB. ``if_match`` writes
+        only over that version of ``key``, ``if_none_match`` only creates (412
         :class:`PreconditionFailed` otherwise; AWS enforces both since 2025,
         some stores ignore them)."""
+        source = source if isinstance(source, CopySource) else CopySource(source)
         headers = put_headers(
             content_type if metadata_directive == "REPLACE" else None,
             metadata if metadata_directive == "REPLACE" else None,
@@ -458,41 +443,45 @@ class S3Client:
             if_none_match,
         )
         headers["x-amz-copy-source"] = copy_source(
-            source_bucket or self.bucket, source_key, source_version_id
+            source.bucket or self.bucket, source.key, source.version_id
         )
         headers["x-amz-metadata-directive"] = metadata_directive
-        if source_if_match:
-            headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
+        if source.etag:
+            headers["x-amz-copy-source-if-match"] = quote_etag(source.etag)
         request = Request("CopyObject", "PUT", key, headers=headers, may_fail_with_200=True)
         try:
-            _, result = await self._send_parsed(request, xml.parse_copy_result)
+            _, result = await self._parsed(request, xml.parse_copy_result)
         except errors.PreconditionFailed:
             if not if_none_match:
                 raise
             # A resent create (ours, or libcurl's): did an earlier attempt land?
             # Same ETag and size as the source (in another bucket: the ETag
             # the copy was pinned to).
-            if source_bucket not in (None, self.bucket):
+            if source.bucket not in (None, self.bucket):
                 target = await self.head_object(key)
-                if not source_if_match or target.etag != unquote_etag(source_if_match):
+                if not source.etag or target.etag != unquote_etag(source.etag):
                     raise
                 return xml.CopyResult(etag=target.etag, last_modified=target.last_modified)
-            target, source = await asyncio.gather(
-                self.head_object(key), self.head_object(source_key)
+            target, found = await asyncio.gather(
+                self.head_object(key), self.head_object(source.key)
             )
-            if (target.etag, target.size) != (source.etag, source.size):
+            if (target.etag, target.size) != (found.etag, found.size):
                 raise
             return xml.CopyResult(etag=target.etag, last_modified=target.last_modified)
         return xml.CopyResult(etag=unquote_etag(result.etag), last_modified=result.last_modified)
 
-    async def delete_object(self, key: str, *, if_match: str | None = None) -> None:
+    async def delete_object(
+        self, key: str, *, if_match: str | None = None, version_id: str | None = None
+    ) -> None:
         """DeleteObject (S3 answers success for a missing key too). With
         ``if_match``, only while the key has that ETag: 412
         :class:`PreconditionFailed` otherwise, 404 :class:`NotFound` when the
         key is gone, which is also what a repeat of a delete that landed
-        answers (so it is sent again after a lost answer, like any delete)."""
+        answers (so it is sent again after a lost answer, like any delete).
+        With ``version_id``: that version, for good."""
         headers = {"if-match": quote_etag(if_match)} if if_match else {}
-        await self._send(Request("DeleteObject", "DELETE", key, headers=headers))
+        query = [("versionId", version_id)] if version_id else []
+        await self._send(Request("DeleteObject", "DELETE", key, headers=headers, query=query))
 
     async def delete_objects(
         self, keys: Iterable[str] | Mapping[str, str | None]
@@ -500,11 +489,26 @@ class S3Client:
         """DeleteObjects in batches of at most 1,000 keys, batches sent concurrently
         (bounded by the client's concurrency). Per-key failures are returned in
         ``errors``, not raised. Given a mapping of keys to ETags, each key with
-        an ETag is deleted only while it has it (AWS since September 2025)."""
+        an ETag is deleted only while it has it (AWS since September 2025).
+
+        A key that XML cannot carry (a control character, written by another
+        tool) cannot be named in a DeleteObjects body: it is deleted with a
+        DeleteObject of its own (with its ETag as If-Match), and named in the log."""
         etags = keys if isinstance(keys, Mapping) else None
         unique = list(dict.fromkeys(keys))
-        batches = [unique[i : i + DELETE_BATCH] for i in range(0, len(unique), DELETE_BATCH)]
-        results = await asyncio.gather(*(self._delete_batch(batch, etags) for batch in batches))
+        safe = [k for k in unique if xml.xml_safe(k)]
+        batches = [safe[i : i + DELETE_BATCH] for i in range(0, len(safe), DELETE_BATCH)]
+        alone = [k for k in unique if not xml.xml_safe(k)]
+        if alone:
+            log.info(
+                "DeleteObjects: %d key(s) XML cannot carry, deleted one by one: %s",
+                len(alone),
+                ", ".join(repr(k) for k in alone[:10]),
+            )
+        results = await asyncio.gather(
+            *(self._delete_batch(batch, etags) for batch in batches),
+            *(self._delete_alone(key, (etags or {}).get(key)) for key in alone),
+        )
         deleted: list[str] = []
         errors: list[xml.DeleteError] = []
         for result in results:
@@ -512,11 +516,25 @@ class S3Client:
             errors.extend(result.errors)
         return xml.DeleteResult(deleted=deleted, errors=errors)
 
+    async def _delete_alone(
+        self, key: str, etag: str | None, version_id: str | None = None
+    ) -> xml.DeleteResult:
+        """One key of a batch delete, by DeleteObject; a failure is a per-key error."""
+        try:
+            await self.delete_object(key, if_match=etag, version_id=version_id)
+        except errors.S3Error as error:
+            if isinstance(error, errors.NoSuchBucket) or error.status is None:
+                raise
+            return xml.DeleteResult(errors=[xml.DeleteError(key, error.code, error.message)])
+        return xml.DeleteResult(deleted=[key])
+
     async def delete_object_versions(self, items: Sequence[tuple[str, str]]) -> xml.DeleteResult:
         """Delete these ``(key, version_id)`` versions for good (DeleteObjects,
-        1,000 per request): no delete marker is left."""
-        batches = [items[i : i + DELETE_BATCH] for i in range(0, len(items), DELETE_BATCH)]
-        errors: list[xml.DeleteError] = []
+        1,000 per request; a key XML cannot carry by a DeleteObject of its
+        own): no delete marker is left."""
+        safe = [(k, v) for k, v in items if xml.xml_safe(k) and xml.xml_safe(v)]
+        batches = [safe[i : i + DELETE_BATCH] for i in range(0, len(safe), DELETE_BATCH)]
+        found: list[xml.DeleteError] = []
         for batch in batches:
             request = Request(
                 "DeleteObjectVersions",  # DeleteObjects of versions: s3:DeleteObjectVersion
@@ -527,14 +545,17 @@ class S3Client:
                 body=xml.build_delete((), quiet=True, versions=batch),
                 content_md5=True,
             )
-            _, result = await self._send_parsed(request, xml.parse_delete_result)
-            errors.extend(result.errors)
-        return xml.DeleteResult(deleted=[], errors=errors)
+            _, result = await self._parsed(request, xml.parse_delete_result)
+            found.extend(result.errors)
+        for key, version_id in items:
+            if not (xml.xml_safe(key) and xml.xml_safe(version_id)):
+                found.extend((await self._delete_alone(key, None, version_id)).errors)
+        return xml.DeleteResult(deleted=[], errors=found)
 
     async def _delete_batch(
         self, keys: Sequence[str], etags: Mapping[str, str | None] | None = None
     ) -> xml.DeleteResult:
-        _, result = await self._send_parsed(
+        _, result = await self._parsed(
             Request(
                 "DeleteObjects",
                 "POST",
@@ -563,7 +584,7 @@ class S3Client:
     ) -> str:
         """CreateMultipartUpload; returns the upload id."""
         headers = put_headers(content_type or "application/octet-stream", metadata, None, False)
-        _, upload_id = await self._send_parsed(
+        _, upload_id = await self._parsed(
             Request("CreateMultipartUpload", "POST", key, query=[("uploads", "")], headers=headers),
             xml.parse_initiate_multipart,
         )
@@ -591,25 +612,24 @@ class S3Client:
         key: str,
         upload_id: str,
         part_number: int,
-        source_key: str,
+        source: CopySource | str,
         *,
         byte_range: tuple[int, int] | None = None,
-        source_bucket: str | None = None,
-        source_if_match: str | None = None,
-        source_version_id: str | None = None,
     ) -> str:
-        """UploadPartCopy from ``source_key`` (``byte_range`` inclusive); returns the ETag."""
+        """UploadPartCopy from ``source`` (a :class:`CopySource`, or a key of
+        this bucket; ``byte_range`` inclusive); returns the ETag."""
         check_part_number(part_number)
+        source = source if isinstance(source, CopySource) else CopySource(source)
         headers = {
             "x-amz-copy-source": copy_source(
-                source_bucket or self.bucket, source_key, source_version_id
+                source.bucket or self.bucket, source.key, source.version_id
             )
         }
         if byte_range is not None:
             headers["x-amz-copy-source-range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
-        if source_if_match:
-            headers["x-amz-copy-source-if-match"] = quote_etag(source_if_match)
-        _, result = await self._send_parsed(
+        if source.etag:
+            headers["x-amz-copy-source-if-match"] = quote_etag(source.etag)
+        _, result = await self._parsed(
             Request(
                 "UploadPartCopy",
                 "PUT",
@@ -646,7 +666,7 @@ class S3Client:
             may_fail_with_200=True,
         )
         try:
-            response, completed = await self._send_parsed(request, xml.parse_complete_multipart)
+            response, completed = await self._parsed(request, xml.parse_complete_multipart)
         except (errors.PreconditionFailed, errors.NotFound) as error:
             # A retry after an attempt that completed the upload finds the
             # upload gone or the key taken: the object's ETag tells.
@@ -674,11 +694,12 @@ class S3Client:
         """Every in-progress multipart upload under ``prefix``."""
         uploads: list[xml.MultipartUploadInfo] = []
         key_marker = upload_marker = ""
+        seen: set[tuple[str, str]] = set()
         while True:
             query = [("uploads", ""), ("prefix", prefix), ("encoding-type", "url")]
             if key_marker:
                 query += [("key-marker", key_marker), ("upload-id-marker", upload_marker)]
-            _, parsed = await self._send_parsed(
+            _, parsed = await self._parsed(
                 Request("ListMultipartUploads", "GET", None, query=query),
                 xml.parse_list_multipart_uploads,
             )
@@ -686,3 +707,4 @@ class S3Client:
             uploads.extend(page)
             if not truncated or not key_marker:
                 return uploads
+            self._next_page(seen, (key_marker, upload_marker), "ListMultipartUploads", prefix)

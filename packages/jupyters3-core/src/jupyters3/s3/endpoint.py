@@ -21,7 +21,14 @@ from urllib.parse import urlsplit
 from jupyters3.errors import BadConfiguration
 from jupyters3.s3.signing import encode_path
 
-__all__ = ["AddressingStyle", "Endpoint", "Target", "aws_endpoint", "parse_endpoint"]
+__all__ = [
+    "AddressingStyle",
+    "Endpoint",
+    "Target",
+    "aws_endpoint",
+    "parse_endpoint",
+    "same_service_key",
+]
 
 AddressingStyle = Literal["auto", "path", "virtual"]
 
@@ -88,6 +95,28 @@ def parse_endpoint(url: str) -> Endpoint:
         base_path=parts.path.rstrip("/"),
         is_aws=host.endswith((".amazonaws.com", ".amazonaws.com.cn")),
     )
+
+
+_AWS_S3_HOST = re.compile(r"^s3([.-][a-z0-9-]+)*\.amazonaws\.com(\.cn)?$")
+
+
+def same_service_key(endpoint_url: str) -> str:
+    """What an endpoint setting names, for comparing two of them: ``"aws"``
+    (or ``"aws-cn"``) for the default (``""``) and every AWS S3 endpoint
+    (``https://s3.amazonaws.com``, ``https://s3.us-east-1.amazonaws.com``, FIPS
+    and dual-stack forms: one service whatever the region); else
+    ``scheme://host[:port][/path]`` normalised: lower case, the scheme's
+    default port and any trailing slash left out (``http://minio:9000/`` and
+    ``HTTP://MinIO:9000`` are one). A URL that does not parse is returned as given."""
+    if not endpoint_url.strip():
+        return "aws"
+    try:
+        parsed = parse_endpoint(endpoint_url)
+    except BadConfiguration:
+        return endpoint_url
+    if _AWS_S3_HOST.match(parsed.host) and parsed.scheme == "https" and not parsed.base_path:
+        return "aws-cn" if parsed.host.endswith(".cn") else "aws"
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.base_path}"
 
 
 def aws_endpoint(region: str) -> Endpoint:

@@ -14,6 +14,7 @@ from tornado import httputil
 
 __all__ = [
     "DELETE_BATCH",
+    "CopySource",
     "ObjectMeta",
     "PutResult",
     "check_part_number",
@@ -24,6 +25,7 @@ __all__ = [
     "put_headers",
     "quote_etag",
     "range_header",
+    "range_problem",
     "unquote_etag",
 ]
 
@@ -42,6 +44,20 @@ class ObjectMeta:
     content_type: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
     version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CopySource:
+    """What a copy reads, for every copy function (server-side or streamed):
+    ``key`` of ``bucket`` (None: the target's bucket), ``size`` bytes (0 when
+    not known), only while it is the version with ETag ``etag`` (None: any),
+    or the S3 version ``version_id`` of it."""
+
+    key: str
+    size: int = 0
+    etag: str | None = None
+    version_id: str | None = None
+    bucket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +139,34 @@ def range_header(first: int, last: int | None) -> str:
     if first < 0 or (last is not None and last < first):
         raise ValueError(f"invalid byte range {first}-{last}")
     return f"bytes={first}-{'' if last is None else last}"
+
+
+def range_problem(
+    status: int, headers: httputil.HTTPHeaders, first: int, last: int | None, length: int | None
+) -> str | None:
+    """What is wrong with the answer to a GET of bytes ``first..last``
+    (``last`` None: to the end), or None when it is exactly those bytes: a
+    206 whose ``Content-Range`` is ``bytes first-end/total`` (``end`` the
+    last byte asked for, or the object's last), and, when the body's
+    ``length`` is known, that many bytes."""
+    content_range = headers.get("Content-Range", "")
+    where = f"HTTP {status} with Content-Range {content_range or '(none)'}"
+    if status != 206:
+        return where
+    unit, _, rest = content_range.partition(" ")
+    span, _, total = rest.partition("/")
+    start, _, end = span.partition("-")
+    if unit != "bytes" or not start.isdigit() or not end.isdigit():
+        return where
+    begin, stop = int(start), int(end)
+    expected = last if last is not None else stop
+    if total.isdigit() and last is not None:
+        expected = min(last, int(total) - 1)
+    if begin != first or stop != expected:
+        return where
+    if length is not None and length != stop - begin + 1:
+        return f"{where} and {length:,} bytes"
+    return None
 
 
 def check_part_number(part_number: int) -> None:

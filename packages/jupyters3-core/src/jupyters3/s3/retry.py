@@ -5,8 +5,9 @@ time budget so that an outage is reported quickly.
   attempts, 3 fail one request in ~4,600, 5 one in ~1.3 million).
 * Retried: throttling codes, 5xx, ``RequestTimeout`` and friends, and
   network failures (see :mod:`jupyters3.errors`: ``S3Error.retryable``).
-* A request whose outcome is unknown (the connection broke after it was sent)
-  is retried only when repeating it is safe (``idempotent``).
+* A request whose outcome is unknown (the connection broke after it was
+  sent, or its answer could not be read) is retried only when repeating it is
+  safe (``idempotent``).
 * Delay before attempt ``n+1``: full jitter, ``random() * min(base * 2**(n-1), cap)``;
   ``base`` is 1 s for throttling and 50 ms otherwise (the SDKs' 2026 scales).
 * Time budget: no retry starts more than ``budget`` seconds (8 by default)
@@ -29,7 +30,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jupyters3.errors import NetworkError, S3Error, Throttled
+from jupyters3.errors import MalformedResponse, NetworkError, S3Error, Throttled
 
 __all__ = ["RetryPolicy", "RetryQuota"]
 
@@ -86,8 +87,12 @@ class RetryPolicy:
             raise ValueError("budget must be >= 0 seconds")
 
     def is_retryable(self, error: S3Error, *, idempotent: bool) -> bool:
-        """Whether ``error`` may go away on an identical request."""
-        unknown = isinstance(error, NetworkError) and error.outcome_unknown
+        """Whether ``error`` may go away on an identical request. An
+        unreadable answer, like a lost one, leaves the outcome unknown: such a
+        request is repeated only when that is safe (``idempotent``)."""
+        unknown = isinstance(error, MalformedResponse) or (
+            isinstance(error, NetworkError) and error.outcome_unknown
+        )
         return error.retryable and (idempotent or not unknown)
 
     def delay(self, error: S3Error, attempt: int) -> float:

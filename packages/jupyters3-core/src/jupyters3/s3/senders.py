@@ -12,11 +12,17 @@ carry the session token). Its contract:
   when the request certainly never left, and ``timeout`` set to
   ``"connect"`` or ``"read"`` for a timeout (see :func:`network_error`);
 * a successful answer whose body is larger than ``SignedRequest.max_body``
-  raises :class:`~jupyters3.errors.BodyTooLarge`, when the sender can tell
-  before reading the body (the transport checks the exact size afterwards);
+  raises :class:`~jupyters3.errors.BodyTooLarge`, as soon as the sender can
+  tell (the transport checks the exact size afterwards); an error answer's
+  body is kept up to :data:`ERROR_BODY_KEPT` bytes, and one larger than
+  :data:`ERROR_BODY_LIMIT` raises :class:`~jupyters3.errors.AnswerTooLarge`
+  (S3's error documents are a few hundred bytes);
 * a request with a ``sink`` gets a successful answer's body delivered to it
   chunk by chunk (``RawResponse.body`` is then empty), an error answer's
-  body in ``RawResponse.body``.
+  body in ``RawResponse.body``; its ``on_answer`` is called with the status
+  and headers before the first byte reaches the sink, and an
+  :class:`~jupyters3.errors.S3Error` it raises ends the exchange (raised by
+  :meth:`HttpSender.send`) with nothing delivered.
 
 Implementations: :class:`SimpleSender` (Tornado's own client: a connection per
 request, async body producers and sinks with backpressure) and
@@ -30,6 +36,7 @@ The tests' fake sender is :class:`jupyters3_testing.senders.FakeSender`.
 from __future__ import annotations
 
 import functools
+import re
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -41,11 +48,13 @@ from tornado.iostream import StreamClosedError
 from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPTimeoutError
 
-from jupyters3.errors import BadConfiguration, BodyTooLarge, NetworkError
+from jupyters3.errors import AnswerTooLarge, BadConfiguration, BodyTooLarge, NetworkError, S3Error
 from jupyters3.s3.bodies import Body
 from jupyters3.s3.config import ClientConfig, HttpClientChoice
 
 __all__ = [
+    "ERROR_BODY_KEPT",
+    "ERROR_BODY_LIMIT",
     "MAX_OBJECT_SIZE",
     "CurlSender",
     "HttpSender",
@@ -59,6 +68,10 @@ __all__ = [
 
 #: S3's largest object (5 TiB): no answer body is refused for its size alone.
 MAX_OBJECT_SIZE = 5 * 1024**4
+#: Bytes of an error answer's body kept (an S3 error document is far smaller).
+ERROR_BODY_KEPT = 64 * 1024
+#: An error answer's body past this is refused (AnswerTooLarge) without reading more.
+ERROR_BODY_LIMIT = 1024 * 1024
 #: libcurl: could not resolve the host (6), could not connect (7).
 _CURL_NOT_SENT = (6, 7)
 #: libcurl's CURLE_OPERATION_TIMEDOUT (connect and transfer alike).
@@ -71,6 +84,8 @@ _CURL_TOO_LARGE = 63
 _CURL_MIN_MAX_FILESIZE = 64 * 1024
 
 Sink = Callable[[bytes], Awaitable[None] | None]
+#: A status line, HTTP/1.x (with a reason) or HTTP/2 (without).
+_STATUS_LINE = re.compile(r"^HTTP/\S+\s+(\d{3})(?:\s+(.*))?$")
 
 
 @dataclass
@@ -92,6 +107,9 @@ class SignedRequest:
     max_body: int | None = None
     bucket: str = ""
     key: str | None = None
+    #: With a sink: sees a successful answer's status and headers before its
+    #: first byte reaches the sink; may refuse it by raising an S3Error.
+    on_answer: Callable[[int, httputil.HTTPHeaders], None] | None = None
 
 
 @dataclass
@@ -132,15 +150,24 @@ class _Exchange:
     """Collects the status and headers of one exchange; routes body chunks
     (refusing, at the first, a body over ``max_body``: :class:`BodyTooLarge`)."""
 
-    def __init__(self, sink: Sink, max_body: int | None) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        max_body: int | None,
+        on_answer: Callable[[int, httputil.HTTPHeaders], None] | None = None,
+    ) -> None:
         self.status: int | None = None
         self.headers = httputil.HTTPHeaders()
         self.error_body = bytearray()
+        self.error_bytes = 0
         self.delivered = 0
         self._sink = sink
         self._max_body = max_body
+        self._on_answer = on_answer
         #: Set when the body was refused as too large: ``(size or None, limit)``.
         self.too_large: tuple[int | None, int] | None = None
+        #: Set when ``on_answer`` refused the answer.
+        self.refused: S3Error | None = None
 
     def on_header(self, line: str) -> None:
         if line.startswith("HTTP/"):
@@ -151,26 +178,38 @@ class _Exchange:
 
     def on_chunk(self, chunk: bytes) -> Awaitable[None] | None:
         if self.status is not None and self.status >= 300:
-            if len(self.error_body) < 64 * 1024:
-                self.error_body += chunk
+            self.error_bytes += len(chunk)
+            if self.error_bytes > ERROR_BODY_LIMIT:
+                self.too_large = (_content_length(self.headers), ERROR_BODY_LIMIT)
+                raise _Stop()
+            if len(self.error_body) < ERROR_BODY_KEPT:
+                self.error_body += chunk[: ERROR_BODY_KEPT - len(self.error_body)]
             return None
         if self._max_body is not None:
             size = _content_length(self.headers)
             if (size or 0) > self._max_body or self.delivered + len(chunk) > self._max_body:
                 self.too_large = (size, self._max_body)
-                raise _TooLarge()
+                raise _Stop()
+        if self._on_answer is not None and self.status is not None:
+            on_answer, self._on_answer = self._on_answer, None
+            try:
+                on_answer(self.status, self.headers)
+            except S3Error as refused:
+                self.refused = refused
+                raise _Stop() from None
         self.delivered += len(chunk)
         return self._sink(chunk)
 
 
-class _TooLarge(httputil.HTTPInputError):
+class _Stop(httputil.HTTPInputError):
     """Raised by :meth:`_Exchange.on_chunk` to stop Tornado's client reading a
-    body that is too large: Tornado closes the connection quietly for an
-    ``HTTPInputError`` (any other exception is logged as uncaught), and the
-    fetch fails as a closed connection; ``_Exchange.too_large`` says why."""
+    body (too large, or refused by ``on_answer``): Tornado closes the
+    connection quietly for an ``HTTPInputError`` (any other exception is
+    logged as uncaught), and the fetch fails as a closed connection;
+    ``_Exchange.too_large`` or ``_Exchange.refused`` says why."""
 
     def __init__(self) -> None:
-        super().__init__("body over the request's max_body")
+        super().__init__("answer body refused")
 
 
 def _is_curl_error(exc: BaseException, errno: int) -> bool:
@@ -289,43 +328,108 @@ class SimpleSender:
         self._http.close()
 
     async def send(self, request: SignedRequest) -> RawResponse:
-        exchange = _Exchange(request.sink, request.max_body) if request.sink else None
+        # Every body goes through an exchange, so no answer is buffered past
+        # its limit: the request's own sink, or a buffer of the exchange's.
+        buffered = bytearray()
+        sink: Sink = request.sink if request.sink is not None else buffered.extend
+        exchange = _Exchange(sink, request.max_body, request.on_answer)
         producer = _producer(request.stream) if request.stream is not None else None
         http_request = _http_request(
             self._config,
             request,
             # Tornado annotates body_producer too narrowly: it awaits any awaitable.
             body_producer=cast(Any, producer),
-            header_callback=exchange.on_header if exchange else None,
-            streaming_callback=exchange.on_chunk if exchange else None,
+            header_callback=exchange.on_header,
+            streaming_callback=exchange.on_chunk,
         )
         try:
             response = await self._http.fetch(http_request, raise_error=False)
         except Exception as exc:
-            if exchange is not None and exchange.too_large is not None:
-                size, limit = exchange.too_large
-                raise BodyTooLarge(size, limit, bucket=request.bucket, key=request.key) from None
+            if exchange.too_large is not None:
+                raise _too_large(exchange, request) from None
+            if exchange.refused is not None:
+                raise exchange.refused from None
             raise network_error(exc, request, self._netloc) from None
-        if exchange is not None:
-            body = bytes(exchange.error_body) if response.code >= 300 else b""
-        else:
-            body = response.body or b""
+        body = bytes(exchange.error_body) if response.code >= 300 else bytes(buffered)
         return RawResponse(response.code, response.headers, body)
 
 
-def _curl_options(curl: Any, max_filesize: int = 0) -> None:
+def _too_large(exchange: _Exchange, request: SignedRequest) -> S3Error:
+    """The error for an answer refused for its size (``exchange.too_large``)."""
+    assert exchange.too_large is not None
+    size, limit = exchange.too_large
+    if exchange.status is not None and exchange.status >= 300:
+        return AnswerTooLarge(
+            f"answered HTTP {exchange.status} with an error body of more than {limit:,} "
+            "bytes (an S3 error document is a few hundred): refused unread",
+            bucket=request.bucket,
+            key=request.key,
+            operation=request.operation,
+        )
+    return BodyTooLarge(size, limit, bucket=request.bucket, key=request.key)
+
+
+class _CurlBody:
+    """libcurl's body writer for one exchange: into Tornado's buffer, up to
+    the limits (``max_body`` for a successful answer, :data:`ERROR_BODY_LIMIT`
+    for an error answer). Past one, the transfer stops (libcurl's write
+    error) and ``refused`` says which limit it was."""
+
+    def __init__(self, max_body: int | None) -> None:
+        self.max_body = max_body
+        self.received = 0
+        self.refused: tuple[int, int] | None = None  # (status, limit)
+
+    def install(self, curl: Any) -> None:
+        """Take over libcurl's header and body writers for this exchange (the
+        status is not readable while libcurl runs: the header writer keeps it)."""
+        import pycurl  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        buffer, headers = curl.info["buffer"], curl.info["headers"]  # Tornado's, for the answer
+        status = [0]
+
+        def header(line_bytes: bytes) -> None:
+            # As Tornado's own header writer (curl_httpclient), keeping the status.
+            line = line_bytes.decode("latin1").rstrip()
+            if line.startswith("HTTP/"):
+                headers.clear()
+                found = _STATUS_LINE.match(line)
+                if found is None:
+                    return
+                status[0] = int(found.group(1))
+                line = f"X-Http-Reason: {found.group(2)}" if found.group(2) else ""
+            if line:
+                headers.parse_line(line)
+
+        def write(chunk: bytes) -> int:
+            self.received += len(chunk)
+            limit = ERROR_BODY_LIMIT if status[0] >= 300 else self.max_body
+            if limit is not None and self.received > limit:
+                self.refused = (status[0], limit)
+                return 0  # libcurl stops the transfer: CURLE_WRITE_ERROR
+            buffer.write(chunk)
+            return len(chunk)
+
+        curl.setopt(pycurl.HEADERFUNCTION, header)
+        curl.setopt(pycurl.WRITEFUNCTION, write)
+
+
+def _curl_options(curl: Any, max_filesize: int = 0, body: _CurlBody | None = None) -> None:
     """S3 keys may hold ``.`` and ``..`` segments: libcurl must not squash them.
 
     And no verbose trace: Tornado turns it on whenever its logger is at DEBUG,
     and it logs every request header, the session token (x-amz-security-token)
     included. ``max_filesize``: refuse a larger body from its Content-Length
-    (0: no limit; set on every request, since libcurl handles are reused).
+    (0: no limit; set on every request, since libcurl handles are reused);
+    ``body``: the writer that enforces the limits while the body comes.
     """
     import pycurl  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     curl.setopt(pycurl.PATH_AS_IS, 1)
     curl.setopt(pycurl.VERBOSE, 0)
     curl.setopt(pycurl.MAXFILESIZE_LARGE, max_filesize)
+    if body is not None:
+        body.install(curl)
 
 
 class CurlSender:
@@ -356,15 +460,26 @@ class CurlSender:
         if request.stream is not None or request.sink is not None:
             raise ValueError("CurlSender sends in-memory bodies only, without a sink")
         cap = max(request.max_body, _CURL_MIN_MAX_FILESIZE) if request.max_body else 0
+        body = _CurlBody(request.max_body)
         http_request = _http_request(
             self._config,
             request,
-            prepare_curl_callback=functools.partial(_curl_options, max_filesize=cap),
+            prepare_curl_callback=functools.partial(_curl_options, max_filesize=cap, body=body),
         )
         try:
             response = await self._http.fetch(http_request, raise_error=False)
         except Exception as exc:
-            if request.max_body is not None and _is_curl_error(exc, _CURL_TOO_LARGE):
+            if body.refused is not None and body.refused[0] >= 300:
+                raise AnswerTooLarge(
+                    f"answered HTTP {body.refused[0]} with an error body of more than "
+                    f"{body.refused[1]:,} bytes (an S3 error document is a few hundred): "
+                    "refused unread",
+                    bucket=request.bucket,
+                    key=request.key,
+                    operation=request.operation,
+                ) from None
+            too_large = body.refused is not None or _is_curl_error(exc, _CURL_TOO_LARGE)
+            if request.max_body is not None and too_large:
                 raise BodyTooLarge(
                     None, request.max_body, bucket=request.bucket, key=request.key
                 ) from None

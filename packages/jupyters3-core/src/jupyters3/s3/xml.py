@@ -3,10 +3,16 @@
 No I/O here: every function takes bytes and returns plain values, so each can
 be tested against real S3 response bodies. Namespaces are ignored (S3 uses
 ``http://s3.amazonaws.com/doc/2006-03-01/``, other stores sometimes none).
+
+A body with a document type declaration is refused before any parsing
+(:func:`refuse_doctype`, :class:`DoctypeRefused`): S3 and STS never send one,
+and a DTD is how entities get declared ("billion laughs", entities expanded
+into keys). Every parser here, and the STS parser, checks it first.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +26,7 @@ __all__ = [
     "CopyResult",
     "DeleteError",
     "DeleteResult",
+    "DoctypeRefused",
     "ErrorInfo",
     "ListPage",
     "ListedObject",
@@ -37,12 +44,34 @@ __all__ = [
     "parse_list_objects_v2",
     "parse_list_versions",
     "parse_versioning",
+    "refuse_doctype",
     "xml_safe",
 ]
 
 
 class XMLError(ValueError):
     """A body that is not the XML document the S3 API promises."""
+
+
+class DoctypeRefused(XMLError):
+    """A body with a document type declaration: refused unparsed."""
+
+
+_DOCTYPE = re.compile(rb"<!\s*DOCTYPE", re.IGNORECASE)
+
+
+def refuse_doctype(body: bytes) -> None:
+    """:class:`DoctypeRefused` if ``body`` declares a document type (a DTD, with
+    or without entities), before anything parses it."""
+    if b"<!" in body and _DOCTYPE.search(body):
+        raise DoctypeRefused(
+            "the answer declares a document type (<!DOCTYPE ...>), which S3 and STS never "
+            "send: refused without parsing it"
+        )
+
+
+def _no_doctype(*_args: object) -> None:
+    raise DoctypeRefused("the answer declares a document type: refused")
 
 
 @dataclass(frozen=True)
@@ -124,6 +153,7 @@ _FEED = 16 * 1024
 
 
 def _root(body: bytes) -> ET.Element:
+    refuse_doctype(body)
     try:
         if len(body) <= _FEED:
             return ET.fromstring(body)  # noqa: S314 - trusted peer, expat guards entities
@@ -192,7 +222,10 @@ def parse_list_objects_v2(body: bytes) -> ListPage:
     A streaming (expat) parse: no element tree is built, so a page of 1,000
     entries allocates little more than its strings.
     """
+    refuse_doctype(body)
     parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _no_doctype
+    parser.EntityDeclHandler = _no_doctype
     stack: list[str] = []
     text: list[str] = []
     top: dict[str, str] = {}

@@ -128,6 +128,8 @@ class Context:
     medium_checkpoint: str = ""
     #: The mount steps' rig (None: this server has no mounts).
     mounts: MountRig | None = None
+    #: LIST requests of a prefix the S3 proxy saw so far (None: not an S3 run).
+    count_lists: Callable[[str], int] | None = None
 
 
 def _ok(resp: Response, *statuses: int) -> Response:

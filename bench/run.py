@@ -53,6 +53,7 @@ from steps import (
     mounts_config,
 )
 from steps import STEPS as CONTENTS_STEPS
+from wide import WIDE_FIXTURES, WIDE_STEPS
 
 from jupyters3 import JupyterS3
 from jupyters3.check_config import parse_overrides
@@ -70,6 +71,10 @@ MANAGERS = ("s3", "local")
 STEPS: tuple[Step, ...] = CONTENTS_STEPS + KERNEL_STEPS
 FIXTURES.update(KERNEL_FIXTURES)
 HTTP_CLIENTS = ("auto", "curl", "simple")
+
+#: Every step, the wide ones (opt-in, bench/wide.py) last.
+ALL_STEPS: tuple[Step, ...] = STEPS + WIDE_STEPS
+FIXTURES.update(WIDE_FIXTURES)
 
 
 def _csv(value: str) -> list[str]:
@@ -101,7 +106,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--steps",
         default="",
         help="a subset of the steps, comma-separated (default: all but the opt-in ones): "
-        + ", ".join(s.name + (" (opt-in)" if s.opt_in else "") for s in STEPS),
+        + ", ".join(s.name + (" (opt-in)" if s.opt_in else "") for s in ALL_STEPS),
     )
     parser.add_argument(
         "--http-client",
@@ -110,6 +115,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "per value and latency (default: the manager's own default, not set)",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="add the wide steps: a folder of 20,000 files listed cold, warm, after writes "
+        "and polled by 3 tabs for 5 minutes, and the RSS of 10 such listings (bench/wide.py)",
+    )
     parser.add_argument(
         "--versioned",
         action="store_true",
@@ -145,10 +156,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not args.manager_list or any(m not in MANAGERS for m in args.manager_list):
         parser.error(f"--managers: choose from {', '.join(MANAGERS)}")
     wanted = set(_csv(args.steps))
-    unknown = wanted - {s.name for s in STEPS}
+    if args.wide:
+        wanted |= {s.name for s in WIDE_STEPS}
+    unknown = wanted - {s.name for s in ALL_STEPS}
     if unknown:
         parser.error(f"--steps: unknown {', '.join(sorted(unknown))}")
-    args.step_list = [s for s in STEPS if s.name in wanted or (not wanted and not s.opt_in)]
+    args.step_list = [s for s in ALL_STEPS if s.name in wanted or (not wanted and not s.opt_in)]
     args.clients = _csv(args.http_client) or [""]
     if any(c and c not in HTTP_CLIENTS for c in args.clients):
         parser.error(f"--http-client: choose from {', '.join(HTTP_CLIENTS)}")
@@ -160,6 +173,13 @@ def _seeder(server: JupyterServer, backend: S3Backend | None) -> Seed:
     if backend is not None:
         return backend.seed
     return lambda paths, body: write_local_files(server.root_dir, paths, body)
+
+
+def _count_lists(proxy: FaultProxy, prefix: str) -> int:
+    """The ListObjectsV2 requests for ``prefix`` in the proxy's log so far."""
+    return sum(
+        1 for r in proxy.records() if "list-type" in r.query and r.query.get("prefix") == prefix
+    )
 
 
 def _inline_limit(manager: str, config: dict[str, Any]) -> int | None:
@@ -259,6 +279,8 @@ def run_steps(
         ctx = Context(client, server, sizes, seed=_seeder(server, backend), inline_limit=limit)
         if backend is not None and run.manager == "s3" and far is None:
             ctx.stored = backend.stored_bytes
+        if backend is not None and backend.proxy is not None:
+            ctx.count_lists = functools.partial(_count_lists, backend.proxy)
         if backend is not None and far is not None:
             ctx.mounts = _mount_rig(backend, far)
         if backend is not None and run.manager == "s3":

@@ -134,6 +134,8 @@ class Context:
     figures: dict[str, dict[str, float]] = field(default_factory=dict)
     #: Kernel sessions the kernel steps' fixtures started, by folder.
     sessions: dict[str, Any] = field(default_factory=dict)
+    #: LIST requests of a prefix the S3 proxy saw so far (None: not an S3 run).
+    count_lists: Callable[[str], int] | None = None
 
 
 def _ok(resp: Response, *statuses: int) -> Response:

@@ -1,19 +1,19 @@
-"""Build the three jupyters3 packages and check that they are ready to upload.
+"""Build the four jupyters3 packages and check that they are ready to upload.
 
-    hatch run release:build    the wheels and sdists of the three packages, into dist/
+    hatch run release:build    the wheels and sdists of the four packages, into dist/
     hatch run release:check    build, then check them as a user and PyPI would see them
 
 ``check`` builds each package with ``python -m build`` (the sdist, then the
 wheel from that sdist) into ``dist/``, then:
 
 1. versions: each package's ``_version.py`` is the newest version of its
-   CHANGELOG.md, and jupyters3-auth-ec2 and jupyters3-testing require a
+   CHANGELOG.md, and jupyters3-auth-ec2, jupyters3-testing and jupyters3-hub require a
    jupyters3-core range that admits the core being released;
 2. ``twine check --strict`` on every file: the metadata and README checks
    PyPI's upload makes;
 3. a fresh venv (``python -m venv``, no system site-packages) in a temporary
    directory, where ``pip install --find-links dist jupyters3-core
-   jupyters3-auth-ec2 jupyters3-testing`` must take the three packages from
+   jupyters3-auth-ec2 jupyters3-testing jupyters3-hub`` must take the four packages from
    dist/ (dependencies come from the package index), ``pip check`` passes,
    and nothing on ``sys.path`` or in a ``.pth`` file points into this
    repository;
@@ -26,7 +26,7 @@ wheel from that sdist) into ``dist/``, then:
    venv's jupyters3-testing starts on 127.0.0.1.
 
 The last line of the output says whether the release is ready:
-``release check: READY (3 packages, 0.1.0)`` (exit code 0), or
+``release check: READY (4 packages, 0.1.0)`` (exit code 0), or
 ``release check: NOT READY: <reasons>`` (exit code 1). Nothing is uploaded:
 after READY, ``twine upload dist/*`` uploads exactly the files checked.
 """
@@ -58,6 +58,7 @@ PACKAGES = {
     "jupyters3-core": ("packages/jupyters3-core", "jupyters3"),
     "jupyters3-auth-ec2": ("packages/jupyters3-auth-ec2", "jupyters3_auth_ec2"),
     "jupyters3-testing": ("packages/jupyters3-testing", "jupyters3_testing"),
+    "jupyters3-hub": ("packages/jupyters3-hub", "jupyters3_hub"),
 }
 CORE = "jupyters3-core"
 BUCKET = "release-check"
@@ -214,7 +215,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def make_venv(work: Path, dist: Path, versions: dict[str, Version]) -> tuple[Path, dict[str, str]]:
-    """A fresh venv with the three packages from ``dist`` (by name: the version
+    """A fresh venv with the four packages from ``dist`` (by name: the version
     ranges are resolved as for users), checked to hold nothing of this repository."""
     env_dir = work / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False, clear=True).create(env_dir)

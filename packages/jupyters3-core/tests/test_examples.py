@@ -48,6 +48,7 @@ from jupyters3 import (
     JupyterS3SecretAccessKeyAuthentication,
 )
 from jupyters3.auth import JupyterS3RefreshingAuthentication
+from jupyters3.hub import JupyterS3HubAuthentication
 from jupyters3_auth_ec2 import JupyterS3EC2RoleAuthentication
 from jupyters3_testing import (
     ContentsClient,
@@ -306,6 +307,28 @@ def live_jupyterhub(live: Live) -> Setup:
     return Setup(env, "AKIAEXAMPLEHUB000001")
 
 
+def live_jupyterhub_scoped(live: Live) -> Setup:
+    """The agent stands in for the hub's credentials service (same JSON, token checked)."""
+    live.agent.token = "token hub-api-token"
+    path = "/services/jupyters3-credentials/credentials"
+    env = aws(
+        live,
+        JUPYTERHUB_USER="alice",
+        JUPYTERS3_PREFIX="users/alice/",
+        JUPYTERS3_MOUNTS="{}",
+        JUPYTERS3_HUB_CREDENTIALS_URL=live.agent.url + path,
+        JUPYTERHUB_API_TOKEN="hub-api-token",
+        # A broad identity in the environment is never what the server signs with.
+        AWS_ACCESS_KEY_ID="AKIAEXAMPLEBROAD0001",
+        AWS_SECRET_ACCESS_KEY="broad-secret",
+    )
+
+    def check() -> None:
+        assert live.agent.requests == [(path, "token hub-api-token")]
+
+    return Setup(env, "ASIA0000000000000001", check=check)
+
+
 def live_mounts(live: Live) -> Setup:
     env = aws(
         live,
@@ -481,6 +504,28 @@ EXAMPLES: dict[str, Example] = {
         auth_traits={},
         live=live_jupyterhub,
     ),
+    "jupyter_server_config_jupyterhub_scoped.py": Example(
+        env={
+            "JUPYTERHUB_USER": "alice",
+            "JUPYTERS3_BUCKET": BUCKET,
+            "JUPYTERS3_PREFIX": "users/alice/",
+            "JUPYTERS3_MOUNTS": json.dumps(
+                {"team": "s3://team-ml/projects/", "lake": "s3://lake/curated/:ro"}
+            ),
+        },
+        manager={
+            "aws_s3_bucket": BUCKET,
+            "prefix": "users/alice/",
+            "mounts": {
+                "team": {"url": "s3://team-ml/projects/", "read_only": False},
+                "lake": {"url": "s3://lake/curated/", "read_only": True},
+            },
+        },
+        auth="JupyterS3HubAuthentication",
+        auth_base=JupyterS3HubAuthentication,
+        auth_traits={"check_confinement": True, "kernel_credentials": True},
+        live=live_jupyterhub_scoped,
+    ),
     "jupyter_server_config_mounts.py": Example(
         env={
             "JUPYTERS3_BUCKET": BUCKET,
@@ -597,15 +642,65 @@ async def agent() -> AsyncIterator[CredentialsAgent]:
 # ============================================================================
 
 
+#: The hub's side (jupyterhub_config.py files, jupyters3-hub): name -> the environment
+#: it reads and the service URL it registers, and how single-user servers reach it.
+#: jupyterhub_config_scoped.py also runs a real JupyterHub in
+#: packages/jupyters3-hub/tests/test_hub_e2e.py.
+HUB_CONFIGS: dict[str, tuple[dict[str, str], str, str]] = {
+    "jupyterhub_config_scoped.py": (
+        {
+            "JUPYTERS3_TEAM_URL": "s3://team-ml/projects/",
+            "JUPYTERS3_LAKE_URL": "s3://lake/curated/",
+        },
+        "http://127.0.0.1:8282",
+        "http://127.0.0.1:8282/services/jupyters3-credentials/credentials",
+    ),
+    "jupyterhub_config_scoped_kubernetes.py": (
+        {"JUPYTERS3_TEAM_URL": "s3://team-ml/projects/"},
+        "http://hub:8282",
+        "http://hub:8282/services/jupyters3-credentials/credentials",
+    ),
+}
+HUB_ROLE = "arn:aws:iam::123456789012:role/jupyterhub-users"
+
+
 def test_every_example_is_tested() -> None:
     files = {p.name for p in EXAMPLES_DIR.iterdir() if p.name != "README.md"}
-    assert files == set(EXAMPLES), "add the new example to EXAMPLES in this file"
+    assert files == set(EXAMPLES) | set(HUB_CONFIGS), "add the new example to EXAMPLES in this file"
 
 
 def test_the_readme_lists_every_example() -> None:
     readme = (EXAMPLES_DIR / "README.md").read_text()
-    for name in EXAMPLES:
+    for name in [*EXAMPLES, *HUB_CONFIGS]:
         assert f"({name})" in readme, f"examples/README.md does not link {name}"
+
+
+@pytest.mark.parametrize("name", sorted(HUB_CONFIGS))
+def test_a_hub_config_registers_the_credentials_service(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyters3_hub import HubSettings
+
+    env, url, internal = HUB_CONFIGS[name]
+    set_env(monkeypatch, {"JUPYTERS3_ROLE_ARN": HUB_ROLE, "JUPYTERS3_BUCKET": BUCKET, **env})
+    text = (EXAMPLES_DIR / name).read_text()
+    top = header(name)
+    assert top.startswith("# JupyterHub ") and f"jupyterhub -f examples/{name}" in top
+    read = set(re.findall(r"os\.environ(?:\.get\(|\[)\s*\"([A-Z0-9_]+)\"", text))
+    assert read and not {var for var in read if f"#   {var} " not in top}
+    cfg = PyFileConfigLoader(name, path=str(EXAMPLES_DIR)).load_config()
+    (service,) = cfg.JupyterHub.services
+    assert (service["name"], service["url"]) == ("jupyters3-credentials", url)
+    settings = HubSettings.from_json(service["environment"]["JUPYTERS3_HUB_SETTINGS"])
+    assert (settings.role_arn, settings.bucket) == (HUB_ROLE, BUCKET)
+    assert settings.mounts["team"] == "s3://team-ml/projects/"
+    assert "access:services!service=jupyters3-credentials" in cfg.Spawner.server_token_scopes
+    environment = cfg.Spawner.environment.get_value({})
+    assert environment["JUPYTERS3_HUB_CREDENTIALS_URL"] == internal
+    assert environment["JUPYTERS3_BUCKET"] == BUCKET
+    set_env(monkeypatch, {"JUPYTERS3_ROLE_ARN": None})
+    with pytest.raises(ValueError, match="not an IAM role ARN"):
+        PyFileConfigLoader(name, path=str(EXAMPLES_DIR)).load_config()
 
 
 def header(name: str) -> str:
@@ -638,6 +733,7 @@ SETTINGS_OWNERS: dict[str, type] = {
         JupyterS3ECSRoleAuthentication,
         JupyterS3EC2RoleAuthentication,
         JupyterS3SecretAccessKeyAuthentication,
+        JupyterS3HubAuthentication,
     )
 }
 
@@ -649,6 +745,7 @@ SETTINGS_OWNERS: dict[str, type] = {
         "examples/README.md",
         "packages/jupyters3-core/README.md",
         "packages/jupyters3-auth-ec2/README.md",
+        "packages/jupyters3-hub/README.md",
         *sorted(
             str(p.relative_to(EXAMPLES_DIR.parent))
             for p in (EXAMPLES_DIR.parent / "docs").rglob("*.md")

@@ -148,7 +148,7 @@ def test_changelog_names_the_current_version():
 # -- the other packages require this core version ----------------------------
 
 #: The packages that depend on jupyters3-core, released from this repository too.
-DEPENDENTS = ("jupyters3-auth-ec2", "jupyters3-testing")
+DEPENDENTS = ("jupyters3-auth-ec2", "jupyters3-testing", "jupyters3-hub")
 
 
 def core_version_in_repository() -> Version:

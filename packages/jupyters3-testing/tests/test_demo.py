@@ -140,7 +140,10 @@ def test_sigint_stops_jupyter_and_moto(tmp_path: Path) -> None:
         assert "lost when it stops" in log_text
         assert client.new_untitled(type="file").json["name"] == "passed-through"
 
-        assert sorted(" moto.server " in cmd for cmd in children.values()) == [False, True]
+        assert sorted(" jupyters3_testing.moto_atomic " in cmd for cmd in children.values()) == [
+            False,
+            True,
+        ]
         assert any(" jupyter_server " in cmd for cmd in children.values()), children
 
         demo.send_signal(signal.SIGINT)
@@ -229,7 +232,10 @@ def test_real_demo_serves_jupyterlab_on_s3_and_stops_on_ctrl_c(tmp_path: Path) -
         saved = json.loads(raw.get("notebooks", "demo test.ipynb"))
         assert "".join(saved["cells"][0]["source"]) == "# saved by the demo test"  # nbformat: lines
 
-        assert sorted(" moto.server " in cmd for cmd in children.values()) == [False, True]
+        assert sorted(" jupyters3_testing.moto_atomic " in cmd for cmd in children.values()) == [
+            False,
+            True,
+        ]
         assert any(" jupyterlab " in cmd for cmd in children.values()), children
 
         stop_started = time.monotonic()

@@ -102,3 +102,53 @@ def test_free_port_is_bindable() -> None:
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_moto_atomic_serialises_the_handlers_it_wraps() -> None:
+    """While one wrapped handler runs, another waits: a check and its write
+    never have a third request's write between them."""
+    import threading
+
+    from jupyters3_testing.moto_atomic import make_atomic
+
+    entered = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    class Handlers:
+        def _key_response_put(self) -> None:
+            order.append("put starts")
+            entered.set()
+            release.wait(10)
+            order.append("put ends")
+
+        def _bucket_response_delete_keys(self) -> None:
+            order.append("delete")
+
+        def _bucket_response_get(self) -> None:  # not wrapped: reads run alongside
+            order.append("get")
+
+    make_atomic(Handlers, ("_key_response_put", "_bucket_response_delete_keys"))
+    make_atomic(Handlers, ("_key_response_put",))  # again: wraps nothing twice
+    handlers = Handlers()
+    writer = threading.Thread(target=handlers._key_response_put)
+    writer.start()
+    assert entered.wait(10)
+    deleter = threading.Thread(target=handlers._bucket_response_delete_keys)
+    deleter.start()
+    handlers._bucket_response_get()
+    deleter.join(0.2)
+    assert deleter.is_alive() and order == ["put starts", "get"]
+    release.set()
+    writer.join(10)
+    deleter.join(10)
+    assert order == ["put starts", "get", "put ends", "delete"]
+
+
+def test_the_moto_server_runs_with_atomic_writes(js3_moto_server: MotoServer) -> None:
+    """MotoServer starts moto through jupyters3_testing.moto_atomic."""
+    pid = js3_moto_server.pid
+    assert pid is not None
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        argv = fh.read().split(b"\0")
+    assert b"jupyters3_testing.moto_atomic" in argv

@@ -36,7 +36,7 @@ from typing import Any
 
 from traitlets import TraitError
 
-from jupyters3 import errors, workfolders
+from jupyters3 import errors, policy_cli, workfolders
 from jupyters3._version import __version__
 from jupyters3.check_config import (
     CheckError,
@@ -104,6 +104,14 @@ async def _check(manager: JupyterS3, report: Report, origin: str) -> None:
     if manager.mounts:
         await check_mounts(manager, report)
     check_kernel_folders(manager, report)
+    confinement = getattr(manager.authentication, "check_steps", None)  # jupyters3.hub
+    if confinement is not None and report.status_of("credentials") == "ok":
+        store = manager.store  # None with mounts only: no prefix to confine
+        try:
+            await confinement(manager, report, store)
+        finally:
+            if store is not None:
+                store.close()
 
 
 def check_kernel_folders(manager: JupyterS3, report: Report) -> None:
@@ -179,17 +187,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(repeatable; VALUE is JSON when it parses)",
     )
     check.add_argument("--json", action="store_true", help="print the result as JSON")
+    policy_cli.add_parser(commands)  # `jupyters3 policy`: see jupyters3.policy_cli
     args = parser.parse_args(argv)
-    try:
-        args.overrides = parse_overrides(args.set)
-    except ValueError as exc:
-        check.error(str(exc))
+    if args.command == "check":
+        try:
+            args.overrides = parse_overrides(args.set)
+        except ValueError as exc:
+            check.error(str(exc))
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``jupyters3 check``: print the report, return the exit code."""
+    """``jupyters3 check`` (or ``policy``): print the report, return the exit code."""
     args = parse_args(argv)
+    if args.command == "policy":
+        return policy_cli.run(args)
     report = Report()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_RedactingFormatter(report))

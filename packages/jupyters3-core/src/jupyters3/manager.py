@@ -450,6 +450,9 @@ class JupyterS3(AsyncContentsManager):
         self.working_folders = workfolders.attach(self)
         atexit.register(self._abort_uploads_at_exit)
         server_loop = getattr(self.parent, "io_loop", None)  # ServerApp's, not started yet
+        serve_kernels = getattr(self.authentication, "serve_kernels", None)  # jupyters3.hub
+        if serve_kernels is not None and server_loop is not None:
+            serve_kernels(server_loop)
         if self.freeze_gc_at_start and server_loop is not None:
             server_loop.add_callback(_freeze_gc_once, self.log)
         if self.abandoned_upload_age >= 0 and server_loop is not None:
@@ -478,6 +481,9 @@ class JupyterS3(AsyncContentsManager):
                 store.knows_versioning(versioned)
         if self.store is not None and self._mount_specs:
             check_clashes(self._mount_specs, startup.top_level_names(self.store, self.log))
+        confine = getattr(self.authentication, "check_at_start", None)  # jupyters3.hub
+        if confine is not None:
+            confine(self)  # StartupRefused unless confined to the prefix
 
     async def _sweep_abandoned_uploads(self) -> None:
         for store in self.stores:

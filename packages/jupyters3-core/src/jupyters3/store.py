@@ -616,6 +616,13 @@ class S3Store:
             return not page.objects and not page.common_prefixes
         return True
 
+    async def may_list(self, key_prefix: str) -> None:
+        """One LIST of at most one key under ``key_prefix``, anywhere in the
+        bucket (not an API path): whether these credentials may list there
+        (raises S3's refusal). What a server checks to see it is confined."""
+        async for _ in self.client.list_pages(key_prefix, max_keys=1):
+            break
+
     async def is_dir(self, path: str) -> bool:
         """One short LIST (none for the root, which always exists)."""
         if self.keymap.is_root(path):

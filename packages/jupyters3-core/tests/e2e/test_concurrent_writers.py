@@ -3,76 +3,27 @@
 Two live Jupyter servers share one moto bucket (server A through the fault
 proxy, server B straight to moto). A save based on a version its server did
 not last see is refused with 409 and the newer object stays; creations never
-replace each other; an interrupted folder rename leaves every key readable and
-finishes when repeated. Through the REST API only; the bucket is read with an
-independent botocore client.
+replace each other; S3 going away gives clear errors, then the server
+recovers. Through the REST API only; the bucket is read with an independent
+botocore client. The two servers are ``pair`` (e2e/conftest.py), shared with
+test_renames.py, where the renames interrupted by S3 errors are.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from server_setups import Pair
 
-from jupyters3_testing import FaultProxy, MotoServer, RawS3
 from jupyters3_testing.faults import Fault, RequestInfo
-from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
-from jupyters3_testing.rest import ContentsClient
-
-
-@dataclass
-class Pair:
-    a: ContentsClient  # through the fault proxy
-    b: ContentsClient  # straight to moto
-    raw: RawS3
-    bucket: str
-    proxy: FaultProxy
-
-    def folder(self) -> str:
-        name = f"c-{uuid.uuid4().hex[:10]}"
-        self.a.mkdir(name).expect(201)
-        return name
-
-    def text(self, key: str) -> str:
-        return self.raw.get(self.bucket, key).decode()
-
-
-@pytest.fixture(scope="module")
-def pair(
-    js3_jupyter_session_factory: JupyterFactory,
-    js3_moto_server: MotoServer,
-    js3_fault_proxy_server: FaultProxy,
-    js3_region: str,
-) -> Pair:
-    bucket = f"cw-{uuid.uuid4().hex[:12]}"
-    js3_moto_server.create_bucket(bucket, js3_region)
-    # Retries with short pauses, so an outage of a few hundred ms is ridden out.
-    tuning = {"max_attempts": 3}
-    via_proxy = jupyters3_config(
-        bucket=bucket, endpoint_url=js3_fault_proxy_server.endpoint_url, region=js3_region
-    )
-    via_proxy["JupyterS3"].update(tuning)
-    direct = jupyters3_config(
-        bucket=bucket, endpoint_url=js3_moto_server.endpoint_url, region=js3_region
-    )
-    a = js3_jupyter_session_factory(config=via_proxy)
-    b = js3_jupyter_session_factory(config=direct)
-    return Pair(
-        ContentsClient(a.url, a.token),
-        ContentsClient(b.url, b.token),
-        RawS3(js3_moto_server.endpoint_url, js3_region),
-        bucket,
-        js3_fault_proxy_server,
-    )
 
 
 @pytest.fixture
-def s3(pair: Pair) -> Pair:
-    pair.proxy.reset()
-    return pair
+def s3(fresh_pair: Pair) -> Pair:
+    """This module's name for ``fresh_pair`` (e2e/conftest.py)."""
+    return fresh_pair
 
 
 def nb(source: str) -> dict[str, Any]:
@@ -251,76 +202,6 @@ def test_many_new_untitled_from_two_servers(s3: Pair) -> None:
 
 
 # -- S3 failing under a live server --------------------------------------------
-
-
-def _fail_copies_into(prefix: str, after: int):
-    """A rule: CopyObject into ``prefix`` succeeds ``after`` times, then 500s."""
-    seen = {"n": 0}
-
-    def rule(req: RequestInfo) -> Fault | None:
-        if (
-            req.method == "PUT"
-            and req.key.startswith(prefix)
-            and "x-amz-copy-source" in {h.lower() for h in req.headers}
-        ):
-            seen["n"] += 1
-            if seen["n"] > after:
-                return Fault.internal_error()
-        return None
-
-    return rule
-
-
-@pytest.mark.js3_no_chaos
-def test_interrupted_folder_rename_loses_nothing_and_repeating_finishes_it(s3: Pair) -> None:
-    d = s3.folder()
-    files = {f"{d}/src/f{i:02d}.txt": f"file {i}" for i in range(20)}
-    for path, text in files.items():
-        s3.raw.put(s3.bucket, path, text.encode())
-    s3.proxy.configure(rule=_fail_copies_into(f"{d}/dst/", after=7))
-
-    failed = s3.a.rename(f"{d}/src", f"{d}/dst")
-
-    assert failed.status in (502, 503)
-    assert "Traceback" not in failed.body.decode()
-    # Documented state: every source is intact; the target holds some copies
-    # and its marker names the source.
-    for path, text in files.items():
-        assert s3.text(path) == text
-    marker = s3.raw.head(s3.bucket, f"{d}/dst/")
-    assert marker["Metadata"]["jupyters3-renamed-from"] == f"{d}/src"
-    # A rename onto an unrelated existing folder is still refused.
-    s3.proxy.reset()
-    s3.a.mkdir(f"{d}/other").expect(201)
-    assert s3.a.rename(f"{d}/other", f"{d}/dst").status == 409
-
-    s3.a.rename(f"{d}/src", f"{d}/dst").expect(200)
-
-    keys = s3.raw.keys(s3.bucket, f"{d}/")
-    assert not [k for k in keys if k.startswith(f"{d}/src")]
-    for path, text in files.items():
-        assert s3.text(path.replace("/src/", "/dst/")) == text
-    assert f"{d}/dst/" not in keys  # the source was an implicit folder: so is the target
-    listing = s3.a.get(f"{d}/dst").expect(200).json
-    assert len(listing["content"]) == 20
-
-
-@pytest.mark.js3_no_chaos
-def test_interrupted_file_rename_is_finished_by_repeating_it(s3: Pair) -> None:
-    """The copy landed but the delete failed: both exist; repeating completes it."""
-    d = s3.folder()
-    s3.a.save_text(f"{d}/a.txt", "content").expect(201)
-    s3.proxy.configure(
-        rule=lambda req: Fault.internal_error() if req.method in ("DELETE", "POST") else None
-    )
-    assert s3.a.rename(f"{d}/a.txt", f"{d}/b.txt").status in (502, 503)
-    assert s3.text(f"{d}/a.txt") == s3.text(f"{d}/b.txt") == "content"
-    s3.proxy.reset()
-
-    s3.a.rename(f"{d}/a.txt", f"{d}/b.txt").expect(200)
-
-    assert not s3.raw.exists(s3.bucket, f"{d}/a.txt")
-    assert s3.text(f"{d}/b.txt") == "content"
 
 
 @pytest.mark.js3_no_chaos

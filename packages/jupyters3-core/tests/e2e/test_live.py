@@ -1,7 +1,9 @@
 """End to end: a live Jupyter server on JupyterS3, a real moto S3 server, REST only.
 
 Every test checks the bucket too, with an independent boto3 inspector
-(``js3_raw``), and reads the S3 request log of the proxy in front of moto.
+(``js3_raw``), and reads the S3 request log of the proxy in front of moto. The
+server is ``live_server`` (e2e/conftest.py), shared with the rename tests of
+test_renames.py; ``s3`` is the same with its proxy reset.
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ import base64
 import json
 import os
 import time
-import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pytest
+from server_setups import Live
 
-from jupyters3_testing import FaultProxy, JupyterServer, MotoServer, RawS3
+from jupyters3_testing import FaultProxy, MotoServer, RawS3
 from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
 from jupyters3_testing.rest import ContentsClient
 
@@ -47,50 +48,6 @@ def notebook(*sources: str) -> dict[str, Any]:
             for i, source in enumerate(sources)
         ],
     }
-
-
-@dataclass
-class Live:
-    server: JupyterServer
-    api: ContentsClient
-    bucket: str
-    raw: RawS3
-    proxy: FaultProxy
-
-    def keys(self, prefix: str = "") -> list[str]:
-        return sorted(self.raw.keys(self.bucket, prefix))
-
-    def folder(self) -> str:
-        """A fresh folder for one test (tests share the server and bucket)."""
-        name = f"t-{uuid.uuid4().hex[:10]}"
-        self.api.mkdir(name).expect(201)
-        return name
-
-
-@pytest.fixture(scope="module")
-def live(
-    js3_jupyter_session_factory: JupyterFactory,
-    js3_moto_server: MotoServer,
-    js3_fault_proxy_server: FaultProxy,
-    js3_region: str,
-) -> Live:
-    """One server for the module, talking to moto through the (transparent) proxy."""
-    bucket = f"e2e-{uuid.uuid4().hex[:12]}"
-    js3_moto_server.create_bucket(bucket, js3_region)
-    config = jupyters3_config(
-        bucket=bucket, endpoint_url=js3_fault_proxy_server.endpoint_url, region=js3_region
-    )
-    server = js3_jupyter_session_factory(config=config)
-    raw = RawS3(js3_moto_server.endpoint_url, js3_region)
-    return Live(
-        server, ContentsClient(server.url, server.token), bucket, raw, js3_fault_proxy_server
-    )
-
-
-@pytest.fixture
-def s3(live: Live) -> Live:
-    live.proxy.reset()
-    return live
 
 
 # -- uploads, byte-exact downloads ------------------------------------------------
@@ -156,58 +113,7 @@ def test_files_download_sets_attachment_and_sandbox(s3: Live) -> None:
     assert s3.api.files(f"{d}/missing.txt").status == 404
 
 
-# -- rename is a server-side copy -------------------------------------------------
-
-
-@pytest.mark.js3_no_chaos
-def test_rename_is_a_server_side_copy(s3: Live) -> None:
-    d = s3.folder()
-    data = os.urandom(256 * 1024)
-    s3.api.save(
-        f"{d}/a.bin",
-        {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()},
-    ).expect(201)
-    s3.proxy.clear()
-    s3.api.rename(f"{d}/a.bin", f"{d}/b.bin").expect(200)
-
-    records = s3.proxy.records()
-    copies = [r for r in records if r.method == "PUT" and r.key == f"{d}/b.bin"]
-    assert len(copies) == 1
-    assert copies[0].bytes_in == 0  # CopyObject: no body, the data stays in S3
-    assert not [r for r in records if r.method == "GET" and r.key == f"{d}/a.bin"]
-    assert sum(r.bytes_in for r in records) < 1024  # nothing re-uploaded
-    assert s3.keys(f"{d}/") == [f"{d}/", f"{d}/b.bin"]
-    assert s3.raw.get(s3.bucket, f"{d}/b.bin") == data
-
-
-def test_rename_onto_existing_is_409_and_changes_nothing(s3: Live) -> None:
-    d = s3.folder()
-    s3.api.save_text(f"{d}/a.txt", "a").expect(201)
-    s3.api.save_text(f"{d}/b.txt", "b").expect(201)
-    resp = s3.api.rename(f"{d}/a.txt", f"{d}/b.txt").expect(409)
-    assert "exists" in resp.json["message"]
-    assert s3.raw.get(s3.bucket, f"{d}/a.txt") == b"a"
-    assert s3.raw.get(s3.bucket, f"{d}/b.txt") == b"b"
-
-
-# -- folder markers ---------------------------------------------------------------
-
-
-def test_folder_markers_after_mkdir_rename_and_delete(s3: Live) -> None:
-    d = s3.folder()
-    s3.api.mkdir(f"{d}/src").expect(201)
-    s3.api.mkdir(f"{d}/src/inner").expect(201)
-    s3.api.save_text(f"{d}/src/inner/x.txt", "x").expect(201)
-    assert s3.keys(f"{d}/") == [f"{d}/", f"{d}/src/", f"{d}/src/inner/", f"{d}/src/inner/x.txt"]
-    for key in (f"{d}/src/", f"{d}/src/inner/"):
-        assert s3.raw.head(s3.bucket, key)["ContentLength"] == 0
-
-    s3.api.rename(f"{d}/src", f"{d}/dst").expect(200)
-    assert s3.keys(f"{d}/") == [f"{d}/", f"{d}/dst/", f"{d}/dst/inner/", f"{d}/dst/inner/x.txt"]
-
-    s3.api.delete(f"{d}/dst").expect(204)
-    assert s3.keys(f"{d}/") == [f"{d}/"]
-    assert s3.api.get(f"{d}/dst").status == 404
+# -- folders made by other tools --------------------------------------------------
 
 
 def test_implicit_folders_made_by_other_tools_work(s3: Live) -> None:
@@ -335,17 +241,6 @@ def test_checkpoints_several_listed_restored_deleted_and_hidden(s3: Live) -> Non
     assert [c["id"] for c in s3.api.checkpoints(path).expect(200).json] == [second["id"]]
     assert s3.api.delete_checkpoint(path, first[0]["id"]).status == 404
     assert s3.api.restore_checkpoint(path, "nosuchid").status == 404
-
-
-def test_checkpoints_move_with_renames_and_go_with_deletes(s3: Live) -> None:
-    d = s3.folder()
-    s3.api.save_text(f"{d}/f.txt", "one").expect(201)
-    cp = s3.api.create_checkpoint(f"{d}/f.txt").expect(201).json
-    s3.api.rename(f"{d}/f.txt", f"{d}/g.txt").expect(200)
-    assert s3.keys(f"{d}/") == [f"{d}/", f"{d}/g.txt", f"{d}/g.txt/.checkpoints/{cp['id']}"]
-    assert [c["id"] for c in s3.api.checkpoints(f"{d}/g.txt").expect(200).json] == [cp["id"]]
-    s3.api.delete(f"{d}/g.txt").expect(204)
-    assert s3.keys(f"{d}/") == [f"{d}/"]
 
 
 def test_checkpoints_are_not_reachable_through_the_contents_api(s3: Live) -> None:

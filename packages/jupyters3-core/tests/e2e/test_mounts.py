@@ -4,7 +4,9 @@ One live Jupyter server on moto with three buckets: the main one, a writable
 ``team`` mount (another bucket, under a prefix) and a read-only ``lake``
 mount (a third bucket, under a prefix). Everything goes through REST; the
 buckets are read back with boto3 (``RawS3``), so each test checks where the
-bytes landed, not only what the API answers.
+bytes landed, not only what the API answers. The server and its buckets are
+``buckets`` (e2e/conftest.py), shared with test_renames.py, where the renames
+across mounts and of mount points are.
 
 A second moto server is another endpoint: a mount there (``far``) cannot be
 copied from server-side, so copies and renames stream through the server,
@@ -16,85 +18,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from server_setups import (
+    LAKE_PREFIX,
+    TEAM_PREFIX,
+    Buckets,
+    MiB,
+    mount_bucket_name,
+    notebook_model,
+    text_of,
+)
 
 from jupyters3_testing import JupyterServerError, MotoServer, RawS3
 from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
 from jupyters3_testing.rest import ContentsClient
-
-MiB = 1024 * 1024
-TEAM_PREFIX = "projects/ml/"
-LAKE_PREFIX = "data/"
-
-
-@dataclass
-class Buckets:
-    api: ContentsClient
-    raw: RawS3
-    main: str
-    team: str
-    lake: str
-    log: Any
-
-    def keys(self, bucket: str, prefix: str = "") -> list[str]:
-        return self.raw.keys(bucket, prefix)
-
-    def snapshot(self, bucket: str) -> dict[str, str]:
-        """Every key of ``bucket`` with its ETag."""
-        pages = self.raw.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
-
-
-def _name(kind: str) -> str:
-    return f"mnt-{kind}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(scope="module")
-def buckets(
-    js3_jupyter_session_factory: JupyterFactory, js3_moto_server: MotoServer, js3_region: str
-) -> Buckets:
-    main, team, lake = _name("main"), _name("team"), _name("lake")
-    for bucket in (main, team, lake):
-        js3_moto_server.create_bucket(bucket, js3_region)
-    raw = RawS3(js3_moto_server.endpoint_url, js3_region)
-    raw.put(lake, LAKE_PREFIX + "readme.txt", b"the lake's readme\n")
-    raw.put(lake, LAKE_PREFIX + "tables/t1.csv", b"a,b\n1,2\n")
-    raw.put(main, "secret.txt", b"main's top level\n")
-    raw.put(team, "outside.txt", b"outside the team prefix\n")
-    config = jupyters3_config(
-        bucket=main, endpoint_url=js3_moto_server.endpoint_url, region=js3_region
-    )
-    config["JupyterS3"]["mounts"] = {
-        "team": f"s3://{team}/{TEAM_PREFIX}",
-        "lake": {"url": f"s3://{lake}/{LAKE_PREFIX}", "read_only": True},
-    }
-    config["JupyterS3"].update(multipart_threshold=6 * MiB, multipart_part_size=5 * MiB)
-    server = js3_jupyter_session_factory(config=config)
-    return Buckets(ContentsClient(server.url, server.token), raw, main, team, lake, server)
-
-
-def _text(buckets: Buckets, bucket: str, key: str) -> str:
-    return buckets.raw.get(bucket, key).decode()
-
-
-def _notebook(source: str) -> dict[str, Any]:
-    return {
-        "type": "notebook",
-        "format": "json",
-        "content": {
-            "nbformat": 4,
-            "nbformat_minor": 5,
-            "metadata": {},
-            "cells": [
-                {"cell_type": "markdown", "id": "c1", "metadata": {}, "source": source},
-            ],
-        },
-    }
 
 
 def test_the_root_lists_the_main_bucket_and_the_mounts(buckets: Buckets) -> None:
@@ -121,7 +61,7 @@ def test_the_root_lists_the_main_bucket_and_the_mounts(buckets: Buckets) -> None
 def test_save_lands_in_the_mounts_bucket_under_its_prefix(buckets: Buckets) -> None:
     buckets.api.mkdir("team/run1").expect(201)
     buckets.api.save_text("team/run1/notes.txt", "team notes\n").expect(200, 201)
-    assert _text(buckets, buckets.team, TEAM_PREFIX + "run1/notes.txt") == "team notes\n"
+    assert text_of(buckets, buckets.team, TEAM_PREFIX + "run1/notes.txt") == "team notes\n"
     assert buckets.raw.exists(buckets.team, TEAM_PREFIX + "run1/")
     assert not buckets.keys(buckets.main, "team/")  # nothing in the main bucket
     listed = buckets.api.get("team/run1", content=True).expect(200).json
@@ -162,51 +102,18 @@ def test_the_write_rules_hold_inside_a_mount(buckets: Buckets) -> None:
 
 def test_checkpoints_stay_in_their_mount(buckets: Buckets) -> None:
     api = buckets.api
-    api.save("team/cp.ipynb", _notebook("first")).expect(200, 201)
+    api.save("team/cp.ipynb", notebook_model("first")).expect(200, 201)
     made = api.create_checkpoint("team/cp.ipynb").expect(201).json
     holder = TEAM_PREFIX + "cp.ipynb/.checkpoints/"
     assert any(k.endswith(made["id"]) for k in buckets.keys(buckets.team, holder))
     assert not [k for k in buckets.keys(buckets.main) if ".checkpoints" in k and "cp.ipynb" in k]
-    api.save("team/cp.ipynb", _notebook("second")).expect(200)
+    api.save("team/cp.ipynb", notebook_model("second")).expect(200)
     assert made["id"] in [c["id"] for c in api.checkpoints("team/cp.ipynb").expect(200).json]
     api.restore_checkpoint("team/cp.ipynb", made["id"]).expect(204)
     back = api.get("team/cp.ipynb").expect(200).json
     assert back["content"]["cells"][0]["source"] == "first"
     api.delete_checkpoint("team/cp.ipynb", made["id"]).expect(204)
     assert made["id"] not in [c["id"] for c in api.checkpoints("team/cp.ipynb").json]
-
-
-def test_copy_and_rename_across_mounts_land_in_the_right_bucket(buckets: Buckets) -> None:
-    api = buckets.api
-    api.mkdir("inbox").expect(201)
-    api.save_text("inbox/a.txt", "from main\n").expect(200, 201)
-    api.save("inbox/n.ipynb", _notebook("main notebook")).expect(200, 201)
-    # main -> team (copy: the source stays)
-    copied = api.copy("inbox/a.txt", "team").expect(201).json
-    assert copied["path"] == "team/a.txt"
-    assert _text(buckets, buckets.team, TEAM_PREFIX + "a.txt") == "from main\n"
-    assert buckets.raw.exists(buckets.main, "inbox/a.txt")
-    # A copied notebook gets its first checkpoint in the target mount.
-    api.copy("inbox/n.ipynb", "team").expect(201)
-    assert buckets.keys(buckets.team, TEAM_PREFIX + "n.ipynb/.checkpoints/")
-    # team -> main (rename: the source goes, with its checkpoints)
-    api.create_checkpoint("team/n.ipynb").expect(201)
-    before = {k.rsplit("/", 1)[1] for k in buckets.keys(buckets.team, TEAM_PREFIX + "n.ipynb/")}
-    api.rename("team/n.ipynb", "moved.ipynb").expect(200)
-    assert not buckets.keys(buckets.team, TEAM_PREFIX + "n.ipynb")
-    after = {k.rsplit("/", 1)[1] for k in buckets.keys(buckets.main, "moved.ipynb/.checkpoints/")}
-    assert before - {"n.ipynb"} <= after | {""}
-    assert api.get("moved.ipynb").expect(200).json["content"]["cells"][0]["source"] == (
-        "main notebook"
-    )
-    # A folder, main -> team, renamed: every key moves bucket.
-    api.rename("inbox", "team/inbox").expect(200)
-    assert not buckets.keys(buckets.main, "inbox")
-    moved = buckets.keys(buckets.team, TEAM_PREFIX + "inbox/")
-    assert TEAM_PREFIX + "inbox/a.txt" in moved and TEAM_PREFIX + "inbox/n.ipynb" in moved
-    # Copy out of the read-only lake is allowed.
-    api.copy("lake/tables/t1.csv", "team").expect(201)
-    assert _text(buckets, buckets.team, TEAM_PREFIX + "t1.csv") == "a,b\n1,2\n"
 
 
 def test_a_read_only_mount_refuses_every_write(buckets: Buckets) -> None:
@@ -238,18 +145,6 @@ def test_a_read_only_mount_refuses_every_write(buckets: Buckets) -> None:
         assert "read-only" in answer.json["message"], (what, answer.json)
     assert buckets.snapshot(buckets.lake) == before
     assert buckets.raw.exists(buckets.team, TEAM_PREFIX + "in.txt")  # the rename's source stays
-
-
-def test_a_mount_point_cannot_be_deleted_renamed_or_replaced(buckets: Buckets) -> None:
-    api = buckets.api
-    api.save_text("team/keep.txt", "kept\n").expect(200, 201)
-    assert api.delete("team").status == 403
-    assert api.rename("team", "team2").status == 403
-    assert api.rename("secret.txt", "team").status == 403
-    assert api.save_text("team", "over the mount").status == 403
-    assert "mount" in api.delete("team").json["message"]
-    assert buckets.raw.exists(buckets.team, TEAM_PREFIX + "keep.txt")
-    assert api.get("team/keep.txt").expect(200).json["content"] == "kept\n"
 
 
 def test_a_copy_at_the_top_level_never_takes_a_mounts_name(buckets: Buckets) -> None:
@@ -287,27 +182,6 @@ def _formatted(value: Any, **names: str) -> Any:
     return value.format(**names) if isinstance(value, str) else value
 
 
-def test_an_implicit_folder_renamed_across_mounts_touches_nothing_outside_them(
-    buckets: Buckets,
-) -> None:
-    """A folder without a marker (written by another tool) renamed from a mount
-    into the main bucket: the marker the rename writes is the target's, in the
-    main bucket, and goes when the rename completes; nothing outside the
-    mount's prefix is touched, and a later rename onto the same name is a 409."""
-    raw, team, main = buckets.raw, buckets.team, buckets.main
-    raw.put(team, TEAM_PREFIX + "pipeline/x.txt", b"v1 from the pipeline\n")
-    raw.put(team, "pipeline/", b"")  # outside the mount's prefix: never touched
-    buckets.api.rename("team/pipeline", "pipeline").expect(200)
-    assert raw.get(main, "pipeline/x.txt") == b"v1 from the pipeline\n"
-    assert not raw.keys(team, TEAM_PREFIX + "pipeline")
-    assert raw.exists(team, "pipeline/")
-    assert not raw.exists(main, "pipeline/")  # implicit, as its source was
-    buckets.api.save_text("pipeline/x.txt", "edited by the user\n").expect(200)
-    raw.put(team, TEAM_PREFIX + "pipeline/x.txt", b"v2 from the pipeline\n")
-    assert buckets.api.rename("team/pipeline", "pipeline").status == 409
-    assert raw.get(main, "pipeline/x.txt") == b"edited by the user\n"
-
-
 def _rss_kib(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -334,7 +208,7 @@ def test_a_copy_between_two_endpoints_streams_with_flat_memory(
     far_moto: MotoServer,
     js3_region: str,
 ) -> None:
-    main, far = _name("main"), _name("far")
+    main, far = mount_bucket_name("main"), mount_bucket_name("far")
     js3_moto_server.create_bucket(main, js3_region)
     far_moto.create_bucket(far, js3_region)
     far_raw = RawS3(far_moto.endpoint_url, js3_region)
@@ -369,7 +243,7 @@ def test_a_copy_between_two_endpoints_streams_with_flat_memory(
     assert raw.get(main, "small.txt") == b"far away\n"
     assert not far_raw.exists(far, "small.txt")
     # And back, with a notebook: its first checkpoint is made in the target.
-    api.save("nb.ipynb", _notebook("near")).expect(200, 201)
+    api.save("nb.ipynb", notebook_model("near")).expect(200, 201)
     api.copy("nb.ipynb", "far").expect(201)
     assert far_raw.keys(far, "nb.ipynb/.checkpoints/")
     body = base64.b64decode(base64.b64encode(far_raw.get(far, "nb.ipynb")))
@@ -391,7 +265,7 @@ class _Reader:
 def test_without_a_main_bucket_the_root_holds_only_the_mounts(
     js3_jupyter_factory: JupyterFactory, js3_moto_server: MotoServer, js3_region: str
 ) -> None:
-    team = _name("team")
+    team = mount_bucket_name("team")
     js3_moto_server.create_bucket(team, js3_region)
     config = jupyters3_config(bucket="", endpoint_url=js3_moto_server.endpoint_url)
     config["JupyterS3"]["mounts"] = {"team": f"s3://{team}/{TEAM_PREFIX}"}
@@ -439,7 +313,7 @@ def test_a_mount_that_cannot_work_stops_the_server_at_start(
     mounts: dict[str, str],
     says: str,
 ) -> None:
-    main, team = _name("main"), _name("team")
+    main, team = mount_bucket_name("main"), mount_bucket_name("team")
     js3_moto_server.create_bucket(main, js3_region)
     js3_moto_server.create_bucket(team, js3_region)
     RawS3(js3_moto_server.endpoint_url, js3_region).put(main, "shared/a.txt", b"a")
@@ -454,33 +328,3 @@ def test_a_mount_that_cannot_work_stops_the_server_at_start(
     log = str(info.value)
     assert "Traceback" not in log, log
     assert says in log, log
-
-
-def test_checkpoints_of_a_versioned_bucket_follow_a_rename_into_a_mount(
-    js3_jupyter_factory: JupyterFactory, js3_moto_server: MotoServer, js3_region: str
-) -> None:
-    """A checkpoint that names an S3 version of the file (versioned main bucket)
-    moves into an unversioned mount as a copy of that version."""
-    main, plain = _name("main"), _name("plain")
-    js3_moto_server.create_bucket(main, js3_region)
-    js3_moto_server.create_bucket(plain, js3_region)
-    raw = RawS3(js3_moto_server.endpoint_url, js3_region)
-    raw.client.put_bucket_versioning(Bucket=main, VersioningConfiguration={"Status": "Enabled"})
-    config = jupyters3_config(
-        bucket=main, endpoint_url=js3_moto_server.endpoint_url, region=js3_region
-    )
-    config["JupyterS3"]["mounts"] = {"plain": f"s3://{plain}/p/"}
-    server = js3_jupyter_factory(config=config)
-    api = ContentsClient(server.url, server.token)
-    api.save_text("v.txt", "version 0").expect(201)
-    made = api.create_checkpoint("v.txt").expect(201).json
-    assert "-v" in made["id"]  # a pointer to an S3 version
-    api.save_text("v.txt", "latest").expect(200)
-    api.rename("v.txt", "plain/v.txt").expect(200)
-    listed = api.checkpoints("plain/v.txt").expect(200).json
-    assert [c["last_modified"] for c in listed] == [made["last_modified"]]
-    assert raw.keys(plain, "p/v.txt/.checkpoints/")
-    api.get("plain/v.txt").expect(200)
-    api.restore_checkpoint("plain/v.txt", listed[0]["id"]).expect(204)
-    assert raw.get(plain, "p/v.txt") == b"version 0"
-    assert api.get("v.txt").status == 404

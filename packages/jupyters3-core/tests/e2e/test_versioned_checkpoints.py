@@ -3,7 +3,9 @@
 One live Jupyter server per bucket, through REST only, on moto: one bucket
 with versioning Enabled, one without. The same behaviours hold on both; on
 the versioned bucket a checkpoint adds almost nothing to what is stored.
-The bucket is read back with boto3 (``RawS3``), every version counted.
+The bucket is read back with boto3 (``RawS3``), every version counted. The
+two buckets and their servers are ``bucket`` (e2e/conftest.py), shared with
+test_renames.py, where the checkpoints that follow a rename are.
 """
 
 from __future__ import annotations
@@ -11,68 +13,19 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import pytest
+from server_setups import Bucket, MiB, make_bucket, read_bytes
 
-from jupyters3_testing import MotoServer, RawS3
-from jupyters3_testing.jupyter_fixtures import JupyterFactory, jupyters3_config
+from jupyters3_testing import MotoServer
+from jupyters3_testing.jupyter_fixtures import JupyterFactory
 from jupyters3_testing.rest import ContentsClient
-
-MiB = 1024 * 1024
-
-
-@dataclass
-class Bucket:
-    api: ContentsClient
-    raw: RawS3
-    name: str
-    versioned: bool
-
-    def stored_bytes(self) -> int:
-        """Every version of every object, delete markers at 0."""
-        pages = self.raw.client.get_paginator("list_object_versions").paginate(Bucket=self.name)
-        return sum(v["Size"] for page in pages for v in page.get("Versions", []))
-
-
-def _bucket(
-    factory: JupyterFactory, moto: MotoServer, region: str, *, versioned: bool, **extra: Any
-) -> Bucket:
-    name = f"vc-{uuid.uuid4().hex[:12]}"
-    moto.create_bucket(name, region)
-    raw = RawS3(moto.endpoint_url, region)
-    if versioned:
-        raw.client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    config = jupyters3_config(bucket=name, endpoint_url=moto.endpoint_url, region=region)
-    config["JupyterS3"].update(extra)
-    server = factory(config=config)
-    return Bucket(ContentsClient(server.url, server.token), raw, name, versioned)
-
-
-@pytest.fixture(scope="module", params=["versioned", "unversioned"])
-def bucket(
-    request: pytest.FixtureRequest,
-    js3_jupyter_session_factory: JupyterFactory,
-    js3_moto_server: MotoServer,
-    js3_region: str,
-) -> Bucket:
-    return _bucket(
-        js3_jupyter_session_factory,
-        js3_moto_server,
-        js3_region,
-        versioned=request.param == "versioned",
-    )
 
 
 def save_bytes(api: ContentsClient, path: str, data: bytes) -> None:
     model = {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}
     assert api.save(path, model).status in (200, 201)
-
-
-def read_bytes(bucket: Bucket, path: str) -> bytes:
-    return bucket.raw.get(bucket.name, path)
 
 
 def test_a_checkpoint_of_a_big_file_restores_exactly(bucket: Bucket) -> None:
@@ -134,7 +87,7 @@ def test_deleting_a_file_with_checkpoints_leaves_no_ghost(bucket: Bucket) -> Non
 def with_history(
     js3_jupyter_session_factory: JupyterFactory, js3_moto_server: MotoServer, js3_region: str
 ) -> Bucket:
-    return _bucket(
+    return make_bucket(
         js3_jupyter_session_factory,
         js3_moto_server,
         js3_region,
@@ -156,24 +109,3 @@ def test_history_offers_earlier_versions_as_checkpoints(with_history: Bucket) ->
     api.restore_checkpoint(path, listed[0]["id"]).expect(204)
     assert read_bytes(with_history, path) == b"autosave 1"
     assert api.delete_checkpoint(path, listed[0]["id"]).status == 404  # read-only
-
-
-def test_checkpoints_follow_a_renamed_file_and_restore_exactly(bucket: Bucket) -> None:
-    """JupyterLab keeps a notebook open across a rename: its checkpoints go with
-    it, and each still restores its own bytes (on a versioned bucket the
-    versions a checkpoint named belong to the old key)."""
-    folder = f"d-{uuid.uuid4().hex[:6]}"
-    path, renamed = f"{folder}/before.txt", f"{folder}/after.txt"
-    made = []
-    for n in range(2):
-        bucket.api.save_text(path, f"version {n}").expect(200, 201)
-        made.append(bucket.api.create_checkpoint(path).expect(201).json)
-    bucket.api.save_text(path, "latest").expect(200)
-    bucket.api.rename(path, renamed).expect(200)
-    listed = bucket.api.checkpoints(renamed).expect(200).json
-    assert [c["last_modified"] for c in listed] == [c["last_modified"] for c in made]
-    bucket.api.get(renamed).expect(200)
-    bucket.api.restore_checkpoint(renamed, listed[0]["id"]).expect(204)
-    assert read_bytes(bucket, renamed) == b"version 0"
-    bucket.api.restore_checkpoint(renamed, listed[1]["id"]).expect(204)
-    assert read_bytes(bucket, renamed) == b"version 1"

@@ -237,9 +237,11 @@ class _Exchange(httputil.HTTPMessageDelegate):
         except Exception as exc:  # a broken rule must not hang the client
             log.exception("FaultProxy: rule raised")
             latency, self.fault = 0.0, Fault.error(500, "ProxyRuleError", repr(exc))
+        if self.fault is not None and self.fault.kind == "slow":
+            latency += self.fault.delay
         if latency > 0:
             await asyncio.sleep(latency)
-        if self.fault is None or self.fault.kind in ("drop_after_forward", "ignore_range"):
+        if self.fault is None or self.fault.kind in ("drop_after_forward", "ignore_range", "slow"):
             headers = self.headers
             if self.fault is not None and self.fault.kind == "ignore_range":
                 headers = httputil.HTTPHeaders(
@@ -462,7 +464,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
         if self.recorded:
             return
         self.recorded = True
-        if fault is None and self.fault is not None and self.fault.kind == "ignore_range":
+        if fault is None and self.fault is not None and self.fault.kind in ("ignore_range", "slow"):
             fault = self.fault.label  # forwarded, but not as the client asked
         # None when the client received no status line at all.
         received = fault not in ("drop", "drop_after_forward", "client_closed") or (

@@ -27,6 +27,7 @@ FaultKind = Literal[
     "oversized",
     "repeat_token",
     "doctype",
+    "slow",
 ]
 
 
@@ -51,7 +52,9 @@ class Fault:
     ListObjectsV2 with an empty, truncated page whose continuation token is
     always the same; ``"doctype"`` answers 200 with an XML body that declares
     a DTD with nested entities ("billion laughs"). None of these is forwarded
-    but ``"ignore_range"``.
+    but ``"ignore_range"``. ``"slow"`` forwards the request as it is, after
+    ``delay`` seconds more than the proxy's latency (one kind of request made
+    slow, e.g. a listing).
     """
 
     kind: FaultKind = "error"
@@ -64,6 +67,8 @@ class Fault:
     size: int = 0
     #: For ``"oversized"``: whether the answer says its length up front.
     content_length: bool = True
+    #: For ``"slow"``: the seconds added before forwarding.
+    delay: float = 0.0
 
     @classmethod
     def error(cls, status: int, code: str, message: str) -> Fault:
@@ -126,6 +131,11 @@ class Fault:
     def repeat_token(cls) -> Fault:
         """A truncated ListObjectsV2 page whose continuation token never changes."""
         return cls("repeat_token", 200, "", "")
+
+    @classmethod
+    def slow(cls, delay: float) -> Fault:
+        """Forward as it is, ``delay`` seconds later."""
+        return cls("slow", 0, "", "", delay=delay)
 
     @classmethod
     def doctype(cls) -> Fault:

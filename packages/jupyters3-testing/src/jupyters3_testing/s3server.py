@@ -89,7 +89,8 @@ class MotoServer(ServerProcess):
         env = dict(os.environ)
         env.update(self._extra_env)
         env["PYTHONUNBUFFERED"] = "1"
-        cmd = [sys.executable, "-m", "moto.server", "-H", _HOST, "-p", str(port)]
+        # moto, with object writes and deletes atomic as on S3 (see moto_atomic).
+        cmd = [sys.executable, "-m", "jupyters3_testing.moto_atomic", "-H", _HOST, "-p", str(port)]
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 cmd,

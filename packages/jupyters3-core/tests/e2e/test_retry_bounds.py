@@ -218,8 +218,6 @@ def operations(d: str) -> list[tuple[str, Callable[[ContentsClient], Response]]]
 def test_no_request_is_sent_more_than_max_attempts_times(
     env: Env, kinds: tuple[str, ...], rate: float
 ) -> None:
-    if env.http_client == "simple" and len(kinds) < 4:
-        pytest.skip("Tornado's own client: the mixed faults suffice (it makes no resends)")
     dropping = "drop" in kinds and env.http_client == "curl"
     sends = Sends(kinds, rate, seed=sum(map(ord, "".join(kinds))), resends_allowed=5 * dropping)
     env.proxy.add_hook(sends)

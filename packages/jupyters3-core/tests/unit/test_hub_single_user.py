@@ -28,6 +28,7 @@ from jupyters3.credentials.assume_role import (
     assume_role,
     assume_role_body,
     is_tag_value,
+    packed_policy_size,
     session_name,
     tag_value,
 )
@@ -123,6 +124,18 @@ def test_session_names_and_tag_values_from_user_names():
         RoleRequest(ROLE, session_name(name, "jupyters3-"), source_identity=session_name(name))
     assert tag_value("team/alice") == "team/alice" and tag_value("a%b*") == "a_b_"
     assert is_tag_value("alice@example.com") and not is_tag_value("team%2Falice")
+
+
+def test_packed_policy_size_is_read_only_from_a_body_without_a_doctype():
+    assert packed_policy_size(role_xml(93)) == 93
+    assert packed_policy_size(role_xml(None)) is None
+    # An entity would give 93 if it were expanded: refused before parsing, as everywhere.
+    entity = role_xml(None).replace(
+        b"</AssumeRoleResult>", b"<PackedPolicySize>&n;</PackedPolicySize></AssumeRoleResult>"
+    )
+    hostile = b'<!DOCTYPE AssumeRoleResponse [<!ENTITY n "93">]>' + entity
+    assert packed_policy_size(hostile) is None
+    assert packed_policy_size(b"not xml") is None
 
 
 @pytest.mark.parametrize(("packed", "warned"), [(None, False), (89, False), (90, True), (99, True)])

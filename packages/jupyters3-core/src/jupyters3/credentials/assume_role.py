@@ -27,6 +27,7 @@ from jupyters3.credentials.types import AwsCreds, Clock, TimedCreds
 from jupyters3.credentials.web_identity import parse_sts_response
 from jupyters3.errors import BadConfiguration
 from jupyters3.s3.signing import encode_path, sign_request
+from jupyters3.s3.xml import DoctypeRefused, refuse_doctype
 
 __all__ = [
     "PACKED_POLICY_WARNING",
@@ -166,8 +167,9 @@ def assume_role_body(request: RoleRequest) -> bytes:
 def packed_policy_size(body: bytes) -> int | None:
     """``PackedPolicySize`` of an ``AssumeRole`` answer (percent of STS's limit), if any."""
     try:
-        root = ET.fromstring(body)  # noqa: S314 - STS is the trusted peer
-    except ET.ParseError:
+        refuse_doctype(body)  # as every parser: no DTD, so no entity, is ever parsed
+        root = ET.fromstring(body)  # noqa: S314 - no DOCTYPE: no entities
+    except (ET.ParseError, DoctypeRefused):
         return None
     for elem in root.iter():
         if elem.tag.rsplit("}", 1)[-1] == "PackedPolicySize":

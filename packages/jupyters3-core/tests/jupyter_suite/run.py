@@ -51,7 +51,10 @@ def main(argv: list[str]) -> int:
     suite = fetch()
     argv, has_paths = _paths(argv, suite)
     contents = [] if has_paths else [str(suite / "tests" / "services" / "contents")]
-    env = dict(os.environ)
+    # As the repository's conftest.py does for our own tests: the caller's AWS_*
+    # variables (AWS_PROFILE, AWS_EC2_METADATA_DISABLED, ...) never reach the suite,
+    # whose servers and fixtures set what they need.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="js3-suite-report-") as tmp:
         report = Path(tmp) / "report.json"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import random
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -161,9 +162,22 @@ def env(
     )
     server: JupyterServer = js3_jupyter_session_factory(config=config)
     try:
+        _wait_for_the_start_up_sweep(proxy)
         yield Env(ContentsClient(server.url, server.token), proxy, request.param)
     finally:
         proxy.stop()
+
+
+def _wait_for_the_start_up_sweep(proxy: FaultProxy, timeout: float = 60.0) -> None:
+    """The server lists abandoned multipart uploads once, in the background, as it
+    starts: wait until that answer came, so that its attempts are not counted
+    in the window of whichever operation a test runs first."""
+    deadline = time.monotonic() + timeout
+    while not any(
+        r.method == "GET" and "uploads" in r.query and r.status is not None for r in proxy.records()
+    ):
+        assert time.monotonic() < deadline, "the server never listed its abandoned uploads"
+        time.sleep(0.05)
 
 
 NB = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}
